@@ -1,0 +1,244 @@
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// What `preflight run` was asked to do.
+public struct RunCommandOptions: Sendable {
+    public var paths: [String]
+    /// Replaces every scenario's `target.baseURL`.
+    public var target: String?
+    /// Overrides every scenario's `transport.mode`.
+    public var mode: TransportSettings.Mode?
+    public var allowMock = false
+    public var outDirectory = "reports"
+    public var seed: UInt64?
+    public var variables: [String: String] = [:]
+    public var quiet = false
+    public var eventLoops = System.coreCount
+
+    public init(paths: [String]) { self.paths = paths }
+}
+
+/// Where a command's text goes; tests capture it.
+public struct Console: Sendable {
+    public var out: @Sendable (String) -> Void
+    /// Writes to stderr as is (no newline added), for a progress line rewritten in place.
+    public var errRaw: @Sendable (String) -> Void
+    public var errIsTerminal: Bool
+
+    public init(
+        out: @escaping @Sendable (String) -> Void,
+        errRaw: @escaping @Sendable (String) -> Void,
+        errIsTerminal: Bool
+    ) {
+        self.out = out
+        self.errRaw = errRaw
+        self.errIsTerminal = errIsTerminal
+    }
+
+    /// Writes a line to stderr.
+    public func err(_ line: String) { errRaw(line + "\n") }
+
+    /// Standard output and standard error of this process.
+    public static let standard = Console(
+        out: { print($0) },
+        errRaw: { FileHandle.standardError.write(Data($0.utf8)) },
+        errIsTerminal: isatty(2) == 1
+    )
+}
+
+/// `preflight run`: validates every scenario first (exit 2 before anything is sent), then runs them in order.
+public struct RunCommand: Sendable {
+    public var options: RunCommandOptions
+    public var console: Console
+    public var logger: Logger
+
+    public init(options: RunCommandOptions, console: Console = .standard, logger: Logger) {
+        self.options = options
+        self.console = console
+        self.logger = logger
+    }
+
+    /// Loads and validates every scenario; every problem of every file is reported.
+    public func loadAll() -> Result<[Scenario], ScenarioErrors> {
+        let loader = ScenarioLoader(variables: options.variables)
+        var scenarios: [Scenario] = []
+        var errors: [ScenarioError] = []
+        let files: [String]
+        do {
+            files = try ScenarioLoader.scenarioFiles(options.paths)
+        } catch let e as ScenarioError {
+            return .failure(ScenarioErrors(errors: [e]))
+        } catch {
+            return .failure(
+                ScenarioErrors(errors: [
+                    ScenarioError(
+                        file: options.paths.joined(separator: " "),
+                        problems: [.init(path: "$", message: "\(error)")]
+                    )
+                ])
+            )
+        }
+        if files.isEmpty {
+            return .failure(
+                ScenarioErrors(errors: [
+                    ScenarioError(
+                        file: options.paths.joined(separator: " "),
+                        problems: [
+                            .init(
+                                path: "$",
+                                message: "no scenario files found",
+                                hint: "name .json files or a folder holding them"
+                            )
+                        ]
+                    )
+                ])
+            )
+        }
+        for file in files {
+            do {
+                var s = try loader.load(file: file)
+                if let target = options.target {
+                    switch TargetURL.parse(target) {
+                    case .success(let url): s.target.baseURL = url
+                    case .failure(let r):
+                        throw ScenarioError(
+                            file: file,
+                            problems: [.init(path: "--target", message: "\"\(target)\" \(r.message)", hint: r.hint)]
+                        )
+                    }
+                }
+                if let mode = options.mode { s.transport.mode = mode }
+                if s.transport.mode == .mock {
+                    throw ScenarioError(
+                        file: file,
+                        problems: [
+                            .init(
+                                path: options.mode == nil ? "$.transport.mode" : "--mode",
+                                message: "the mock transport is not available in this version",
+                                hint: "use mode real"
+                            )
+                        ]
+                    )
+                }
+                scenarios.append(s)
+            } catch {
+                errors.append(error as! ScenarioError)
+            }
+        }
+        return errors.isEmpty ? .success(scenarios) : .failure(ScenarioErrors(errors: errors))
+    }
+
+    /// Runs every scenario and returns the exit status of the worst outcome.
+    public func run(control: RunControl) async -> ExitStatus {
+        let scenarios: [Scenario]
+        switch loadAll() {
+        case .success(let s): scenarios = s
+        case .failure(let e):
+            console.err(e.description)
+            return .usage
+        }
+        var statuses: [ExitStatus] = []
+        for scenario in scenarios {
+            guard !control.isInterrupted else { break }
+            do {
+                statuses.append(try await runOne(scenario, control: control))
+            } catch {
+                console.err("error: \(scenario.file): \(error)")
+                statuses.append(.internalError)
+            }
+        }
+        return Self.worst(statuses)
+    }
+
+    /// Interrupted beats internal error beats failed thresholds beats inconclusive beats pass.
+    static func worst(_ statuses: [ExitStatus]) -> ExitStatus {
+        let order: [ExitStatus] = [.interrupted, .internalError, .usage, .thresholdsFailed, .inconclusive, .pass]
+        return order.first { statuses.contains($0) } ?? .pass
+    }
+
+    func runOne(_ scenario: Scenario, control: RunControl) async throws -> ExitStatus {
+        let seed = options.seed ?? UInt64.random(in: 0...UInt64(Int64.max))
+        let decision =
+            scenario.transport.mode == .real
+            ? TransportDecision.forcedReal
+            : TransportDecision(
+                mode: "real",
+                reason:
+                    "mode auto: the endpoint probe and mock transport are not in this version, so the real target is used"
+            )
+        let transport = try NIOHTTPTransport(target: scenario.target.baseURL, http: scenario.http)
+        let progress = ProgressPrinter(console: console, quiet: options.quiet)
+        let runner = LoadRunner(
+            scenario: scenario,
+            transport: transport,
+            options: RunOptions(seed: seed, eventLoops: options.eventLoops, progress: { progress.show($0) }),
+            logger: logger
+        )
+        console.err(
+            "running \(scenario.name) (\(scenario.file)) against \(scenario.target.baseURL) [\(decision.mode.uppercased())]"
+        )
+        let result = try await runner.run(control: control)
+        progress.finish()
+        let report = Report.build(
+            scenario: scenario,
+            plan: runner.plan,
+            result: result,
+            transport: decision,
+            seed: seed,
+            allowMock: options.allowMock
+        )
+        let folder = try ReportWriter(root: URL(fileURLWithPath: options.outDirectory)).write(report)
+        console.out(TextSummary.render(report, folder: folder.path))
+        return report.exitStatus
+    }
+}
+
+/// Every scenario file that failed validation.
+public struct ScenarioErrors: Error, Sendable, CustomStringConvertible {
+    public var errors: [ScenarioError]
+    public var description: String { errors.map(\.description).joined(separator: "\n") }
+}
+
+/// Live progress on stderr: one line rewritten in place on a terminal, else a plain line every 10 s at most.
+final class ProgressPrinter: Sendable {
+    private let console: Console
+    private let live: Bool
+    private let lastPlain = Mutex<Double>(-10)
+
+    init(console: Console, quiet: Bool) {
+        self.console = console
+        self.live = console.errIsTerminal && !quiet
+    }
+
+    func show(_ p: Progress) {
+        let p95 = p.lastSecondP95Ms.map { TextSummary.ms($0) } ?? "–"
+        let line = String(
+            format: "%@ / %@  %@ req/s  p95 %@  errors %d  VUs %d",
+            DurationText.format(seconds: p.elapsed.rounded()),
+            DurationText.format(seconds: p.planned),
+            TextSummary.count(p.lastSecondRate),
+            p95,
+            p.errors,
+            p.activeVUs
+        )
+        if live {
+            let fraction = p.planned > 0 ? min(1, p.elapsed / p.planned) : 0
+            let filled = Int(fraction * 20)
+            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: 20 - filled)
+            console.errRaw("\r\u{1B}[2K\(bar) \(line)")
+        } else {
+            let due = lastPlain.withLock { last -> Bool in
+                guard p.elapsed - last >= 10 else { return false }
+                last = p.elapsed
+                return true
+            }
+            if due { console.err(line) }
+        }
+    }
+
+    func finish() {
+        if live { console.errRaw("\r\u{1B}[2K") }
+    }
+}

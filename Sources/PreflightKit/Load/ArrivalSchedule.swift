@@ -1,0 +1,99 @@
+/// When each arrival of an open-model executor is due: a piecewise-linear rate, integrated and inverted.
+///
+/// Arrival `i` is due at the time the cumulative arrivals reach `i`, so arrival 0 starts at 0 and a constant rate
+/// `r` puts arrival `i` at `i / r`. Pure, so executors can be tested without a clock.
+public struct ArrivalSchedule: Sendable, Equatable {
+    struct Segment: Sendable, Equatable {
+        var startRate: Double  // per second
+        var endRate: Double
+        var duration: Double
+        var arrivalsBefore: Double
+        var startTime: Double
+        var arrivals: Double { (startRate + endRate) / 2 * duration }
+    }
+
+    let segments: [Segment]
+    /// Arrivals that fall inside the schedule (arrival indices `0..<total`).
+    public let total: Int
+    public let duration: Double
+
+    public init(constantRate rate: Double, timeUnit: Double, duration: Double) {
+        self.init(startRate: rate, timeUnit: timeUnit, stages: [.init(target: rate, duration: duration)])
+    }
+
+    public init(startRate: Double, timeUnit: Double, stages: [LoadSettings.Stage]) {
+        var segs: [Segment] = []
+        var before = 0.0
+        var time = 0.0
+        var rate = startRate / timeUnit
+        for stage in stages {
+            let end = stage.target / timeUnit
+            let seg = Segment(
+                startRate: rate,
+                endRate: end,
+                duration: stage.duration,
+                arrivalsBefore: before,
+                startTime: time
+            )
+            segs.append(seg)
+            before += seg.arrivals
+            time += stage.duration
+            rate = end
+        }
+        segments = segs
+        duration = time
+        // Arrivals due strictly before the end; a tiny tolerance keeps 200/s × 3 s at exactly 600.
+        total = Int((before - 1e-9).rounded(.up))
+    }
+
+    /// Seconds from the start at which arrival `i` is due, or nil when it falls after the schedule.
+    public func offset(ofArrival i: Int) -> Double? {
+        guard i >= 0, i < total else { return nil }
+        let x = Double(i)
+        for seg in segments where x < seg.arrivalsBefore + seg.arrivals || seg == segments.last {
+            let local = x - seg.arrivalsBefore
+            let a = (seg.endRate - seg.startRate) / (2 * seg.duration)
+            let b = seg.startRate
+            // Solve a·t² + b·t = local in a form that is stable for a = 0 and for ramps down.
+            let disc = max(0, b * b + 4 * a * local)
+            let denominator = b + disc.squareRoot()
+            let t = denominator > 0 ? 2 * local / denominator : 0
+            return seg.startTime + min(t, seg.duration)
+        }
+        return nil
+    }
+
+    /// The rate (per second) at `t` seconds from the start.
+    public func rate(at t: Double) -> Double {
+        for seg in segments where t < seg.startTime + seg.duration {
+            return seg.startRate + (seg.endRate - seg.startRate) * (t - seg.startTime) / seg.duration
+        }
+        return segments.last?.endRate ?? 0
+    }
+}
+
+/// The VU target of `ramping-vus` over time: linear between stages.
+public struct VUSchedule: Sendable {
+    let startVUs: Int
+    let stages: [LoadSettings.Stage]
+
+    public init(startVUs: Int, stages: [LoadSettings.Stage]) {
+        self.startVUs = startVUs
+        self.stages = stages
+    }
+
+    /// How many VUs should be running at `t` seconds from the start.
+    public func target(at t: Double) -> Int {
+        var from = Double(startVUs)
+        var begin = 0.0
+        for stage in stages {
+            if t < begin + stage.duration {
+                let v = from + (stage.target - from) * (t - begin) / stage.duration
+                return Int((v + 1e-9).rounded(.down))
+            }
+            from = stage.target
+            begin += stage.duration
+        }
+        return Int(from)
+    }
+}

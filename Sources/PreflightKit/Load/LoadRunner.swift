@@ -1,0 +1,317 @@
+import Foundation
+import Histogram
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Options of one run that do not come from the scenario file.
+public struct RunOptions: Sendable {
+    /// Seeds every random choice (data order, think times, mock latencies).
+    public var seed: UInt64
+    /// Event loops (threads) driving the load; each owns a share of the VUs. Default: one per core.
+    public var eventLoops: Int
+    /// Called about once a second with the progress so far.
+    public var progress: (@Sendable (Progress) -> Void)?
+
+    public init(seed: UInt64, eventLoops: Int = System.coreCount, progress: (@Sendable (Progress) -> Void)? = nil) {
+        self.seed = seed
+        self.eventLoops = max(1, eventLoops)
+        self.progress = progress
+    }
+}
+
+/// A live view of a run, for progress lines.
+public struct Progress: Sendable {
+    public var elapsed: Double
+    public var planned: Double
+    public var requests: Int
+    public var errors: Int
+    public var lastSecondRate: Double
+    public var lastSecondP95Ms: Double?
+    public var activeVUs: Int
+}
+
+/// One point of the report's time series.
+public struct TimePoint: Sendable, Codable, Equatable {
+    /// Seconds since the start, at the end of the bucket.
+    public var t: Double
+    public var requests: Int
+    public var errors: Int
+    public var p50: Double?
+    public var p95: Double?
+    public var p99: Double?
+    public var vus: Int
+}
+
+/// Everything a run produced, before it becomes a report.
+public struct RunResult: Sendable {
+    public var metrics: RunMetrics
+    public var timeseries: [TimePoint]
+    public var bucketSeconds: Double
+    public var startedAt: Date
+    public var endedAt: Date
+    /// Seconds from the start of the measured phase to the end of the run.
+    public var durationSeconds: Double
+    public var interrupted: Bool
+    public var aborted: Bool
+    public var dataExhausted: Bool
+    /// Things the harness itself got in the way of (saturated CPU, exhausted VUs, late dispatches).
+    public var warnings: [String]
+    public var eventLoops: Int
+    public var cpuSeconds: Double
+}
+
+/// Drives a scenario's load over a transport and collects its metrics.
+public struct LoadRunner: Sendable {
+    public var scenario: Scenario
+    public var plan: RequestPlan
+    public var transport: any Transport
+    public var options: RunOptions
+    public var logger: Logger
+
+    public init(scenario: Scenario, transport: any Transport, options: RunOptions, logger: Logger) {
+        self.scenario = scenario
+        self.plan = RequestPlan(scenario: scenario, seed: options.seed)
+        self.transport = transport
+        self.options = options
+        self.logger = logger
+    }
+
+    /// The width of a time-series bucket: 1 s, coarser so that the longest possible run fits in 600 points.
+    public static func bucketSeconds(for load: LoadSettings) -> Double {
+        let longest = load.issuingSeconds + load.gracefulStop
+        return max(1, (longest / 600).rounded(.up))
+    }
+
+    /// Runs warm-up and the measured phase; stops early when `control` says so.
+    public func run(control: RunControl) async throws -> RunResult {
+        let load = scenario.load
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: options.eventLoops)
+        defer { group.shutdownGracefully { _ in } }
+        let loops = Array(group.makeIterator())
+        let bucketSeconds = Self.bucketSeconds(for: load)
+        let cpuBefore = Self.cpuSeconds()
+
+        // The start is fixed after warm-up and connection set-up, so neither is measured.
+        let warmupShard = makeShard(0, count: 1, loop: loops[0], control: control, start: .now(), bucket: bucketSeconds)
+        if let warmup = scenario.warmup, warmup.requests > 0 {
+            logger.info("warm-up", metadata: ["warmup.requests": "\(warmup.requests)"])
+            await warmupShard.warmup(requests: warmup.requests)
+            await warmupShard.abandonAll()
+        }
+        let start = NIODeadline.now() + .milliseconds(20)
+        let shards = loops.enumerated().map { i, loop in
+            makeShard(i, count: loops.count, loop: loop, control: control, start: start, bucket: bucketSeconds)
+        }
+        for shard in shards { await shard.preconnect() }
+        let startedAt = Date()
+        let collector = Collector(shards: shards, start: start, bucketSeconds: bucketSeconds)
+
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                await withTaskGroup(of: Void.self) { runs in
+                    for shard in shards { runs.addTask { await shard.run() } }
+                }
+            }
+            tasks.addTask { await self.watchdog(shards: shards, control: control, start: start) }
+            tasks.addTask { await self.collectLive(collector, control: control) }
+            await tasks.next()  // the shards finished
+            tasks.cancelAll()
+        }
+        let end = NIODeadline.now()
+        let endedAt = Date()
+        var metrics = RunMetrics(checkCounts: plan.checkLabels.map(\.count))
+        var late = 0
+        for shard in shards {
+            metrics.add(await shard.snapshot())
+            late += await shard.lateDispatches
+        }
+        let timeseries = await collector.finish()
+        let duration = Double((end - start).nanoseconds) / 1e9
+        let cpu = Self.cpuSeconds() - cpuBefore
+        var warnings: [String] = []
+        if metrics.droppedIterations > 0 {
+            warnings.append(
+                "\(metrics.droppedIterations) iterations were dropped: all \(load.maxVUs) VUs were busy and the backlog of \(load.maxBacklog) was full; raise maxVUs or maxBacklog, or the target is slower than the rate"
+            )
+        }
+        if load.executor.isOpenModel, metrics.vusMax >= load.maxVUs, metrics.droppedIterations == 0 {
+            warnings.append("all \(load.maxVUs) VUs were in use at some point; iterations waited in the backlog")
+        }
+        if late > 0, Double(late) > 0.01 * Double(max(1, metrics.iterations)) {
+            warnings.append("\(late) arrivals were dispatched more than 10 ms late: the harness could not keep up")
+        }
+        let cores = Double(System.coreCount)
+        if duration > 1, cpu / duration > 0.9 * cores {
+            warnings.append(
+                String(
+                    format: "the harness used %.0f%% of %d cores: it may itself be the bottleneck",
+                    100 * cpu / duration / cores,
+                    System.coreCount
+                )
+            )
+        }
+        if metrics.requests.contains(where: { $0.truncatedBodies > 0 }) {
+            warnings.append(
+                "some response bodies were longer than http.maxBodyBytes (\(scenario.http.maxBodyBytes)); checks saw them truncated"
+            )
+        }
+        return RunResult(
+            metrics: metrics,
+            timeseries: timeseries,
+            bucketSeconds: bucketSeconds,
+            startedAt: startedAt,
+            endedAt: endedAt,
+            durationSeconds: duration,
+            interrupted: control.isInterrupted,
+            aborted: control.isAborted,
+            dataExhausted: control.isDataExhausted,
+            warnings: warnings,
+            eventLoops: loops.count,
+            cpuSeconds: cpu
+        )
+    }
+
+    private func makeShard(
+        _ i: Int,
+        count: Int,
+        loop: any EventLoop,
+        control: RunControl,
+        start: NIODeadline,
+        bucket: Double
+    ) -> LoadShard {
+        LoadShard(
+            index: i,
+            count: count,
+            eventLoop: loop,
+            plan: plan,
+            load: scenario.load,
+            transport: transport,
+            control: control,
+            start: start,
+            bucketSeconds: bucket
+        )
+    }
+
+    /// Gives in-flight requests `gracefulStop` once issuing ends, then abandons them.
+    private func watchdog(shards: [LoadShard], control: RunControl, start: NIODeadline) async {
+        let issueEnd = start + .nanoseconds(Int64(scenario.load.issuingSeconds * 1e9))
+        while !control.isStopping && NIODeadline.now() < issueEnd {
+            guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
+        }
+        let hardStop = NIODeadline.now() + .nanoseconds(Int64(scenario.load.gracefulStop * 1e9))
+        while NIODeadline.now() < hardStop {
+            guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
+        }
+        logger.notice("gracefulStop elapsed; abandoning requests still in flight")
+        for shard in shards { await shard.abandonAll() }
+    }
+
+    /// Once a second: gathers finished buckets, reports progress, evaluates abort thresholds.
+    private func collectLive(_ collector: Collector, control: RunControl) async {
+        let abortable = scenario.thresholds.filter(\.abortOnFail)
+        while (try? await Task.sleep(for: .seconds(1))) != nil {
+            let progress = await collector.collect(planned: scenario.load.issuingSeconds)
+            options.progress?(progress)
+            guard !abortable.isEmpty, !control.isStopping else { continue }
+            var metrics = RunMetrics(checkCounts: plan.checkLabels.map(\.count))
+            for shard in collector.shards { metrics.add(await shard.snapshot()) }
+            let observed = MetricValues(
+                metrics: metrics,
+                requestNames: plan.requestNames,
+                durationSeconds: progress.elapsed
+            )
+            for t in abortable where progress.elapsed >= t.delayAbortEval {
+                if let v = observed.value(for: t), !t.op.holds(v, t.bound) {
+                    logger.warning(
+                        "threshold crossed; aborting",
+                        metadata: ["threshold": "\(t.metric) \(t.expression)"]
+                    )
+                    control.abort()
+                    break
+                }
+            }
+        }
+    }
+
+    /// Process CPU time (user + system) in seconds.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        #endif
+        let user = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        let system = Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        return user + system
+    }
+}
+
+/// Merges the shards' time buckets into the time series as buckets complete.
+actor Collector {
+    let shards: [LoadShard]
+    let start: NIODeadline
+    let bucketSeconds: Double
+    private var buckets: [Int: IntervalStats] = [:]
+    private var totalRequests = 0
+    private var totalErrors = 0
+
+    init(shards: [LoadShard], start: NIODeadline, bucketSeconds: Double) {
+        self.shards = shards
+        self.start = start
+        self.bucketSeconds = bucketSeconds
+    }
+
+    func collect(planned: Double) async -> Progress {
+        let elapsed = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+        let current = Int(elapsed / bucketSeconds)
+        var newest: IntervalStats?
+        var newestIndex = -1
+        var active = 0
+        for shard in shards {
+            for (k, v) in await shard.drainIntervals(before: current) { absorb(k, v) }
+            active += await shard.vuCounts().busy
+        }
+        for (k, v) in buckets where k > newestIndex {
+            newestIndex = k
+            newest = v
+        }
+        return Progress(
+            elapsed: elapsed,
+            planned: planned,
+            requests: totalRequests,
+            errors: totalErrors,
+            lastSecondRate: Double(newest?.requests ?? 0) / bucketSeconds,
+            lastSecondP95Ms: newest.flatMap { $0.requests > 0 ? Double($0.latency.valueAtPercentile(95)) / 1000 : nil },
+            activeVUs: active
+        )
+    }
+
+    private func absorb(_ k: Int, _ v: IntervalStats) {
+        buckets[k, default: IntervalStats()].add(v)
+        totalRequests += v.requests
+        totalErrors += v.errors
+    }
+
+    /// Drains what is left and returns the series, one point per bucket, gaps filled with zeros.
+    func finish() async -> [TimePoint] {
+        for shard in shards {
+            for (k, v) in await shard.drainIntervals(before: nil) { absorb(k, v) }
+        }
+        guard let last = buckets.keys.max() else { return [] }
+        return (0...last).map { k in
+            let b = buckets[k] ?? IntervalStats()
+            let ms: (Double) -> Double? = { p in b.requests > 0 ? Double(b.latency.valueAtPercentile(p)) / 1000 : nil }
+            return TimePoint(
+                t: Double(k + 1) * bucketSeconds,
+                requests: b.requests,
+                errors: b.errors,
+                p50: ms(50),
+                p95: ms(95),
+                p99: ms(99),
+                vus: b.activeVUs
+            )
+        }
+    }
+}

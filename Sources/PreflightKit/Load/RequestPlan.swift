@@ -1,0 +1,326 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A scenario compiled for the hot path: request templates as byte segments, weights as a cycle, data feeds as
+/// index functions. Nothing here allocates per request except the buffer of a request that has placeholders.
+public struct RequestPlan: Sendable {
+    /// Where a placeholder's value comes from.
+    enum Slot: Sendable {
+        case feed(Int)
+        case iteration
+        case vu
+    }
+
+    enum Segment: Sendable {
+        case bytes([UInt8])
+        case value(Slot, Escaping)
+    }
+
+    enum Escaping: Sendable {
+        case path, header, none
+    }
+
+    struct CompiledRequest: Sendable {
+        var name: String
+        var methodHead: HTTPRequestHead
+        /// The whole request when it has no placeholders.
+        var constantBytes: ByteBuffer?
+        var head: [Segment]
+        var body: [Segment]?
+        var wantsBody: Bool
+        var timeout: Double
+        var checks: [CompiledCheck]
+    }
+
+    struct CompiledCheck: Sendable {
+        var label: String
+        var kind: Check.Kind
+        var equalsTemplate: [Segment]?
+        /// Compiled per shard: `Regex` is not `Sendable`.
+        var pattern: String?
+    }
+
+    let requests: [CompiledRequest]
+    let weightCycle: [Int]
+    let feeds: [DataFeed]
+    let seed: UInt64
+
+    public var requestNames: [String] { requests.map(\.name) }
+    public var checkLabels: [[String]] { requests.map { $0.checks.map(\.label) } }
+
+    public init(scenario: Scenario, seed: UInt64) {
+        self.seed = seed
+        feeds = scenario.data
+        let slotOf: (String) -> Slot = { name in
+            switch name {
+            case "iteration": return .iteration
+            case "vu": return .vu
+            default: return .feed(scenario.data.firstIndex { $0.name == name }!)
+            }
+        }
+        func segments(_ template: Template, _ escaping: Escaping) -> [Segment] {
+            template.parts.map {
+                switch $0 {
+                case .literal(let s): .bytes(Array(s.utf8))
+                case .variable(let v): .value(slotOf(v), escaping)
+                }
+            }
+        }
+        let target = scenario.target
+        requests = scenario.requests.map { r in
+            var head: [Segment] = [.bytes(Array("\(r.method) \(target.baseURL.basePath)".utf8))]
+            head += segments(r.path, .path)
+            head.append(.bytes(Array(" HTTP/1.1\r\nHost: \(target.baseURL.hostHeader)\r\n".utf8)))
+            let overridden = Set(r.headers.map { $0.name.lowercased() })
+            var hasUserAgent = overridden.contains("user-agent")
+            for h in target.headers where !overridden.contains(h.name.lowercased()) {
+                head.append(.bytes(Array("\(h.name): \(h.value)\r\n".utf8)))
+                if h.name.lowercased() == "user-agent" { hasUserAgent = true }
+            }
+            for h in r.headers {
+                head.append(.bytes(Array("\(h.name): ".utf8)))
+                head += segments(h.value, .header)
+                head.append(.bytes(Array("\r\n".utf8)))
+            }
+            if !hasUserAgent { head.append(.bytes(Array("User-Agent: preflight/\(PreflightInfo.version)\r\n".utf8))) }
+            let body = r.body.map { segments($0, .none) }
+            let constant =
+                r.path.isConstant && r.headers.allSatisfy { $0.value.isConstant } && (r.body?.isConstant ?? true)
+            var compiled = CompiledRequest(
+                name: r.name,
+                methodHead: HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: r.method), uri: "/"),
+                constantBytes: nil,
+                head: head,
+                body: body,
+                wantsBody: r.checks.contains { $0.needsBody },
+                timeout: r.timeout ?? scenario.http.timeout,
+                checks: r.checks.map { c in
+                    var equals: [Segment]?
+                    var pattern: String?
+                    switch c.kind {
+                    case .json(_, let a), .header(_, let a):
+                        if case .equals(_, let t?) = a { equals = segments(t, .none) }
+                        if case .matches(let p) = a { pattern = p }
+                    case .bodyContains(let t): equals = segments(t, .none)
+                    case .status: break
+                    }
+                    return CompiledCheck(label: c.label, kind: c.kind, equalsTemplate: equals, pattern: pattern)
+                }
+            )
+            if constant {
+                var buffer = ByteBuffer()
+                RequestPlan.encode(compiled, into: &buffer) { _ in "" }
+                compiled.constantBytes = buffer
+            }
+            return compiled
+        }
+        weightCycle = RequestPlan.smoothWeightedCycle(scenario.requests.map(\.weight))
+    }
+
+    /// Which request iteration `i` sends: a smooth weighted round robin, exact over every cycle of sum(weights).
+    func requestIndex(iteration i: Int) -> Int { weightCycle[i % weightCycle.count] }
+
+    /// The feed value position for iteration `i`, or nil when a `unique` feed is exhausted.
+    func valueIndex(feed f: Int, iteration i: Int) -> Int? {
+        let feed = feeds[f]
+        switch feed.order {
+        case .sequential: return i % feed.values.count
+        case .unique: return i < feed.values.count ? i : nil
+        case .random:
+            let draw = SplitMix64.mix(seed ^ SplitMix64.hash(feed.name) ^ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
+            return Int(draw % UInt64(feed.values.count))
+        }
+    }
+
+    /// Whether any `unique` feed has run out at iteration `i` (the scenario then stops issuing).
+    func isExhausted(iteration i: Int) -> Bool {
+        feeds.contains { $0.order == .unique && i >= $0.values.count }
+    }
+
+    func value(_ slot: Slot, iteration: Int, vu: Int) -> String {
+        switch slot {
+        case .iteration: String(iteration)
+        case .vu: String(vu)
+        case .feed(let f): feeds[f].values[valueIndex(feed: f, iteration: iteration) ?? 0]
+        }
+    }
+
+    /// Encodes the request of iteration `i` for VU `vu`.
+    func prepare(iteration i: Int, vu: Int) -> PreparedRequest {
+        let index = requestIndex(iteration: i)
+        let r = requests[index]
+        let bytes: ByteBuffer
+        if let constant = r.constantBytes {
+            bytes = constant
+        } else {
+            var buffer = ByteBuffer()
+            RequestPlan.encode(r, into: &buffer) { value($0, iteration: i, vu: vu) }
+            bytes = buffer
+        }
+        return PreparedRequest(
+            requestIndex: index,
+            iteration: i,
+            methodHead: r.methodHead,
+            bytes: bytes,
+            wantsBody: r.wantsBody,
+            timeout: r.timeout
+        )
+    }
+
+    static func encode(_ r: CompiledRequest, into buffer: inout ByteBuffer, value: (Slot) -> String) {
+        write(r.head, into: &buffer, value: value)
+        if let body = r.body {
+            var bodyBuffer = ByteBuffer()
+            write(body, into: &bodyBuffer, value: value)
+            buffer.writeString("Content-Length: \(bodyBuffer.readableBytes)\r\n\r\n")
+            buffer.writeImmutableBuffer(bodyBuffer)
+        } else if ["POST", "PUT", "PATCH"].contains(r.methodHead.method.rawValue) {
+            buffer.writeString("Content-Length: 0\r\n\r\n")
+        } else {
+            buffer.writeString("\r\n")
+        }
+    }
+
+    static func write(_ segments: [Segment], into buffer: inout ByteBuffer, value: (Slot) -> String) {
+        for segment in segments {
+            switch segment {
+            case .bytes(let b): buffer.writeBytes(b)
+            case .value(let slot, let escaping):
+                let text = value(slot)
+                switch escaping {
+                case .none: buffer.writeString(text)
+                case .header:
+                    for byte in text.utf8 { buffer.writeInteger(byte == 13 || byte == 10 ? UInt8(ascii: " ") : byte) }
+                case .path:
+                    for byte in text.utf8 {
+                        if pathSafe(byte) {
+                            buffer.writeInteger(byte)
+                        } else {
+                            buffer.writeString(String(format: "%%%02X", byte))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Bytes allowed as-is in a request target; others (spaces, controls, non-ASCII, `"<>\^`{|}`) are escaped.
+    static func pathSafe(_ b: UInt8) -> Bool {
+        guard b > 0x20, b < 0x7F else { return false }
+        return !"\"<>\\^`{|}".utf8.contains(b)
+    }
+
+    static func smoothWeightedCycle(_ weights: [Int]) -> [Int] {
+        let total = weights.reduce(0, +)
+        guard weights.count > 1 else { return [0] }
+        let divisor = weights.reduce(0) { gcd($0, $1) }
+        let reduced = weights.map { $0 / divisor }
+        let length = min(reduced.reduce(0, +), 100_000)
+        var current = [Int](repeating: 0, count: weights.count)
+        var cycle: [Int] = []
+        cycle.reserveCapacity(length)
+        let sum = reduced.reduce(0, +)
+        for _ in 0..<length {
+            for j in current.indices { current[j] += reduced[j] }
+            let best = current.indices.max { current[$0] < current[$1] || (current[$0] == current[$1] && $0 > $1) }!
+            current[best] -= sum
+            cycle.append(best)
+        }
+        _ = total
+        return cycle
+    }
+
+    private static func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+
+    // MARK: Checks
+
+    /// Evaluates the checks of request `index` on an outcome; returns one Bool per check.
+    /// The regular expressions of every check, compiled for one shard (nil where a check has none).
+    func compileRegexes() -> [[Regex<AnyRegexOutput>?]] {
+        requests.map { $0.checks.map { c in c.pattern.flatMap { try? Regex($0) } } }
+    }
+
+    func evaluateChecks(
+        _ index: Int,
+        outcome: HTTPOutcome,
+        iteration: Int,
+        vu: Int,
+        regexes: [Regex<AnyRegexOutput>?],
+        into results: inout [Bool]
+    ) {
+        results.removeAll(keepingCapacity: true)
+        let checks = requests[index].checks
+        guard !checks.isEmpty else { return }
+        var parsed: JSONValue??
+        for (n, check) in checks.enumerated() {
+            let expected: () -> String = {
+                var b = ByteBuffer()
+                RequestPlan.write(check.equalsTemplate ?? [], into: &b) { value($0, iteration: iteration, vu: vu) }
+                return String(buffer: b)
+            }
+            switch check.kind {
+            case .status(let codes):
+                results.append(codes.contains(outcome.status))
+            case .bodyContains:
+                let body = outcome.body.map { String(buffer: $0) } ?? ""
+                results.append(outcome.error == nil && body.contains(expected()))
+            case .header(let name, let assertion):
+                let v = outcome.headers?.first(name: name)
+                results.append(
+                    outcome.status > 0
+                        && RequestPlan.holds(
+                            assertion,
+                            actual: v.map { .string($0) },
+                            expected: expected,
+                            regex: regexes[n]
+                        )
+                )
+            case .json(let path, let assertion):
+                if parsed == nil {
+                    parsed = .some(outcome.body.flatMap { try? JSONValue.parse(Data($0.readableBytesView)) })
+                }
+                let doc = parsed!
+                results.append(
+                    doc != nil
+                        && RequestPlan.holds(
+                            assertion,
+                            actual: doc.flatMap { path.evaluate($0) },
+                            expected: expected,
+                            regex: regexes[n]
+                        )
+                )
+            }
+        }
+    }
+
+    static func holds(
+        _ assertion: Check.Assertion,
+        actual: JSONValue?,
+        expected: () -> String,
+        regex: Regex<AnyRegexOutput>?
+    ) -> Bool {
+        switch assertion {
+        case .exists(let want):
+            let present = actual.map { $0 != .null } ?? false
+            return present == want
+        case .matches:
+            guard let actual, let regex else { return false }
+            return (try? regex.firstMatch(in: actual.textValue)) != nil
+        case .equals(let value, let template):
+            guard let actual else { return false }
+            if template != nil { return actual.textValue == expected() }
+            switch (value, actual) {
+            case (.number(let a), .number(let b)): return a == b
+            case (.string(let a), _): return actual.textValue == a
+            default: return value == actual
+            }
+        }
+    }
+}
+
+/// The harness's name and version, for reports and the User-Agent.
+public enum PreflightInfo {
+    public static let name = "preflight"
+    public static let version = "0.1.0"
+}

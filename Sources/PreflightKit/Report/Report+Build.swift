@@ -1,0 +1,260 @@
+import Foundation
+import Histogram
+
+/// How the transport was chosen for a run, as recorded in the report.
+public struct TransportDecision: Sendable {
+    public var mode: String
+    public var reason: String
+    public var probe: Report.ProbeInfo?
+    public var mock: Report.MockInfo?
+
+    public init(mode: String, reason: String, probe: Report.ProbeInfo? = nil, mock: Report.MockInfo? = nil) {
+        self.mode = mode
+        self.reason = reason
+        self.probe = probe
+        self.mock = mock
+    }
+
+    /// `--mode real`: no probe, no mock.
+    public static let forcedReal = TransportDecision(mode: "real", reason: "mode real: the target is always used")
+}
+
+/// Exit codes of SPEC §3.
+public enum ExitStatus: Int32, Sendable {
+    case pass = 0
+    case internalError = 1
+    case usage = 2
+    case inconclusive = 3
+    case thresholdsFailed = 99
+    case interrupted = 130
+}
+
+extension Report {
+    /// Assembles the report of a finished (or interrupted) run.
+    public static func build(
+        scenario: Scenario,
+        plan: RequestPlan,
+        result: RunResult,
+        transport: TransportDecision,
+        seed: UInt64,
+        allowMock: Bool = false,
+        runID: String = UUID().uuidString.lowercased()
+    ) -> Report {
+        let names = plan.requestNames
+        let values = MetricValues(metrics: result.metrics, requestNames: names, durationSeconds: result.durationSeconds)
+        let thresholds = ThresholdResult.evaluate(scenario.thresholds, values: values)
+        let failed = thresholds.filter { !$0.ok }
+        let verdict: String
+        let reason: String
+        if result.interrupted {
+            verdict = "inconclusive"
+            reason = "interrupted after \(DurationText.format(seconds: result.durationSeconds)); the report is partial"
+        } else if transport.mode == "mock" && !allowMock {
+            verdict = "inconclusive"
+            reason = "the mock transport answered (\(transport.reason)); results do not describe the target"
+        } else if !failed.isEmpty {
+            verdict = "fail"
+            let first = failed[0]
+            let observed = first.observed.map { JSONValue.format(($0 * 1000).rounded() / 1000) } ?? "no data"
+            reason =
+                "\(failed.count) of \(thresholds.count) thresholds failed, first \(first.metric) \(first.expression) (observed \(observed))"
+                + (result.aborted ? "; the run was aborted" : "")
+        } else {
+            verdict = "pass"
+            reason = thresholds.isEmpty ? "no thresholds defined" : "all \(thresholds.count) thresholds passed"
+        }
+        return Report(
+            tool: Tool(name: PreflightInfo.name, version: PreflightInfo.version),
+            scenario: ScenarioInfo(
+                name: scenario.name,
+                description: scenario.description,
+                file: scenario.file,
+                sha256: scenario.sha256
+            ),
+            run: RunInfo(
+                id: runID,
+                startedAt: result.startedAt,
+                endedAt: result.endedAt,
+                durationSeconds: result.durationSeconds,
+                seed: seed,
+                segment: nil,
+                interrupted: result.interrupted,
+                aborted: result.aborted,
+                dataExhausted: result.dataExhausted,
+                executor: executorInfo(scenario.load),
+                bucketSeconds: result.bucketSeconds,
+                eventLoops: result.eventLoops,
+                harnessCPUSeconds: result.cpuSeconds
+            ),
+            target: TargetInfo(baseURL: scenario.target.baseURL.description),
+            transport: TransportInfo(
+                mode: transport.mode,
+                reason: transport.reason,
+                probe: transport.probe,
+                mock: transport.mock
+            ),
+            verdict: verdict,
+            verdictReason: reason,
+            metrics: metricSummaries(values: values, thresholds: scenario.thresholds),
+            requests: zip(names, result.metrics.requests).enumerated().map { i, pair in
+                requestSummary(pair.0, pair.1, checkLabels: plan.checkLabels[i], duration: result.durationSeconds)
+            },
+            thresholds: thresholds,
+            timeseries: result.timeseries,
+            histograms: Dictionary(
+                uniqueKeysWithValues: zip(names, result.metrics.requests).map { name, r in
+                    (
+                        name,
+                        Dictionary(
+                            uniqueKeysWithValues: r.byStatus.map {
+                                (
+                                    String($0.key),
+                                    EncodedLatencyPair(
+                                        corrected: EncodedHistogram($0.value.corrected),
+                                        uncorrected: EncodedHistogram($0.value.uncorrected)
+                                    )
+                                )
+                            }
+                        )
+                    )
+                }
+            ),
+            warnings: result.warnings
+                + (result.dataExhausted ? ["a unique data feed ran out; the scenario stopped issuing early"] : [])
+        )
+    }
+
+    /// The exit code this report calls for.
+    public var exitStatus: ExitStatus {
+        if run.interrupted { return .interrupted }
+        switch verdict {
+        case "pass": return .pass
+        case "fail": return .thresholdsFailed
+        default: return .inconclusive
+        }
+    }
+
+    static func executorInfo(_ load: LoadSettings) -> ExecutorInfo {
+        var params: [String: Double] = ["gracefulStopSeconds": load.gracefulStop]
+        var stages: [StageInfo]?
+        switch load.executor {
+        case .constantArrivalRate(let rate, let unit, let duration):
+            params["rate"] = rate
+            params["timeUnitSeconds"] = unit
+            params["durationSeconds"] = duration
+        case .rampingArrivalRate(let start, let unit, let s):
+            params["startRate"] = start
+            params["timeUnitSeconds"] = unit
+            stages = s.map { StageInfo(target: $0.target, durationSeconds: $0.duration) }
+        case .constantVUs(let vus, let duration):
+            params["vus"] = Double(vus)
+            params["durationSeconds"] = duration
+        case .rampingVUs(let start, let s, let rampDown):
+            params["startVUs"] = Double(start)
+            params["gracefulRampDownSeconds"] = rampDown
+            stages = s.map { StageInfo(target: $0.target, durationSeconds: $0.duration) }
+        case .perVUIterations(let vus, let iterations, let maxDuration):
+            params["vus"] = Double(vus)
+            params["iterations"] = Double(iterations)
+            params["maxDurationSeconds"] = maxDuration
+        }
+        if load.executor.isOpenModel {
+            params["preAllocatedVUs"] = Double(load.preAllocatedVUs)
+            params["maxVUs"] = Double(load.maxVUs)
+            params["maxBacklog"] = Double(load.maxBacklog)
+        }
+        if let think = load.thinkTime {
+            params["thinkTimeMinSeconds"] = think.lowerBound
+            params["thinkTimeMaxSeconds"] = think.upperBound
+        }
+        return ExecutorInfo(name: load.executor.name, params: params, stages: stages)
+    }
+
+    static func metricSummaries(values: MetricValues, thresholds: [ThresholdSpec]) -> [String: MetricSummary] {
+        func trend(_ tags: [ThresholdSpec.Tag], extra: [Double] = []) -> MetricSummary {
+            var v: [String: Double] = [:]
+            let aggs: [(String, ThresholdSpec.Aggregation)] =
+                [
+                    ("avg", .avg), ("min", .min), ("med", .med), ("max", .max), ("p(90)", .percentile(90)),
+                    ("p(95)", .percentile(95)), ("p(99)", .percentile(99)), ("count", .count),
+                ]
+                + extra.map { ("p(\(JSONValue.format($0)))", .percentile($0)) }
+            for (key, agg) in aggs {
+                v[key] = values.value(metric: "http_req_duration", tags: tags, aggregation: agg)
+            }
+            return MetricSummary(type: "trend", values: v)
+        }
+        func summary(_ metric: String, _ tags: [ThresholdSpec.Tag]) -> MetricSummary {
+            let kind = MetricCatalog.metrics[metric]!.kind
+            var v: [String: Double] = [:]
+            switch kind {
+            case .trend: return trend(tags)
+            case .counter:
+                v["count"] = values.value(metric: metric, tags: tags, aggregation: .count)
+                v["rate"] = values.value(metric: metric, tags: tags, aggregation: .rate)
+            case .rate:
+                v["rate"] = values.value(metric: metric, tags: tags, aggregation: .rate)
+            case .gauge:
+                v["value"] = values.value(metric: metric, tags: tags, aggregation: .value)
+                v["max"] = values.value(metric: metric, tags: tags, aggregation: .max)
+            }
+            return MetricSummary(type: kind.rawValue, values: v)
+        }
+        var out: [String: MetricSummary] = [:]
+        for metric in MetricCatalog.metrics.keys { out[metric] = summary(metric, []) }
+        let failed = values.metrics.requests.reduce(0) { $0 + $1.failedCount() }
+        out["http_req_failed"]?.values["fails"] = Double(failed)
+        out["http_req_failed"]?.values["total"] = Double(values.metrics.totalRequests)
+        let passed = values.metrics.requests.reduce(0) { $0 + $1.checksPassed.reduce(0, +) }
+        let checkFails = values.metrics.requests.reduce(0) { $0 + $1.checksFailed.reduce(0, +) }
+        out["checks"]?.values["passes"] = Double(passed)
+        out["checks"]?.values["fails"] = Double(checkFails)
+        // Sub-metrics named by thresholds, with every percentile those thresholds ask for.
+        for t in thresholds where !t.tags.isEmpty {
+            if t.metricName == "http_req_duration" {
+                let extra = thresholds.filter { $0.metric == t.metric }.compactMap { th -> Double? in
+                    if case .percentile(let p) = th.aggregation { p } else { nil }
+                }
+                out[t.metric] = trend(t.tags, extra: extra)
+            } else {
+                out[t.metric] = summary(t.metricName, t.tags)
+            }
+        }
+        for t in thresholds where t.tags.isEmpty && t.metricName == "http_req_duration" {
+            if case .percentile(let p) = t.aggregation {
+                out["http_req_duration"]?.values["p(\(JSONValue.format(p)))"] = values.value(for: t)
+            }
+        }
+        return out
+    }
+
+    static func requestSummary(
+        _ name: String,
+        _ r: RequestMetrics,
+        checkLabels: [String],
+        duration: Double
+    )
+        -> RequestSummary
+    {
+        let latency = r.latency()
+        return RequestSummary(
+            name: name,
+            count: r.count,
+            rps: duration > 0 ? Double(r.count) / duration : 0,
+            latency: LatencySummary(latency.corrected),
+            latencyUncorrected: LatencySummary(latency.uncorrected),
+            statusCodes: Dictionary(
+                uniqueKeysWithValues: r.byStatus.filter { $0.key != 0 }.map {
+                    (String($0.key), Int($0.value.corrected.totalCount))
+                }
+            ),
+            errors: Dictionary(uniqueKeysWithValues: ErrorClass.allCases.map { ($0.name, r.errors[$0.rawValue]) }),
+            checks: CheckCounts(passed: r.checksPassed.reduce(0, +), failed: r.checksFailed.reduce(0, +)),
+            checkResults: checkLabels.enumerated().map {
+                CheckResult(name: $1, passed: r.checksPassed[$0], failed: r.checksFailed[$0])
+            },
+            bytesIn: r.bytesIn,
+            bytesOut: r.bytesOut
+        )
+    }
+}

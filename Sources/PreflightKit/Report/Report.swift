@@ -1,0 +1,179 @@
+import Foundation
+import Histogram
+
+/// `report.json`, schema `preflight.report/v1` (SPEC §9). Durations are milliseconds unless a key says otherwise.
+public struct Report: Codable, Sendable {
+    public static let schemaID = "preflight.report/v1"
+
+    public var schema = Report.schemaID
+    public var tool: Tool
+    public var scenario: ScenarioInfo
+    public var run: RunInfo
+    public var target: TargetInfo
+    public var transport: TransportInfo
+    /// `pass`, `fail` or `inconclusive`.
+    public var verdict: String
+    /// One line saying why.
+    public var verdictReason: String
+    public var metrics: [String: MetricSummary]
+    public var requests: [RequestSummary]
+    public var thresholds: [ThresholdResult]
+    public var timeseries: [TimePoint]
+    public var histograms: [String: [String: EncodedLatencyPair]]
+    public var warnings: [String]
+
+    public struct Tool: Codable, Sendable {
+        public var name: String
+        public var version: String
+    }
+
+    public struct ScenarioInfo: Codable, Sendable {
+        public var name: String
+        public var description: String?
+        public var file: String
+        public var sha256: String
+    }
+
+    public struct RunInfo: Codable, Sendable {
+        public var id: String
+        public var startedAt: Date
+        public var endedAt: Date
+        public var durationSeconds: Double
+        public var seed: UInt64
+        /// `I/N` for a shard of a distributed run; null otherwise.
+        public var segment: String?
+        public var interrupted: Bool
+        /// A threshold with `abortOnFail` stopped the run.
+        public var aborted: Bool
+        /// A `unique` data feed ran out before the planned end.
+        public var dataExhausted: Bool
+        public var executor: ExecutorInfo
+        public var bucketSeconds: Double
+        public var eventLoops: Int
+        public var harnessCPUSeconds: Double
+    }
+
+    public struct ExecutorInfo: Codable, Sendable {
+        public var name: String
+        /// The executor's parameters as run (rates per second, durations in seconds).
+        public var params: [String: Double]
+        public var stages: [StageInfo]?
+    }
+
+    public struct StageInfo: Codable, Sendable {
+        public var target: Double
+        public var durationSeconds: Double
+    }
+
+    public struct TargetInfo: Codable, Sendable {
+        public var baseURL: String
+    }
+
+    public struct TransportInfo: Codable, Sendable {
+        /// `real` or `mock`.
+        public var mode: String
+        public var reason: String
+        public var probe: ProbeInfo?
+        public var mock: MockInfo?
+    }
+
+    public struct ProbeInfo: Codable, Sendable {
+        public var status: Int?
+        public var error: String?
+        public var latencyMs: Double?
+    }
+
+    public struct MockInfo: Codable, Sendable {
+        public var distribution: String
+        public var params: [String: Double]
+        public var seed: UInt64
+    }
+
+    public struct MetricSummary: Codable, Sendable {
+        /// `counter`, `gauge`, `rate` or `trend`.
+        public var type: String
+        public var values: [String: Double]
+    }
+
+    public struct RequestSummary: Codable, Sendable {
+        public var name: String
+        public var count: Int
+        public var rps: Double
+        public var latency: LatencySummary?
+        public var latencyUncorrected: LatencySummary?
+        public var statusCodes: [String: Int]
+        public var errors: [String: Int]
+        public var checks: CheckCounts
+        public var checkResults: [CheckResult]
+        public var bytesIn: Int
+        public var bytesOut: Int
+    }
+
+    public struct CheckCounts: Codable, Sendable {
+        public var passed: Int
+        public var failed: Int
+    }
+
+    public struct CheckResult: Codable, Sendable {
+        public var name: String
+        public var passed: Int
+        public var failed: Int
+    }
+
+    public struct LatencySummary: Codable, Sendable, Equatable {
+        public var min: Double
+        public var mean: Double
+        public var p50: Double
+        public var p90: Double
+        public var p95: Double
+        public var p99: Double
+        public var p999: Double
+        public var max: Double
+
+        enum CodingKeys: String, CodingKey {
+            case min, mean, p50, p90, p95, p99, max
+            case p999 = "p99.9"
+        }
+
+        /// Milliseconds from a µs histogram; nil when it is empty.
+        public init?(_ h: LatencyHistogram) {
+            guard h.totalCount > 0 else { return nil }
+            let ms: (UInt64) -> Double = { Double($0) / 1000 }
+            min = ms(h.min)
+            mean = h.mean / 1000
+            p50 = ms(h.valueAtPercentile(50))
+            p90 = ms(h.valueAtPercentile(90))
+            p95 = ms(h.valueAtPercentile(95))
+            p99 = ms(h.valueAtPercentile(99))
+            p999 = ms(h.valueAtPercentile(99.9))
+            max = ms(h.max)
+        }
+    }
+}
+
+/// A latency histogram in a compact, mergeable form: each recorded bucket's value (µs) and count.
+public struct EncodedHistogram: Codable, Sendable, Equatable {
+    public var unit = "us"
+    public var significantDigits = 3
+    public var count: UInt64
+    /// `[value, count]` pairs, ascending by value.
+    public var buckets: [[UInt64]]
+
+    public init(_ h: LatencyHistogram) {
+        count = h.totalCount
+        buckets = h.recordedValues().map { [$0.value, $0.count] }
+    }
+
+    /// The histogram back; re-recording each bucket's value lands in the same bucket, so merging is exact.
+    public func decode() -> LatencyHistogram {
+        var h = LatencyHistogram.latency()
+        for pair in buckets where pair.count == 2 { h.record(pair[0], count: pair[1]) }
+        return h
+    }
+}
+
+/// Corrected and uncorrected histograms of one (request, status) pair.
+public struct EncodedLatencyPair: Codable, Sendable, Equatable {
+    public var corrected: EncodedHistogram
+    public var uncorrected: EncodedHistogram
+}

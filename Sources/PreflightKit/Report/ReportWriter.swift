@@ -1,0 +1,73 @@
+import Foundation
+
+/// Writes report folders: `reports/<scenario>-<UTC timestamp>/report.json`, every file atomically.
+public struct ReportWriter: Sendable {
+    public var root: URL
+
+    public init(root: URL) { self.root = root }
+
+    /// `cached-symbol-20261129T110502Z`.
+    public static func folderName(scenario: String, date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return "\(scenario)-\(f.string(from: date))"
+    }
+
+    public static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            try c.encode(f.string(from: date))
+        }
+        e.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "Infinity",
+            negativeInfinity: "-Infinity",
+            nan: "NaN"
+        )
+        return e
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .custom { decoder in
+            let s = try decoder.singleValueContainer().decode(String.self)
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            if let date = f.date(from: s) { return date }
+            f.formatOptions = [.withInternetDateTime]
+            guard let date = f.date(from: s) else {
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: decoder.codingPath, debugDescription: "bad date \(s)")
+                )
+            }
+            return date
+        }
+        return d
+    }
+
+    /// Creates a fresh folder for the run and writes `report.json` into it; returns the folder.
+    public func write(_ report: Report) throws -> URL {
+        let fm = FileManager.default
+        try fm.createDirectory(at: root, withIntermediateDirectories: true)
+        let base = Self.folderName(scenario: report.scenario.name, date: report.run.startedAt)
+        var folder = root.appendingPathComponent(base)
+        var n = 2
+        while fm.fileExists(atPath: folder.path) {
+            folder = root.appendingPathComponent("\(base)-\(n)")
+            n += 1
+        }
+        try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+        try Self.writeAtomically(Self.encoder().encode(report), to: folder.appendingPathComponent("report.json"))
+        return folder
+    }
+
+    /// Writes to a temporary file in the same folder, then renames it over the target.
+    public static func writeAtomically(_ data: Data, to url: URL) throws {
+        try data.write(to: url, options: .atomic)
+    }
+}

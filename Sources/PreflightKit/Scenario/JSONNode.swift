@@ -1,0 +1,196 @@
+/// Collects problems while a scenario is read, so all of them are reported at once.
+final class Diagnostics {
+    private(set) var problems: [ScenarioProblem] = []
+
+    func add(_ path: String, _ message: String, hint: String? = nil) {
+        problems.append(ScenarioProblem(path: path, message: message, hint: hint))
+    }
+
+    func add(_ path: String, _ reason: ScenarioProblem.Reason) {
+        add(path, reason.message, hint: reason.hint)
+    }
+}
+
+/// A value of the document at a known path; accessors report type problems and return nil.
+struct JSONNode {
+    let value: JSONValue
+    let path: String
+    let diag: Diagnostics
+
+    func child(_ key: String) -> String {
+        let simple =
+            key.first.map { $0.isLetter || $0 == "_" } ?? false
+            && key.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "$" }
+        return simple ? "\(path).\(key)" : "\(path)[\"\(key)\"]"
+    }
+
+    func fail(_ message: String, hint: String? = nil) { diag.add(path, message, hint: hint) }
+
+    func object(keys allowed: [String]) -> JSONObjectNode? {
+        guard case .object(let dict) = value else {
+            fail("must be an object, got \(value.kindDescription)")
+            return nil
+        }
+        for key in dict.keys.sorted() where !allowed.contains(key) {
+            let near = allowed.min { editDistance($0, key) < editDistance($1, key) }
+            let hint =
+                near.flatMap { editDistance($0, key) <= 3 ? "did you mean \"\($0)\"?" : nil }
+                ?? "allowed keys: \(allowed.joined(separator: ", "))"
+            diag.add(child(key), "unknown key", hint: hint)
+        }
+        return JSONObjectNode(dict: dict, node: self)
+    }
+
+    func array() -> [JSONNode]? {
+        guard case .array(let items) = value else {
+            fail("must be an array, got \(value.kindDescription)")
+            return nil
+        }
+        return items.enumerated().map { JSONNode(value: $1, path: "\(path)[\($0)]", diag: diag) }
+    }
+
+    func string(nonEmpty: Bool = true) -> String? {
+        guard case .string(let s) = value else {
+            fail("must be a string, got \(value.kindDescription)")
+            return nil
+        }
+        if nonEmpty && s.isEmpty {
+            fail("must not be empty")
+            return nil
+        }
+        return s
+    }
+
+    func bool() -> Bool? {
+        guard case .bool(let b) = value else {
+            fail("must be true or false, got \(value.kindDescription)")
+            return nil
+        }
+        return b
+    }
+
+    /// A number; a string holding a number is accepted too, so `"${RATE:-200}"` works.
+    func number(greaterThan low: Double? = nil, atLeast min: Double? = nil, atMost max: Double? = nil) -> Double? {
+        let n: Double
+        switch value {
+        case .number(let x): n = x
+        case .string(let s) where Double(s) != nil: n = Double(s)!
+        default:
+            fail("must be a number, got \(value.kindDescription)")
+            return nil
+        }
+        if let low, !(n > low) {
+            fail("must be > \(JSONValue.format(low)), got \(JSONValue.format(n))")
+            return nil
+        }
+        if let min, n < min {
+            fail("must be >= \(JSONValue.format(min)), got \(JSONValue.format(n))")
+            return nil
+        }
+        if let max, n > max {
+            fail("must be <= \(JSONValue.format(max)), got \(JSONValue.format(n))")
+            return nil
+        }
+        return n
+    }
+
+    func integer(atLeast min: Int? = nil, atMost max: Int? = nil) -> Int? {
+        guard let n = number() else { return nil }
+        guard n.rounded() == n, abs(n) < 1e15 else {
+            fail("must be a whole number, got \(JSONValue.format(n))")
+            return nil
+        }
+        let i = Int(n)
+        if let min, i < min {
+            fail("must be >= \(min), got \(i)")
+            return nil
+        }
+        if let max, i > max {
+            fail("must be <= \(max), got \(i)")
+            return nil
+        }
+        return i
+    }
+
+    /// A duration string in seconds (`"250ms"`, `"30s"`, `"2m"`).
+    func duration(positive: Bool = true) -> Double? {
+        guard case .string(let s) = value else {
+            fail(
+                "must be a duration string, got \(value.kindDescription)",
+                hint: "write durations as strings like \"250ms\", \"30s\", \"2m\""
+            )
+            return nil
+        }
+        guard let secs = DurationText.seconds(s) else {
+            fail("is not a duration: \"\(s)\"", hint: "use a number with ms, s, m or h, like \"250ms\" or \"1m30s\"")
+            return nil
+        }
+        if positive && secs <= 0 {
+            fail("must be longer than 0, got \"\(s)\"")
+            return nil
+        }
+        return secs
+    }
+
+    func oneOf<E: RawRepresentable & CaseIterable>(_ type: E.Type) -> E? where E.RawValue == String {
+        guard let s = string() else { return nil }
+        guard let e = E(rawValue: s) else {
+            fail("must be one of \(E.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \"\(s)\"")
+            return nil
+        }
+        return e
+    }
+
+    func template() -> Template? {
+        guard let s = string(nonEmpty: false) else { return nil }
+        switch Template.parse(s) {
+        case .success(let t): return t
+        case .failure(let r):
+            diag.add(path, r)
+            return nil
+        }
+    }
+}
+
+/// An object whose keys were checked against the allowed ones.
+struct JSONObjectNode {
+    let dict: [String: JSONValue]
+    let node: JSONNode
+
+    var path: String { node.path }
+
+    func has(_ key: String) -> Bool { dict[key] != nil }
+
+    func optional(_ key: String) -> JSONNode? {
+        dict[key].map { JSONNode(value: $0, path: node.child(key), diag: node.diag) }
+    }
+
+    func required(_ key: String, hint: String? = nil) -> JSONNode? {
+        guard let n = optional(key) else {
+            node.diag.add(node.child(key), "is required", hint: hint)
+            return nil
+        }
+        return n
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints on unknown keys.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a.lowercased())
+    let b = Array(b.lowercased())
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    for i in 1...a.count {
+        var current = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...b.count {
+            current[j] = Swift.min(
+                previous[j] + 1,
+                current[j - 1] + 1,
+                previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)
+            )
+        }
+        previous = current
+    }
+    return previous[b.count]
+}

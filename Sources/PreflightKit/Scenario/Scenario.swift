@@ -1,0 +1,209 @@
+import Foundation
+
+/// A validated load scenario: everything the engine needs, nothing left to check at run time.
+public struct Scenario: Sendable {
+    public var name: String
+    public var description: String?
+    /// The file the scenario came from, as given on the command line.
+    public var file: String
+    /// SHA-256 of the file's bytes, so a report names exactly what ran.
+    public var sha256: String
+    public var target: Target
+    public var transport: TransportSettings
+    public var http: HTTPSettings
+    public var data: [DataFeed]
+    public var requests: [RequestTemplate]
+    public var warmup: Warmup?
+    public var load: LoadSettings
+    public var thresholds: [ThresholdSpec]
+}
+
+/// Where requests go.
+public struct Target: Sendable {
+    public var baseURL: TargetURL
+    /// Headers added to every request (request headers override them by name).
+    public var headers: [(name: String, value: String)]
+}
+
+/// A parsed `http://` or `https://` base URL.
+public struct TargetURL: Sendable, Equatable, CustomStringConvertible {
+    public var scheme: String
+    public var host: String
+    public var port: Int
+    /// Path prefix without a trailing slash ("" for none).
+    public var basePath: String
+
+    public var isTLS: Bool { scheme == "https" }
+
+    /// The value of the Host header: the port is omitted when it is the scheme's default.
+    public var hostHeader: String {
+        let h = host.contains(":") ? "[\(host)]" : host
+        return (port == (isTLS ? 443 : 80)) ? h : "\(h):\(port)"
+    }
+
+    public var description: String { "\(scheme)://\(hostHeader)\(basePath)" }
+
+    /// Parses a base URL; returns nil with a reason when it is not usable.
+    public static func parse(_ text: String) -> Result<TargetURL, ScenarioProblem.Reason> {
+        guard let comps = URLComponents(string: text), let scheme = comps.scheme?.lowercased() else {
+            return .failure(.init("is not a URL", hint: "write it as http://host:port"))
+        }
+        guard scheme == "http" || scheme == "https" else {
+            return .failure(.init("scheme must be http or https, got \(scheme)"))
+        }
+        guard let host = comps.host, !host.isEmpty else {
+            return .failure(.init("has no host", hint: "write it as \(scheme)://host:port"))
+        }
+        if comps.query != nil || comps.fragment != nil {
+            return .failure(.init("must not have a query or fragment", hint: "put those in the request path"))
+        }
+        var path = comps.percentEncodedPath
+        while path.hasSuffix("/") { path.removeLast() }
+        let bareHost = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
+        return .success(
+            TargetURL(
+                scheme: scheme,
+                host: bareHost,
+                port: comps.port ?? (scheme == "https" ? 443 : 80),
+                basePath: path
+            )
+        )
+    }
+}
+
+/// How the transport is chosen (SPEC §6). Until the mock transport lands only `real` runs.
+public struct TransportSettings: Sendable {
+    public enum Mode: String, Sendable, CaseIterable { case auto, real, mock }
+    public var mode: Mode
+    /// The request used to probe the endpoint in `auto` mode (defaults to the first request).
+    public var probeRequest: String?
+    public var probeTimeout: Double
+    /// The mock block, kept as written; the mock transport interprets it.
+    public var mock: JSONValue?
+}
+
+/// Client-side HTTP limits.
+public struct HTTPSettings: Sendable {
+    /// Seconds allowed for a TCP (and TLS) connection to be established.
+    public var connectTimeout: Double = 10
+    /// Seconds allowed for a whole request, from send to the last byte of the response.
+    public var timeout: Double = 60
+    /// Response bodies beyond this many bytes are drained and counted but not kept for checks.
+    public var maxBodyBytes: Int = 1 << 20
+    /// Skip TLS certificate verification (for staging hosts with self-signed certificates).
+    public var insecureSkipVerify: Bool = false
+}
+
+/// A values feed for `{{name}}` placeholders.
+public struct DataFeed: Sendable {
+    public enum Order: String, Sendable, CaseIterable { case sequential, random, unique }
+    public var name: String
+    public var values: [String]
+    public var order: Order
+}
+
+/// One named request of a scenario; iterations choose among requests by weight.
+public struct RequestTemplate: Sendable {
+    public var name: String
+    public var method: String
+    /// Path and query after the base URL's path, with placeholders.
+    public var path: Template
+    public var headers: [(name: String, value: Template)]
+    public var body: Template?
+    public var weight: Int
+    public var checks: [Check]
+    /// Overrides `http.timeout` for this request.
+    public var timeout: Double?
+}
+
+/// Warm-up requests are sent before measuring and are not part of any metric.
+public struct Warmup: Sendable {
+    public var requests: Int
+}
+
+/// A check on a response. A failed check counts in the `checks` metric and as error class `check`.
+public struct Check: Sendable {
+    public enum Kind: Sendable {
+        /// The status is one of these.
+        case status([Int])
+        /// A JSON path into the body.
+        case json(JSONPath, Assertion)
+        /// The body contains the text.
+        case bodyContains(Template)
+        /// A response header (case-insensitive name).
+        case header(String, Assertion)
+    }
+
+    public enum Assertion: Sendable {
+        case equals(JSONValue, Template?)
+        case exists(Bool)
+        case matches(String)
+    }
+
+    public var kind: Kind
+    /// A readable label for reports, like k6's check names: `status == 200`, `$.symbol == {{symbol}}`.
+    public var label: String
+
+    /// Whether evaluating this check needs the response body.
+    public var needsBody: Bool {
+        switch kind {
+        case .json, .bodyContains: true
+        case .status, .header: false
+        }
+    }
+}
+
+/// The load model, with k6's executor names and meanings.
+public struct LoadSettings: Sendable {
+    public enum Executor: Sendable {
+        case constantArrivalRate(rate: Double, timeUnit: Double, duration: Double)
+        case rampingArrivalRate(startRate: Double, timeUnit: Double, stages: [Stage])
+        case constantVUs(vus: Int, duration: Double)
+        case rampingVUs(startVUs: Int, stages: [Stage], gracefulRampDown: Double)
+        case perVUIterations(vus: Int, iterations: Int, maxDuration: Double)
+
+        public var name: String {
+            switch self {
+            case .constantArrivalRate: "constant-arrival-rate"
+            case .rampingArrivalRate: "ramping-arrival-rate"
+            case .constantVUs: "constant-vus"
+            case .rampingVUs: "ramping-vus"
+            case .perVUIterations: "per-vu-iterations"
+            }
+        }
+
+        public var isOpenModel: Bool {
+            switch self {
+            case .constantArrivalRate, .rampingArrivalRate: true
+            default: false
+            }
+        }
+    }
+
+    /// A ramp to `target` (iterations per time unit, or VUs) over `duration` seconds.
+    public struct Stage: Sendable, Equatable {
+        public var target: Double
+        public var duration: Double
+    }
+
+    public var executor: Executor
+    /// Open models: VUs created before the start.
+    public var preAllocatedVUs: Int = 1
+    /// Open models: the most VUs that may exist; closed models: the VUs.
+    public var maxVUs: Int = 1
+    /// Open models: arrivals that may wait for a free VU; more are dropped.
+    public var maxBacklog: Int = 0
+    /// Seconds in-flight iterations may take to finish after issuing stops.
+    public var gracefulStop: Double = 30
+    /// Closed models: a pause after each iteration, fixed or uniform in [min, max] seconds.
+    public var thinkTime: ClosedRange<Double>?
+
+    /// Seconds during which new iterations are issued (the longest for `per-vu-iterations`).
+    public var issuingSeconds: Double {
+        switch executor {
+        case .constantArrivalRate(_, _, let d), .constantVUs(_, let d): d
+        case .rampingArrivalRate(_, _, let stages), .rampingVUs(_, let stages, _): stages.reduce(0) { $0 + $1.duration }
+        case .perVUIterations(_, _, let maxDuration): maxDuration
+        }
+    }
+}

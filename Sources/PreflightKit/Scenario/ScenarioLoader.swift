@@ -1,0 +1,760 @@
+import Foundation
+
+/// Reads scenario files and reports every problem at once, with its JSON path and a hint.
+public struct ScenarioLoader: Sendable {
+    /// `--var` values; they win over the environment.
+    public var variables: [String: String]
+    public var environment: [String: String]
+
+    public init(variables: [String: String] = [:], environment: [String: String] = ProcessInfo.processInfo.environment)
+    {
+        self.variables = variables
+        self.environment = environment
+    }
+
+    /// Built-in placeholders every request may use besides its data feeds.
+    public static let builtinPlaceholders: Set<String> = ["iteration", "vu"]
+
+    static let topLevelKeys = [
+        "$schema", "name", "description", "kind", "target", "transport", "http", "data", "requests", "warmup", "load",
+        "thresholds",
+    ]
+
+    /// The scenario files named by `paths`: files as given, folders by their `*.json` files (not `schema.json`
+    /// and not drills, which `preflight drill` runs), sorted by name.
+    public static func scenarioFiles(_ paths: [String]) throws -> [String] {
+        var files: [String] = []
+        let fm = FileManager.default
+        for path in paths {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: path, isDirectory: &isDir) else {
+                throw ScenarioError(file: path, problems: [.init(path: "$", message: "no such file or folder")])
+            }
+            if isDir.boolValue {
+                let names = try fm.contentsOfDirectory(atPath: path).filter {
+                    $0.hasSuffix(".json") && $0 != "schema.json"
+                }
+                for name in names.sorted() {
+                    let file = (path as NSString).appendingPathComponent(name)
+                    if let data = fm.contents(atPath: file), let doc = try? JSONValue.parse(data),
+                        doc["kind"] == .string("drill")
+                    {
+                        continue
+                    }
+                    files.append(file)
+                }
+            } else {
+                files.append(path)
+            }
+        }
+        return files
+    }
+
+    /// Loads and validates one scenario file.
+    public func load(file: String) throws(ScenarioError) -> Scenario {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ScenarioError(file: file, problems: [.init(path: "$", message: "cannot read the file")])
+        }
+        let base = URL(fileURLWithPath: file).deletingLastPathComponent()
+        return try load(data: data, file: file, baseDirectory: base)
+    }
+
+    /// Loads and validates a scenario from bytes; data files are read relative to `baseDirectory`.
+    public func load(data: Data, file: String, baseDirectory: URL) throws(ScenarioError) -> Scenario {
+        let diag = Diagnostics()
+        let raw: JSONValue
+        do {
+            raw = try JSONValue.parse(data)
+        } catch {
+            throw ScenarioError(
+                file: file,
+                problems: [.init(path: "$", message: "is not valid JSON: \(Self.describe(jsonError: error))")]
+            )
+        }
+        let expander = VariableExpander(variables: variables, environment: environment)
+        let doc = expander.expand(raw, path: "$", diag: diag)
+        let reader = Reader(diag: diag, baseDirectory: baseDirectory, expander: expander)
+        let scenario = reader.scenario(
+            JSONNode(value: doc, path: "$", diag: diag),
+            file: file,
+            sha256: SHA256.hex(data)
+        )
+        guard diag.problems.isEmpty, let scenario else {
+            throw ScenarioError(file: file, problems: diag.problems)
+        }
+        return scenario
+    }
+
+    static func describe(jsonError error: any Error) -> String {
+        if case DecodingError.dataCorrupted(let ctx) = error {
+            let underlying = (ctx.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return underlying ?? ctx.debugDescription
+        }
+        return "\(error)"
+    }
+}
+
+/// The validating reader behind `ScenarioLoader`: one method per block of the format.
+private struct Reader {
+    let diag: Diagnostics
+    let baseDirectory: URL
+    let expander: VariableExpander
+
+    func scenario(_ root: JSONNode, file: String, sha256: String) -> Scenario? {
+        guard let obj = root.object(keys: ScenarioLoader.topLevelKeys) else { return nil }
+        if let kind = obj.optional("kind"), let k = kind.string(), k != "load" {
+            kind.fail(
+                "must be \"load\" here, got \"\(k)\"",
+                hint: k == "drill" ? "run drills with `preflight drill`" : nil
+            )
+        }
+        let name = obj.required("name", hint: "a short id used in report folder names").flatMap(scenarioName)
+        let description = obj.optional("description")?.string(nonEmpty: false)
+        let targetValue = obj.required("target").flatMap(self.target)
+        let transportValue =
+            obj.optional("transport").map(self.transport) ?? TransportSettings(mode: .auto, probeTimeout: 2)
+        let httpValue = obj.optional("http").map(self.http) ?? HTTPSettings()
+        let data = obj.optional("data").map(dataFeeds) ?? []
+        let requests = obj.required("requests", hint: "at least one request").flatMap {
+            requestList($0, placeholders: Set(data.map(\.name)).union(ScenarioLoader.builtinPlaceholders))
+        }
+        let warmupValue = obj.optional("warmup").flatMap(self.warmup)
+        let loadSettings = obj.required("load", hint: "an executor block, e.g. {\"executor\": \"constant-vus\", ...}")
+            .flatMap(self.load)
+        let names = Set((requests ?? []).map(\.name))
+        let thresholdList = obj.optional("thresholds").map { self.thresholds($0, requestNames: names) } ?? []
+        if let probe = transportValue.probeRequest, requests != nil, !names.contains(probe) {
+            diag.add(
+                "$.transport.probe.request",
+                "no request is named \"\(probe)\"",
+                hint: "requests: \(names.sorted().joined(separator: ", "))"
+            )
+        }
+        guard let name, let targetValue, let requests, let loadSettings else { return nil }
+        return Scenario(
+            name: name,
+            description: description ?? nil,
+            file: file,
+            sha256: sha256,
+            target: targetValue,
+            transport: transportValue,
+            http: httpValue,
+            data: data,
+            requests: requests,
+            warmup: warmupValue,
+            load: loadSettings,
+            thresholds: thresholdList
+        )
+    }
+
+    func scenarioName(_ node: JSONNode) -> String? {
+        guard let s = node.string() else { return nil }
+        let ok =
+            s.first.map { $0.isLetter || $0.isNumber } == true && s.count <= 80
+            && s.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" || $0 == "_" || $0 == "." }
+        guard ok else {
+            node.fail("must be letters, digits, - _ . (at most 80), got \"\(s)\"", hint: "it names the report folder")
+            return nil
+        }
+        return s
+    }
+
+    func target(_ node: JSONNode) -> Target? {
+        guard let obj = node.object(keys: ["baseURL", "headers"]) else { return nil }
+        var url: TargetURL?
+        if let n = obj.required("baseURL", hint: "e.g. http://127.0.0.1:8000"), let s = n.string() {
+            switch TargetURL.parse(s) {
+            case .success(let u): url = u
+            case .failure(let r): n.fail("\"\(s)\" \(r.message)", hint: r.hint)
+            }
+        }
+        let headers = obj.optional("headers").map(staticHeaders) ?? []
+        guard let url else { return nil }
+        return Target(baseURL: url, headers: headers)
+    }
+
+    func staticHeaders(_ node: JSONNode) -> [(name: String, value: String)] {
+        guard let obj = node.object(keys: Array(objectKeys(node))) else { return [] }
+        return obj.dict.keys.sorted().compactMap { key in
+            let n = obj.optional(key)!
+            guard headerNameIsValid(key, n) else { return nil }
+            guard let v = n.string(nonEmpty: false) else { return nil }
+            guard !v.contains("\r"), !v.contains("\n") else {
+                n.fail("must not contain line breaks")
+                return nil
+            }
+            return (key, v)
+        }
+    }
+
+    func headerNameIsValid(_ name: String, _ node: JSONNode) -> Bool {
+        let token = name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "!#$%&'*+-.^_`|~".contains($0)) }
+        if !token || name.isEmpty {
+            node.fail("\"\(name)\" is not a valid header name")
+            return false
+        }
+        return true
+    }
+
+    func objectKeys(_ node: JSONNode) -> [String] {
+        if case .object(let d) = node.value { return Array(d.keys) }
+        return []
+    }
+
+    func transport(_ node: JSONNode) -> TransportSettings {
+        var t = TransportSettings(mode: .auto, probeTimeout: 2)
+        guard let obj = node.object(keys: ["mode", "probe", "mock"]) else { return t }
+        if let m = obj.optional("mode")?.oneOf(TransportSettings.Mode.self) { t.mode = m }
+        if let p = obj.optional("probe"), let po = p.object(keys: ["request", "timeout"]) {
+            t.probeRequest = po.optional("request")?.string()
+            if let d = po.optional("timeout")?.duration() { t.probeTimeout = d }
+        }
+        if let mock = obj.optional("mock") {
+            if case .object = mock.value {
+                t.mock = mock.value
+            } else {
+                mock.fail("must be an object, got \(mock.value.kindDescription)")
+            }
+        }
+        return t
+    }
+
+    func http(_ node: JSONNode) -> HTTPSettings {
+        var h = HTTPSettings()
+        guard let obj = node.object(keys: ["timeout", "connectTimeout", "maxBodyBytes", "insecureSkipVerify"]) else {
+            return h
+        }
+        if let d = obj.optional("timeout")?.duration() { h.timeout = d }
+        if let d = obj.optional("connectTimeout")?.duration() { h.connectTimeout = d }
+        if let n = obj.optional("maxBodyBytes")?.integer(atLeast: 0, atMost: 1 << 30) { h.maxBodyBytes = n }
+        if let b = obj.optional("insecureSkipVerify")?.bool() { h.insecureSkipVerify = b }
+        return h
+    }
+
+    // MARK: Data
+
+    func dataFeeds(_ node: JSONNode) -> [DataFeed] {
+        guard let obj = node.object(keys: objectKeys(node)) else { return [] }
+        return obj.dict.keys.sorted().compactMap { name in
+            let n = obj.optional(name)!
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }),
+                !ScenarioLoader.builtinPlaceholders.contains(name)
+            else {
+                n.fail(
+                    "\"\(name)\" is not a usable feed name",
+                    hint: "use letters, digits, _ - . and not iteration or vu"
+                )
+                return nil
+            }
+            if case .array = n.value {
+                return feedValues(n).map { DataFeed(name: name, values: $0, order: .sequential) }
+            }
+            guard let o = n.object(keys: ["values", "csv", "json", "column", "order"]) else { return nil }
+            let sources = ["values", "csv", "json"].filter(o.has)
+            guard sources.count == 1 else {
+                n.fail(
+                    sources.isEmpty
+                        ? "needs one of values, csv or json" : "has \(sources.joined(separator: " and ")); give one",
+                    hint: "e.g. {\"csv\": \"symbols.csv\", \"column\": \"symbol\"}"
+                )
+                return nil
+            }
+            let order = o.optional("order")?.oneOf(DataFeed.Order.self) ?? .sequential
+            let column = o.optional("column")?.string()
+            var values: [String]?
+            if let v = o.optional("values") {
+                values = feedValues(v)
+            } else if let c = o.optional("csv"), let file = c.string() {
+                values = readFile(file, node: c).flatMap { csvColumn($0, column: column ?? name, node: c) }
+            } else if let j = o.optional("json"), let file = j.string() {
+                values = readFile(file, node: j).flatMap { jsonValues($0, node: j) }
+            }
+            guard let values else { return nil }
+            return DataFeed(name: name, values: values, order: order)
+        }
+    }
+
+    func feedValues(_ node: JSONNode) -> [String]? {
+        guard let items = node.array() else { return nil }
+        if items.isEmpty {
+            node.fail("must not be empty")
+            return nil
+        }
+        var out: [String] = []
+        for item in items {
+            switch item.value {
+            case .string, .number, .bool: out.append(item.value.textValue)
+            default: item.fail("must be a string or number, got \(item.value.kindDescription)")
+            }
+        }
+        return out.count == items.count ? out : nil
+    }
+
+    func readFile(_ relative: String, node: JSONNode) -> Data? {
+        let url =
+            relative.hasPrefix("/")
+            ? URL(fileURLWithPath: relative) : baseDirectory.appendingPathComponent(relative)
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            node.fail("cannot read \(url.path)", hint: "paths are relative to the scenario file")
+            return nil
+        }
+        return data
+    }
+
+    func csvColumn(_ data: Data, column: String, node: JSONNode) -> [String]? {
+        let rows = CSV.parse(String(decoding: data, as: UTF8.self))
+        guard let header = rows.first else {
+            node.fail("the CSV file is empty")
+            return nil
+        }
+        let index: Int
+        if let i = header.firstIndex(of: column) {
+            index = i
+        } else if header.count == 1 {
+            index = 0
+        } else {
+            node.fail(
+                "the CSV has no column \"\(column)\"",
+                hint: "columns: \(header.joined(separator: ", ")); set \"column\""
+            )
+            return nil
+        }
+        let values = rows.dropFirst().compactMap { $0.indices.contains(index) ? $0[index] : nil }.filter { !$0.isEmpty }
+        if values.isEmpty {
+            node.fail("the CSV has no values in column \"\(header[index])\"")
+            return nil
+        }
+        return values
+    }
+
+    func jsonValues(_ data: Data, node: JSONNode) -> [String]? {
+        guard let doc = try? JSONValue.parse(data) else {
+            node.fail("the file is not valid JSON")
+            return nil
+        }
+        return feedValues(JSONNode(value: doc, path: node.path, diag: diag))
+    }
+
+    // MARK: Requests
+
+    func requestList(_ node: JSONNode, placeholders: Set<String>) -> [RequestTemplate]? {
+        guard let items = node.array() else { return nil }
+        if items.isEmpty {
+            node.fail("must have at least one request")
+            return nil
+        }
+        var seen: Set<String> = []
+        let requests = items.compactMap { item -> RequestTemplate? in
+            guard let r = request(item, placeholders: placeholders) else { return nil }
+            if !seen.insert(r.name).inserted {
+                diag.add(item.path + ".name", "\"\(r.name)\" is used by another request", hint: "names must be unique")
+                return nil
+            }
+            return r
+        }
+        return requests.count == items.count ? requests : nil
+    }
+
+    func request(_ node: JSONNode, placeholders: Set<String>) -> RequestTemplate? {
+        guard
+            let obj = node.object(keys: ["name", "method", "path", "headers", "body", "weight", "checks", "timeout"])
+        else { return nil }
+        let name = obj.required("name").flatMap { n -> String? in
+            guard let s = n.string() else { return nil }
+            guard s.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }) else {
+                n.fail("must be letters, digits, _ - ., got \"\(s)\"", hint: "it is used as a metric tag")
+                return nil
+            }
+            return s
+        }
+        var method = "GET"
+        if let m = obj.optional("method"), let s = m.string() {
+            if s.allSatisfy({ $0.isASCII && $0.isUppercase }) {
+                method = s
+            } else {
+                m.fail("must be an upper-case HTTP method, got \"\(s)\"", hint: "e.g. GET, POST, PUT, DELETE")
+            }
+        }
+        let path = obj.required("path", hint: "e.g. /api/v1/items/{{id}}").flatMap { n -> Template? in
+            guard let t = n.template() else { return nil }
+            guard t.source.hasPrefix("/") else {
+                n.fail("must start with /, got \"\(t.source)\"", hint: "it is appended to target.baseURL")
+                return nil
+            }
+            guard !t.source.contains(where: { $0 == " " || $0 == "\r" || $0 == "\n" }) else {
+                n.fail("must not contain spaces or line breaks", hint: "percent-encode them (%20)")
+                return nil
+            }
+            return checkPlaceholders(t, node: n, placeholders: placeholders)
+        }
+        var headers: [(name: String, value: Template)] = []
+        if let h = obj.optional("headers"), let ho = h.object(keys: objectKeys(h)) {
+            for key in ho.dict.keys.sorted() {
+                let n = ho.optional(key)!
+                guard headerNameIsValid(key, n), let t = n.template() else { continue }
+                if t.source.contains("\r") || t.source.contains("\n") {
+                    n.fail("must not contain line breaks")
+                    continue
+                }
+                if let t = checkPlaceholders(t, node: n, placeholders: placeholders) { headers.append((key, t)) }
+            }
+        }
+        var body: Template?
+        if let b = obj.optional("body") {
+            switch b.value {
+            case .string: body = b.template().flatMap { checkPlaceholders($0, node: b, placeholders: placeholders) }
+            case .object, .array:
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                let text = String(decoding: (try? encoder.encode(b.value)) ?? Data(), as: UTF8.self)
+                switch Template.parse(text) {
+                case .success(let t): body = checkPlaceholders(t, node: b, placeholders: placeholders)
+                case .failure(let r): diag.add(b.path, r)
+                }
+                if !headers.contains(where: { $0.name.lowercased() == "content-type" }) {
+                    headers.append(("Content-Type", Template(literal: "application/json")))
+                }
+            default: b.fail("must be a string or a JSON object, got \(b.value.kindDescription)")
+            }
+        }
+        let weight = obj.optional("weight")?.integer(atLeast: 1, atMost: 1_000_000) ?? 1
+        let checks = obj.optional("checks").flatMap { checkList($0, placeholders: placeholders) } ?? []
+        let timeout = obj.optional("timeout")?.duration()
+        guard let name, let path else { return nil }
+        return RequestTemplate(
+            name: name,
+            method: method,
+            path: path,
+            headers: headers,
+            body: body,
+            weight: weight,
+            checks: checks,
+            timeout: timeout
+        )
+    }
+
+    func checkPlaceholders(_ t: Template, node: JSONNode, placeholders: Set<String>) -> Template? {
+        let unknown = t.variables.filter { !placeholders.contains($0) }
+        guard unknown.isEmpty else {
+            node.fail(
+                "uses {{\(unknown[0])}}, which no data feed defines",
+                hint: "available: \(placeholders.sorted().map { "{{\($0)}}" }.joined(separator: ", "))"
+            )
+            return nil
+        }
+        return t
+    }
+
+    func checkList(_ node: JSONNode, placeholders: Set<String>) -> [Check]? {
+        guard let items = node.array() else { return nil }
+        return items.compactMap { check($0, placeholders: placeholders) }
+    }
+
+    func check(_ node: JSONNode, placeholders: Set<String>) -> Check? {
+        let kinds = ["status", "json", "bodyContains", "header"]
+        guard let obj = node.object(keys: kinds + ["equals", "exists", "matches"]) else { return nil }
+        let present = kinds.filter(obj.has)
+        guard present.count == 1 else {
+            node.fail(
+                present.isEmpty
+                    ? "needs one of status, json, bodyContains, header"
+                    : "has \(present.joined(separator: " and ")); a check tests one thing",
+                hint: "e.g. {\"status\": 200} or {\"json\": \"$.id\", \"exists\": true}"
+            )
+            return nil
+        }
+        switch present[0] {
+        case "status":
+            let n = obj.optional("status")!
+            for extra in ["equals", "exists", "matches"] where obj.has(extra) {
+                diag.add(node.child(extra), "does not go with status", hint: "write {\"status\": 200} or [200, 204]")
+            }
+            let codes: [Int]?
+            if case .array = n.value {
+                codes = n.array()?.compactMap { $0.integer(atLeast: 100, atMost: 599) }
+            } else {
+                codes = n.integer(atLeast: 100, atMost: 599).map { [$0] }
+            }
+            guard let codes, !codes.isEmpty else { return nil }
+            let label =
+                codes.count == 1
+                ? "status == \(codes[0])" : "status in \(codes.map(String.init).joined(separator: ","))"
+            return Check(kind: .status(codes), label: label)
+        case "bodyContains":
+            let n = obj.optional("bodyContains")!
+            guard let t = n.template(), let t = checkPlaceholders(t, node: n, placeholders: placeholders) else {
+                return nil
+            }
+            return Check(kind: .bodyContains(t), label: "body contains \(t.source)")
+        default:
+            let key = present[0]
+            let n = obj.optional(key)!
+            guard let subject = n.string() else { return nil }
+            guard let assertion = assertion(obj, node: node, placeholders: placeholders) else { return nil }
+            let suffix: String
+            switch assertion {
+            case .equals(let v, _): suffix = "== \(v.textValue)"
+            case .exists(let b): suffix = b ? "exists" : "does not exist"
+            case .matches(let p): suffix = "matches /\(p)/"
+            }
+            if key == "json" {
+                switch JSONPath.parse(subject) {
+                case .success(let p): return Check(kind: .json(p, assertion), label: "\(subject) \(suffix)")
+                case .failure(let r):
+                    n.fail("\"\(subject)\" \(r.message)", hint: r.hint)
+                    return nil
+                }
+            }
+            return Check(kind: .header(subject.lowercased(), assertion), label: "header \(subject) \(suffix)")
+        }
+    }
+
+    func assertion(_ obj: JSONObjectNode, node: JSONNode, placeholders: Set<String>) -> Check.Assertion? {
+        let present = ["equals", "exists", "matches"].filter(obj.has)
+        guard present.count == 1 else {
+            node.fail(
+                present.isEmpty
+                    ? "needs one of equals, exists, matches" : "has \(present.joined(separator: " and ")); give one",
+                hint: "e.g. {\"json\": \"$.symbol\", \"equals\": \"AAPL\"}"
+            )
+            return nil
+        }
+        let n = obj.optional(present[0])!
+        switch present[0] {
+        case "equals":
+            if case .string = n.value {
+                guard let t = n.template(), let t = checkPlaceholders(t, node: n, placeholders: placeholders) else {
+                    return nil
+                }
+                return .equals(n.value, t.isConstant ? nil : t)
+            }
+            return .equals(n.value, nil)
+        case "exists":
+            return n.bool().map { .exists($0) }
+        default:
+            guard let pattern = n.string() else { return nil }
+            do {
+                _ = try Regex(pattern)
+            } catch {
+                n.fail("is not a valid regular expression: \(error)")
+                return nil
+            }
+            return .matches(pattern)
+        }
+    }
+
+    // MARK: Warm-up, load, thresholds
+
+    func warmup(_ node: JSONNode) -> Warmup? {
+        guard let obj = node.object(keys: ["requests"]) else { return nil }
+        guard let n = obj.required("requests")?.integer(atLeast: 0, atMost: 1_000_000) else { return nil }
+        return Warmup(requests: n)
+    }
+
+    static let executorKeys: [String: [String]] = [
+        "constant-arrival-rate": ["rate", "timeUnit", "duration", "preAllocatedVUs", "maxVUs", "maxBacklog"],
+        "ramping-arrival-rate": ["startRate", "timeUnit", "stages", "preAllocatedVUs", "maxVUs", "maxBacklog"],
+        "constant-vus": ["vus", "duration", "thinkTime"],
+        "ramping-vus": ["startVUs", "stages", "gracefulRampDown", "thinkTime"],
+        "per-vu-iterations": ["vus", "iterations", "maxDuration", "thinkTime"],
+    ]
+
+    func load(_ node: JSONNode) -> LoadSettings? {
+        guard case .object(let dict) = node.value else {
+            node.fail("must be an object, got \(node.value.kindDescription)")
+            return nil
+        }
+        let executors = Self.executorKeys.keys.sorted()
+        guard case .string(let executor)? = dict["executor"], let keys = Self.executorKeys[executor] else {
+            let got = dict["executor"].map { " got \($0.kindDescription)" } ?? " it is missing"
+            diag.add(
+                node.child("executor"),
+                "must be one of \(executors.joined(separator: ", "));\(got)"
+            )
+            return nil
+        }
+        guard let obj = node.object(keys: ["executor", "gracefulStop"] + keys) else { return nil }
+        let gracefulStop = obj.optional("gracefulStop")?.duration(positive: false) ?? 30
+        let thinkTime = obj.optional("thinkTime").flatMap(thinkTime)
+        let e: LoadSettings.Executor?
+        var settings = LoadSettings(
+            executor: .constantVUs(vus: 1, duration: 1),
+            gracefulStop: gracefulStop,
+            thinkTime: thinkTime
+        )
+        switch executor {
+        case "constant-arrival-rate", "ramping-arrival-rate":
+            let timeUnit = obj.optional("timeUnit")?.duration() ?? 1
+            let peak: Double?
+            if executor == "constant-arrival-rate" {
+                let rate = obj.required("rate", hint: "iterations per timeUnit")?.number(greaterThan: 0)
+                let duration = obj.required("duration")?.duration()
+                e = rate.flatMap { r in duration.map { .constantArrivalRate(rate: r, timeUnit: timeUnit, duration: $0) }
+                }
+                peak = rate
+            } else {
+                let start = obj.optional("startRate")?.number(atLeast: 0) ?? 0
+                let stages = obj.required("stages").flatMap(stages)
+                e = stages.map { .rampingArrivalRate(startRate: start, timeUnit: timeUnit, stages: $0) }
+                peak = stages.map { ([start] + $0.map(\.target)).max()! }
+            }
+            let pre = obj.required("preAllocatedVUs", hint: "VUs created before the start, e.g. 10")?.integer(
+                atLeast: 1,
+                atMost: 100_000
+            )
+            let maxVUs = obj.optional("maxVUs")?.integer(atLeast: 1, atMost: 100_000) ?? pre
+            if let pre, let maxVUs, maxVUs < pre {
+                diag.add(obj.node.child("maxVUs"), "must be >= preAllocatedVUs (\(pre)), got \(maxVUs)")
+            }
+            settings.preAllocatedVUs = pre ?? 1
+            settings.maxVUs = max(maxVUs ?? 1, pre ?? 1)
+            let perSecond = (peak ?? 1) / timeUnit
+            settings.maxBacklog =
+                obj.optional("maxBacklog")?.integer(atLeast: 0, atMost: 10_000_000)
+                ?? max(1, Int(perSecond.rounded(.up)))
+        case "constant-vus":
+            let vus = obj.required("vus")?.integer(atLeast: 1, atMost: 100_000)
+            let duration = obj.required("duration")?.duration()
+            e = vus.flatMap { v in duration.map { .constantVUs(vus: v, duration: $0) } }
+            settings.maxVUs = vus ?? 1
+        case "ramping-vus":
+            let start = obj.optional("startVUs")?.integer(atLeast: 0, atMost: 100_000) ?? 1
+            let stages = obj.required("stages").flatMap(stages)
+            for (i, s) in (stages ?? []).enumerated() where s.target.rounded() != s.target || s.target > 100_000 {
+                diag.add("\(obj.path).stages[\(i)].target", "must be a whole number of VUs up to 100000")
+            }
+            let rampDown = obj.optional("gracefulRampDown")?.duration(positive: false) ?? 30
+            e = stages.map { .rampingVUs(startVUs: start, stages: $0, gracefulRampDown: rampDown) }
+            settings.maxVUs = max(start, Int(stages?.map(\.target).max() ?? 1))
+        default:  // per-vu-iterations
+            let vus = obj.optional("vus")?.integer(atLeast: 1, atMost: 100_000) ?? 1
+            let iterations = obj.optional("iterations")?.integer(atLeast: 1, atMost: 1_000_000_000) ?? 1
+            let maxDuration = obj.optional("maxDuration")?.duration() ?? 600
+            e = .perVUIterations(vus: vus, iterations: iterations, maxDuration: maxDuration)
+            settings.maxVUs = vus
+        }
+        if thinkTime != nil, executor.hasSuffix("arrival-rate") {
+            diag.add(
+                obj.node.child("thinkTime"),
+                "applies to closed models only",
+                hint: "arrival-rate executors pace by rate"
+            )
+        }
+        guard let e else { return nil }
+        settings.executor = e
+        return settings
+    }
+
+    func stages(_ node: JSONNode) -> [LoadSettings.Stage]? {
+        guard let items = node.array() else { return nil }
+        if items.isEmpty {
+            node.fail("must have at least one stage", hint: "e.g. [{\"target\": 100, \"duration\": \"30s\"}]")
+            return nil
+        }
+        let stages = items.compactMap { item -> LoadSettings.Stage? in
+            guard let o = item.object(keys: ["target", "duration"]) else { return nil }
+            let target = o.required("target")?.number(atLeast: 0)
+            let duration = o.required("duration")?.duration()
+            guard let target, let duration else { return nil }
+            return LoadSettings.Stage(target: target, duration: duration)
+        }
+        return stages.count == items.count ? stages : nil
+    }
+
+    func thinkTime(_ node: JSONNode) -> ClosedRange<Double>? {
+        if case .object = node.value {
+            guard let o = node.object(keys: ["min", "max"]) else { return nil }
+            let lo = o.required("min")?.duration(positive: false)
+            let hi = o.required("max")?.duration(positive: false)
+            guard let lo, let hi else { return nil }
+            guard lo <= hi else {
+                node.fail("min must not be above max")
+                return nil
+            }
+            return lo...hi
+        }
+        return node.duration(positive: false).map { $0...$0 }
+    }
+
+    func thresholds(_ node: JSONNode, requestNames: Set<String>) -> [ThresholdSpec] {
+        guard let obj = node.object(keys: objectKeys(node)) else { return [] }
+        var out: [ThresholdSpec] = []
+        for key in obj.dict.keys.sorted() {
+            let n = obj.optional(key)!
+            let entries: [JSONNode]
+            if case .string = n.value { entries = [n] } else { entries = n.array() ?? [] }
+            if entries.isEmpty, case .array = n.value { n.fail("must list at least one expression") }
+            for entry in entries {
+                var expression: String?
+                var abort = false
+                var delay = 0.0
+                if case .object = entry.value {
+                    guard let eo = entry.object(keys: ["threshold", "abortOnFail", "delayAbortEval"]) else { continue }
+                    expression = eo.required("threshold", hint: "e.g. \"p(99)<500\"")?.string()
+                    abort = eo.optional("abortOnFail")?.bool() ?? false
+                    delay = eo.optional("delayAbortEval")?.duration(positive: false) ?? 0
+                } else {
+                    expression = entry.string()
+                }
+                guard let expression else { continue }
+                switch ThresholdSpec.parse(metric: key, expression: expression, requestNames: requestNames) {
+                case .success(var t):
+                    t.abortOnFail = abort
+                    t.delayAbortEval = delay
+                    out.append(t)
+                case .failure(let r):
+                    entry.fail("\"\(expression)\": \(r.message)", hint: r.hint)
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// A small RFC 4180 reader: quoted fields, doubled quotes, CRLF or LF.
+enum CSV {
+    static func parse(_ text: String) -> [[String]] {
+        var rows: [[String]] = []
+        var row: [String] = []
+        var field = ""
+        var quoted = false
+        var iterator = text.makeIterator()
+        var pending: Character?
+        while let c = pending ?? iterator.next() {
+            pending = nil
+            if quoted {
+                if c == "\"" {
+                    if let next = iterator.next() {
+                        if next == "\"" {
+                            field.append("\"")
+                        } else {
+                            quoted = false
+                            pending = next
+                        }
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    field.append(c)
+                }
+            } else if c == "\"" && field.isEmpty {
+                quoted = true
+            } else if c == "," {
+                row.append(field)
+                field = ""
+            } else if c == "\n" || c == "\r\n" || c == "\r" {
+                row.append(field)
+                field = ""
+                if !(row.count == 1 && row[0].isEmpty) { rows.append(row) }
+                row = []
+            } else {
+                field.append(c)
+            }
+        }
+        if !field.isEmpty || !row.isEmpty {
+            row.append(field)
+            rows.append(row)
+        }
+        return rows.map { $0.map { $0.trimmingCharacters(in: .whitespaces) } }
+    }
+}

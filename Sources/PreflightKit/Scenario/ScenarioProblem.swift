@@ -1,0 +1,29 @@
+/// One problem in a scenario file, at a JSON path, with a hint that says how to fix it.
+public struct ScenarioProblem: Sendable, Equatable, CustomStringConvertible {
+    /// A message and hint before it is tied to a path.
+    public struct Reason: Sendable, Equatable, Error {
+        public var message: String
+        public var hint: String?
+        public init(_ message: String, hint: String? = nil) {
+            self.message = message
+            self.hint = hint
+        }
+    }
+
+    /// A JSON path such as `$.load.rate` or `$.thresholds["http_req_duration{name:x}"][0]`.
+    public var path: String
+    public var message: String
+    public var hint: String?
+
+    public var description: String { "\(path): \(message)" + (hint.map { " (\($0))" } ?? "") }
+}
+
+/// Every problem found in one scenario file; nothing was sent.
+public struct ScenarioError: Error, Sendable, CustomStringConvertible {
+    public var file: String
+    public var problems: [ScenarioProblem]
+
+    public var description: String {
+        problems.map { "\(file): \($0)" }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// Expands `${NAME}` and `${NAME:-default}` in every string of a document (`$${` stays a literal `${`).
+///
+/// Values come from `--var` first, then the environment. Expansion happens on parsed strings, never on the raw
+/// text, so a value can not break the JSON around it.
+struct VariableExpander {
+    var variables: [String: String]
+    var environment: [String: String]
+
+    func lookup(_ name: String) -> String? { variables[name] ?? environment[name] }
+
+    func expand(_ value: JSONValue, path: String, diag: Diagnostics) -> JSONValue {
+        switch value {
+        case .string(let s):
+            return .string(expand(string: s, path: path, diag: diag))
+        case .array(let items):
+            return .array(items.enumerated().map { expand($1, path: "\(path)[\($0)]", diag: diag) })
+        case .object(let dict):
+            let node = JSONNode(value: value, path: path, diag: diag)
+            return .object(
+                dict.reduce(into: [:]) { $0[$1.key] = expand($1.value, path: node.child($1.key), diag: diag) }
+            )
+        default:
+            return value
+        }
+    }
+
+    func expand(string s: String, path: String, diag: Diagnostics) -> String {
+        guard s.contains("${") else { return s }
+        var out = ""
+        var rest = Substring(s)
+        while let start = rest.range(of: "${") {
+            out += rest[..<start.lowerBound]
+            if out.hasSuffix("$") {  // "$${" is an escaped literal
+                out.removeLast()
+                out += "${"
+                rest = rest[start.upperBound...]
+                continue
+            }
+            guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
+                diag.add(path, "has \"${\" without a closing \"}\"", hint: "write ${NAME} or ${NAME:-default}")
+                return s
+            }
+            let body = rest[start.upperBound..<end]
+            let name: Substring
+            let fallback: Substring?
+            if let sep = body.range(of: ":-") {
+                name = body[..<sep.lowerBound]
+                fallback = body[sep.upperBound...]
+            } else {
+                name = body
+                fallback = nil
+            }
+            let validName =
+                !name.isEmpty && name.first.map { $0.isLetter || $0 == "_" } == true
+                && name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" }
+            if !validName {
+                diag.add(path, "has an invalid variable ${\(body)}", hint: "names use letters, digits and _")
+                return s
+            }
+            if let v = lookup(String(name)) {
+                out += v
+            } else if let fallback {
+                out += fallback
+            } else {
+                diag.add(
+                    path,
+                    "variable ${\(name)} is not set",
+                    hint: "pass --var \(name)=VALUE, set it in the environment, or write ${\(name):-default}"
+                )
+            }
+            rest = rest[rest.index(after: end)...]
+        }
+        out += rest
+        return out
+    }
+}

@@ -1,0 +1,99 @@
+import Histogram
+
+/// The observed value of any (sub-)metric and aggregation a threshold can name, computed from run metrics.
+public struct MetricValues: Sendable {
+    public var metrics: RunMetrics
+    public var requestNames: [String]
+    public var durationSeconds: Double
+
+    public init(metrics: RunMetrics, requestNames: [String], durationSeconds: Double) {
+        self.metrics = metrics
+        self.requestNames = requestNames
+        self.durationSeconds = durationSeconds
+    }
+
+    /// The value the threshold compares, or nil when the metric has no data (which fails the threshold: a
+    /// latency bound on requests that never ran proves nothing).
+    public func value(for t: ThresholdSpec) -> Double? {
+        value(metric: t.metricName, tags: t.tags, aggregation: t.aggregation)
+    }
+
+    public func value(metric: String, tags: [ThresholdSpec.Tag], aggregation: ThresholdSpec.Aggregation) -> Double? {
+        let name = tags.first { $0.key == "name" }?.value
+        let status = tags.first { $0.key == "status" }.flatMap { Int($0.value) }
+        let selected = zip(requestNames, metrics.requests).filter { name == nil || $0.0 == name }.map(\.1)
+        let rate: (Double) -> Double = { durationSeconds > 0 ? $0 / durationSeconds : 0 }
+        switch metric {
+        case "http_reqs":
+            let count = Double(selected.reduce(0) { $0 + $1.latency(status: status).corrected.totalCount })
+            return aggregation == .rate ? rate(count) : count
+        case "http_req_duration":
+            var h = LatencyHistogram.latency()
+            for r in selected { h.add(r.latency(status: status).corrected) }
+            return Self.aggregate(h, aggregation)
+        case "http_req_failed":
+            let total = selected.reduce(0) { $0 + Int($1.latency(status: status).corrected.totalCount) }
+            guard total > 0 else { return nil }
+            return Double(selected.reduce(0) { $0 + $1.failedCount(status: status) }) / Double(total)
+        case "checks":
+            let passed = selected.reduce(0) { $0 + $1.checksPassed.reduce(0, +) }
+            let failed = selected.reduce(0) { $0 + $1.checksFailed.reduce(0, +) }
+            guard passed + failed > 0 else { return nil }
+            return Double(passed) / Double(passed + failed)
+        case "iterations":
+            return aggregation == .rate ? rate(Double(metrics.iterations)) : Double(metrics.iterations)
+        case "dropped_iterations":
+            let d = Double(metrics.droppedIterations)
+            return aggregation == .rate ? rate(d) : d
+        case "vus":
+            return aggregation == .min ? 0 : Double(metrics.vusPeak)
+        case "vus_max":
+            return Double(metrics.vusMax)
+        case "data_received":
+            let bytes = Double(selected.reduce(0) { $0 + $1.bytesIn })
+            return aggregation == .rate ? rate(bytes) : bytes
+        case "data_sent":
+            let bytes = Double(selected.reduce(0) { $0 + $1.bytesOut })
+            return aggregation == .rate ? rate(bytes) : bytes
+        default:
+            return nil
+        }
+    }
+
+    /// A trend aggregation in milliseconds (count as a number).
+    static func aggregate(_ h: LatencyHistogram, _ aggregation: ThresholdSpec.Aggregation) -> Double? {
+        guard h.totalCount > 0 else { return nil }
+        switch aggregation {
+        case .percentile(let p): return Double(h.valueAtPercentile(p)) / 1000
+        case .avg: return h.mean / 1000
+        case .min: return Double(h.min) / 1000
+        case .med: return Double(h.valueAtPercentile(50)) / 1000
+        case .max: return Double(h.max) / 1000
+        case .count: return Double(h.totalCount)
+        case .rate, .value: return nil
+        }
+    }
+}
+
+/// A threshold with its observed value and verdict.
+public struct ThresholdResult: Sendable, Codable, Equatable {
+    public var metric: String
+    public var expression: String
+    /// Null when the metric had no data; the threshold then fails.
+    public var observed: Double?
+    public var ok: Bool
+    public var abortOnFail: Bool?
+
+    public static func evaluate(_ thresholds: [ThresholdSpec], values: MetricValues) -> [ThresholdResult] {
+        thresholds.map { t in
+            let observed = values.value(for: t)
+            return ThresholdResult(
+                metric: t.metric,
+                expression: t.expression,
+                observed: observed,
+                ok: observed.map { t.op.holds($0, t.bound) } ?? false,
+                abortOnFail: t.abortOnFail ? true : nil
+            )
+        }
+    }
+}

@@ -1,0 +1,238 @@
+import Foundation
+
+/// The metrics a threshold may name, with k6's names, types and tags.
+public enum MetricCatalog {
+    public enum Kind: String, Sendable {
+        case counter, gauge, rate, trend
+    }
+
+    /// Tags each metric can be filtered by.
+    public static let metrics: [String: (kind: Kind, tags: Set<String>)] = [
+        "http_reqs": (.counter, ["name", "status"]),
+        "http_req_duration": (.trend, ["name", "status"]),
+        "http_req_failed": (.rate, ["name", "status"]),
+        "checks": (.rate, ["name"]),
+        "iterations": (.counter, []),
+        "dropped_iterations": (.counter, []),
+        "vus": (.gauge, []),
+        "vus_max": (.gauge, []),
+        "data_received": (.counter, ["name"]),
+        "data_sent": (.counter, ["name"]),
+    ]
+
+    /// Aggregations allowed per metric type.
+    static func aggregations(for kind: Kind) -> String {
+        switch kind {
+        case .counter: "count, rate"
+        case .gauge: "value, min, max"
+        case .rate: "rate"
+        case .trend: "p(N), avg, min, med, max, count"
+        }
+    }
+}
+
+/// One threshold expression on one (sub-)metric, as k6 writes it: `"http_req_duration{name:x}": ["p(95)<300"]`.
+public struct ThresholdSpec: Sendable, Equatable {
+    public enum Aggregation: Sendable, Equatable, CustomStringConvertible {
+        case percentile(Double)
+        case avg, min, med, max, count, rate, value
+
+        public var description: String {
+            switch self {
+            case .percentile(let p): "p(\(JSONValue.format(p)))"
+            case .avg: "avg"
+            case .min: "min"
+            case .med: "med"
+            case .max: "max"
+            case .count: "count"
+            case .rate: "rate"
+            case .value: "value"
+            }
+        }
+    }
+
+    public enum Operator: String, Sendable, CaseIterable {
+        case lessOrEqual = "<="
+        case greaterOrEqual = ">="
+        case equal = "=="
+        case notEqual = "!="
+        case less = "<"
+        case greater = ">"
+
+        public func holds(_ lhs: Double, _ rhs: Double) -> Bool {
+            switch self {
+            case .less: lhs < rhs
+            case .lessOrEqual: lhs <= rhs
+            case .greater: lhs > rhs
+            case .greaterOrEqual: lhs >= rhs
+            case .equal: lhs == rhs
+            case .notEqual: lhs != rhs
+            }
+        }
+    }
+
+    /// The key as written, e.g. `http_req_duration{name:features}`.
+    public var metric: String
+    public var metricName: String
+    /// Tag filters in the order written.
+    public var tags: [Tag]
+    /// The expression as written, e.g. `p(95)<300`.
+    public var expression: String
+    public var aggregation: Aggregation
+    public var op: Operator
+    /// The bound; milliseconds for durations.
+    public var bound: Double
+    /// Stop the run as soon as this threshold fails (after `delayAbortEval`).
+    public var abortOnFail: Bool = false
+    /// Seconds from the start before an abort is considered.
+    public var delayAbortEval: Double = 0
+
+    public struct Tag: Sendable, Equatable {
+        public var key: String
+        public var value: String
+    }
+
+    /// Parses a metric key such as `http_req_duration{name:features,status:200}`.
+    static func parseMetric(_ key: String, requestNames: Set<String>) -> Result<(String, [Tag]), ScenarioProblem.Reason>
+    {
+        var name = Substring(key)
+        var tags: [Tag] = []
+        if let open = key.firstIndex(of: "{") {
+            guard key.hasSuffix("}") else {
+                return .failure(.init("has an unclosed tag filter", hint: "write metric{tag:value}"))
+            }
+            name = key[..<open]
+            let inner = key[key.index(after: open)..<key.index(before: key.endIndex)]
+            for pair in inner.split(separator: ",", omittingEmptySubsequences: false) {
+                let kv = pair.split(separator: ":", maxSplits: 1)
+                guard kv.count == 2, !kv[0].isEmpty, !kv[1].isEmpty else {
+                    return .failure(.init("has a malformed tag \"\(pair)\"", hint: "write metric{tag:value}"))
+                }
+                tags.append(
+                    Tag(
+                        key: kv[0].trimmingCharacters(in: .whitespaces),
+                        value: kv[1].trimmingCharacters(in: .whitespaces)
+                    )
+                )
+            }
+        }
+        let metricName = String(name)
+        guard let info = MetricCatalog.metrics[metricName] else {
+            return .failure(
+                .init(
+                    "unknown metric \"\(metricName)\"",
+                    hint: "known metrics: \(MetricCatalog.metrics.keys.sorted().joined(separator: ", "))"
+                )
+            )
+        }
+        for tag in tags {
+            guard info.tags.contains(tag.key) else {
+                let allowed = info.tags.isEmpty ? "none" : info.tags.sorted().joined(separator: ", ")
+                return .failure(.init("metric \(metricName) has no tag \"\(tag.key)\"", hint: "its tags: \(allowed)"))
+            }
+            if tag.key == "name", !requestNames.contains(tag.value) {
+                return .failure(
+                    .init(
+                        "no request is named \"\(tag.value)\"",
+                        hint: "requests: \(requestNames.sorted().joined(separator: ", "))"
+                    )
+                )
+            }
+            if tag.key == "status", Int(tag.value).map({ (100...599).contains($0) }) != true {
+                return .failure(.init("status tag must be an HTTP status code, got \"\(tag.value)\""))
+            }
+        }
+        return .success((metricName, tags))
+    }
+
+    /// Parses an expression such as `p(95)<300` for a metric of the given kind.
+    static func parseExpression(
+        _ text: String,
+        kind: MetricCatalog.Kind
+    ) -> Result<
+        (Aggregation, Operator, Double), ScenarioProblem.Reason
+    > {
+        let compact = text.filter { !$0.isWhitespace }
+        guard let op = Operator.allCases.first(where: { compact.contains($0.rawValue) }),
+            let range = compact.range(of: op.rawValue)
+        else {
+            return .failure(.init("has no comparison", hint: "write aggregation, operator and value, like p(95)<300"))
+        }
+        let lhs = String(compact[..<range.lowerBound])
+        let rhs = String(compact[range.upperBound...])
+        guard let bound = Double(rhs), bound.isFinite else {
+            return .failure(
+                .init("bound \"\(rhs)\" is not a number", hint: "durations are plain milliseconds: p(95)<300")
+            )
+        }
+        let agg: Aggregation
+        switch lhs {
+        case "avg": agg = .avg
+        case "min": agg = .min
+        case "med": agg = .med
+        case "max": agg = .max
+        case "count": agg = .count
+        case "rate": agg = .rate
+        case "value": agg = .value
+        default:
+            if lhs.hasPrefix("p("), lhs.hasSuffix(")"), let p = Double(lhs.dropFirst(2).dropLast()), p >= 0, p <= 100 {
+                agg = .percentile(p)
+            } else {
+                return .failure(
+                    .init(
+                        "unknown aggregation \"\(lhs)\"",
+                        hint: "allowed here: \(MetricCatalog.aggregations(for: kind))"
+                    )
+                )
+            }
+        }
+        let allowed: Bool
+        switch (kind, agg) {
+        case (.trend, .percentile), (.trend, .avg), (.trend, .min), (.trend, .med), (.trend, .max), (.trend, .count):
+            allowed = true
+        case (.counter, .count), (.counter, .rate), (.rate, .rate), (.gauge, .value), (.gauge, .min), (.gauge, .max):
+            allowed = true
+        default: allowed = false
+        }
+        guard allowed else {
+            return .failure(
+                .init(
+                    "aggregation \(agg) does not apply to a \(kind.rawValue) metric",
+                    hint: "allowed here: \(MetricCatalog.aggregations(for: kind))"
+                )
+            )
+        }
+        return .success((agg, op, bound))
+    }
+
+    /// Parses one threshold entry of a scenario.
+    public static func parse(
+        metric key: String,
+        expression: String,
+        requestNames: Set<String>
+    ) -> Result<
+        ThresholdSpec, ScenarioProblem.Reason
+    > {
+        let (name, tags): (String, [Tag])
+        switch parseMetric(key, requestNames: requestNames) {
+        case .success(let v): (name, tags) = v
+        case .failure(let r): return .failure(r)
+        }
+        let kind = MetricCatalog.metrics[name]!.kind
+        switch parseExpression(expression, kind: kind) {
+        case .success(let (agg, op, bound)):
+            return .success(
+                ThresholdSpec(
+                    metric: key,
+                    metricName: name,
+                    tags: tags,
+                    expression: expression,
+                    aggregation: agg,
+                    op: op,
+                    bound: bound
+                )
+            )
+        case .failure(let r): return .failure(r)
+        }
+    }
+}

@@ -1,0 +1,265 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// The real transport: a lean HTTP/1.1 client on SwiftNIO, one keep-alive connection per VU.
+///
+/// Requests arrive pre-encoded, responses are parsed by NIOHTTP1's decoder and bodies are only kept when a check
+/// needs them, so the per-request work is a write, a parse and a continuation resume on the VU's event loop.
+public struct NIOHTTPTransport: Transport {
+    public var address: SocketAddress
+    public var serverHostname: String?
+    public var tls: NIOSSLContext?
+    public var connectTimeout: Double
+    public var maxBodyBytes: Int
+
+    /// Resolves the target once (blocking DNS, before the run) and prepares TLS if the scheme asks for it.
+    public init(target: TargetURL, http: HTTPSettings) throws {
+        address = try SocketAddress.makeAddressResolvingHost(target.host, port: target.port)
+        connectTimeout = http.connectTimeout
+        maxBodyBytes = http.maxBodyBytes
+        if target.isTLS {
+            var config = TLSConfiguration.makeClientConfiguration()
+            if http.insecureSkipVerify { config.certificateVerification = .none }
+            tls = try NIOSSLContext(configuration: config)
+            let isIP = (try? SocketAddress(ipAddress: target.host, port: 0)) != nil
+            serverHostname = isIP ? nil : target.host
+        }
+    }
+
+    public func makeConnection(on eventLoop: any EventLoop) -> any VUConnection {
+        NIOHTTPConnection(eventLoop: eventLoop, transport: self)
+    }
+}
+
+/// One VU's connection; it lives on its event loop only.
+final class NIOHTTPConnection: VUConnection {
+    private let eventLoop: any EventLoop
+    private let transport: NIOHTTPTransport
+    private var handler: ClientResponseHandler?
+    private var channel: (any Channel)?
+
+    init(eventLoop: any EventLoop, transport: NIOHTTPTransport) {
+        self.eventLoop = eventLoop
+        self.transport = transport
+    }
+
+    nonisolated(nonsending) func execute(_ request: PreparedRequest) async -> HTTPOutcome {
+        if handler?.isOpen != true {
+            if let failure = await connect() {
+                return failure
+            }
+        }
+        guard let handler else {
+            var outcome = HTTPOutcome()
+            outcome.error = .connect
+            return outcome
+        }
+        return await withUnsafeContinuation { continuation in
+            handler.send(request, continuation: continuation)
+        }
+    }
+
+    nonisolated(nonsending) func prepare() async {
+        if handler?.isOpen != true { _ = await connect() }
+    }
+
+    /// Connects; on failure returns the outcome to record.
+    nonisolated(nonsending) private func connect() async -> HTTPOutcome? {
+        channel?.close(promise: nil)
+        channel = nil
+        handler = nil
+        let newHandler = ClientResponseHandler(maxBodyBytes: transport.maxBodyBytes)
+        let bound = NIOLoopBound(newHandler, eventLoop: eventLoop)
+        let tls = transport.tls
+        let hostname = transport.serverHostname
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(.nanoseconds(Int64(transport.connectTimeout * 1e9)))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    let handler = bound.value
+                    try sync.addHandler(ByteCounter(owner: handler))
+                    if let tls {
+                        try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname))
+                    }
+                    try sync.addHandler(RawRequestWriter())
+                    try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
+                    try sync.addHandler(handler)
+                }
+            }
+        let future = bootstrap.connect(to: transport.address)
+        let result: Result<any Channel, any Error> = await withUnsafeContinuation { continuation in
+            future.whenComplete { continuation.resume(returning: $0) }
+        }
+        switch result {
+        case .success(let ch):
+            channel = ch
+            handler = newHandler
+            return nil
+        case .failure:
+            var outcome = HTTPOutcome()
+            outcome.error = .connect
+            return outcome
+        }
+    }
+
+    func close() {
+        handler?.abandon()
+        channel?.close(promise: nil)
+        channel = nil
+        handler = nil
+    }
+}
+
+/// Counts bytes as they come off the wire, before TLS and HTTP decoding.
+private final class ByteCounter: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    private let owner: ClientResponseHandler
+
+    init(owner: ClientResponseHandler) { self.owner = owner }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        owner.bytesIn += unwrapInboundIn(data).readableBytes
+        context.fireChannelRead(data)
+    }
+}
+
+/// Turns the request parts into raw bytes: the head part only informs the response decoder (so it knows about
+/// HEAD requests), the pre-encoded bytes travel in the body part.
+private final class RawRequestWriter: ChannelOutboundHandler {
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = ByteBuffer
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .body(.byteBuffer(let bytes)):
+            context.write(wrapOutboundOut(bytes), promise: promise)
+        case .head, .end, .body:
+            promise?.succeed()
+        }
+    }
+}
+
+/// Sends one request at a time and completes its continuation with the outcome.
+final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    private let maxBodyBytes: Int
+    private var context: ChannelHandlerContext?
+    private var pending: UnsafeContinuation<HTTPOutcome, Never>?
+    private var timer: NIOScheduledCallback?
+    private var outcome = HTTPOutcome()
+    private var wantsBody = false
+    private var keepAlive = true
+    private(set) var isOpen = false
+    var bytesIn = 0
+
+    init(maxBodyBytes: Int) { self.maxBodyBytes = maxBodyBytes }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        isOpen = context.channel.isActive
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        isOpen = true
+        context.fireChannelActive()
+    }
+
+    func send(_ request: PreparedRequest, continuation: UnsafeContinuation<HTTPOutcome, Never>) {
+        guard let context, isOpen else {
+            var failed = HTTPOutcome()
+            failed.error = .reset
+            continuation.resume(returning: failed)
+            return
+        }
+        pending = continuation
+        outcome = HTTPOutcome()
+        bytesIn = 0
+        wantsBody = request.wantsBody
+        keepAlive = true
+        timer = try? context.eventLoop.assumeIsolated().scheduleCallback(
+            in: .nanoseconds(Int64(request.timeout * 1e9)),
+            handler: self
+        )
+        context.write(wrapOutboundOut(.head(request.methodHead)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(request.bytes))), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard pending != nil else { return }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            outcome.status = Int(head.status.code)
+            outcome.headers = head.headers
+            keepAlive = head.isKeepAlive
+        case .body(var part):
+            guard wantsBody else { return }
+            let room = maxBodyBytes - (outcome.body?.readableBytes ?? 0)
+            if part.readableBytes > room {
+                outcome.bodyTruncated = true
+                part = part.getSlice(at: part.readerIndex, length: max(0, room)) ?? part
+            }
+            if outcome.body == nil {
+                outcome.body = part
+            } else if part.readableBytes > 0 {
+                outcome.body!.writeImmutableBuffer(part)
+            }
+        case .end:
+            complete(error: nil)
+            if !keepAlive {
+                isOpen = false
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let kind: ErrorClass
+        switch error {
+        case is NIOSSLError, is BoringSSLError: kind = .tls
+        default: kind = .reset
+        }
+        isOpen = false
+        complete(error: kind)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        isOpen = false
+        complete(error: .reset)
+        context.fireChannelInactive()
+    }
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        timer = nil
+        guard pending != nil else { return }
+        isOpen = false
+        complete(error: .timeout)
+        context?.close(promise: nil)
+    }
+
+    /// The run is stopping: complete the request in flight without recording it.
+    func abandon() {
+        outcome.abandoned = true
+        isOpen = false
+        complete(error: .reset)
+    }
+
+    private func complete(error: ErrorClass?) {
+        guard let continuation = pending else { return }
+        pending = nil
+        timer?.cancel()
+        timer = nil
+        if let error { outcome.error = error }
+        outcome.bytesIn = bytesIn
+        let result = outcome
+        outcome = HTTPOutcome()
+        continuation.resume(returning: result)
+    }
+}

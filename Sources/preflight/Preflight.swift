@@ -1,0 +1,150 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import PreflightKit
+
+/// The `preflight` command tree: argument parsing and wiring only; the work is in PreflightKit.
+@main
+struct Preflight: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "preflight",
+        abstract: "Load-test and validate an HTTP API from declarative JSON scenarios.",
+        discussion: """
+            Exit codes: 0 every threshold passed against the real target; 99 a threshold failed; \
+            3 inconclusive (mock transport without --allow-mock); 2 usage or scenario error, nothing sent; \
+            1 internal error; 130 interrupted (a partial report was written).
+            """,
+        version: PreflightInfo.version,
+        subcommands: [Run.self, Validate.self]
+    )
+}
+
+/// Logs go to stderr; `PREFLIGHT_LOG_LEVEL` (trace…critical) sets the level, `notice` by default.
+func makeLogger() -> Logger {
+    let level =
+        ProcessInfo.processInfo.environment["PREFLIGHT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
+    var logger = Logger(label: "preflight") { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = level
+    return logger
+}
+
+/// Parses `--var KEY=VALUE` options.
+func parseVariables(_ pairs: [String]) throws -> [String: String] {
+    var out: [String: String] = [:]
+    for pair in pairs {
+        guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
+            throw ValidationError("--var takes KEY=VALUE, got \"\(pair)\"")
+        }
+        out[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+    }
+    return out
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run load scenarios and write reports.",
+        discussion: "Every scenario is validated before any request is sent."
+    )
+
+    @Argument(help: "Scenario files, or folders of them.")
+    var scenarios: [String]
+
+    @Option(help: "Replace every scenario's target.baseURL.")
+    var target: String?
+
+    @Option(help: "Transport mode: auto or real (the mock transport is not in this version).")
+    var mode: String?
+
+    @Flag(help: "Let a run on the mock transport exit 0 when its thresholds pass.")
+    var allowMock = false
+
+    @Option(help: "Folder for report folders.")
+    var out = "reports"
+
+    @Option(help: "Seed for every random choice (data order, think times); random when not given.")
+    var seed: UInt64?
+
+    @Option(name: .customLong("var"), help: "Set ${KEY} in scenarios (wins over the environment).")
+    var variables: [String] = []
+
+    @Flag(help: "No live progress; at most one progress line every 10 s.")
+    var quiet = false
+
+    @Option(help: "Event loops (threads) that drive the load (default: one per core).")
+    var eventLoops: Int?
+
+    func run() async throws {
+        var options = RunCommandOptions(paths: scenarios)
+        options.target = target
+        if let mode {
+            guard let m = TransportSettings.Mode(rawValue: mode) else {
+                throw ValidationError("--mode must be auto, real or mock, got \"\(mode)\"")
+            }
+            options.mode = m
+        }
+        options.allowMock = allowMock
+        options.outDirectory = out
+        options.seed = seed
+        options.variables = try parseVariables(variables)
+        options.quiet = quiet
+        if let eventLoops {
+            guard eventLoops >= 1 else { throw ValidationError("--event-loops must be at least 1") }
+            options.eventLoops = eventLoops
+        }
+        let control = RunControl()
+        let signals = SignalWatcher(control: control)
+        let status = await RunCommand(options: options, logger: makeLogger()).run(control: control)
+        signals.cancel()
+        throw ExitCode(status.rawValue)
+    }
+}
+
+struct Validate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check scenario files without sending anything.")
+
+    @Argument(help: "Scenario files, or folders of them.")
+    var scenarios: [String]
+
+    @Option(name: .customLong("var"), help: "Set ${KEY} in scenarios (wins over the environment).")
+    var variables: [String] = []
+
+    func run() async throws {
+        var options = RunCommandOptions(paths: scenarios)
+        options.variables = try parseVariables(variables)
+        switch RunCommand(options: options, logger: makeLogger()).loadAll() {
+        case .success(let list):
+            for s in list { print("ok \(s.file): \(s.name), \(s.requests.count) requests, \(s.load.executor.name)") }
+        case .failure(let e):
+            FileHandle.standardError.write(Data((e.description + "\n").utf8))
+            throw ExitCode(ExitStatus.usage.rawValue)
+        }
+    }
+}
+
+/// SIGINT/SIGTERM: the first stops issuing and lets the run write a partial report; the second exits at once.
+final class SignalWatcher {
+    private let sources: [any DispatchSourceSignal]
+
+    init(control: RunControl) {
+        let queue = DispatchQueue(label: "preflight.signals")
+        sources = [SIGINT, SIGTERM].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler {
+                if control.isInterrupted {
+                    FileHandle.standardError.write(Data("\nsecond signal: exiting now\n".utf8))
+                    exit(ExitStatus.interrupted.rawValue)
+                }
+                FileHandle.standardError.write(
+                    Data("\ninterrupted: stopping, waiting for requests in flight, writing a partial report\n".utf8)
+                )
+                control.interrupt()
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() { for s in sources { s.cancel() } }
+}

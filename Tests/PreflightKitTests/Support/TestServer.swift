@@ -1,0 +1,81 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+
+@testable import PreflightKit
+
+/// Runs a Hummingbird server on a free loopback port for the duration of `body`.
+func withTestServer<T: Sendable>(
+    _ configure: (Router<BasicRequestContext>) -> Void,
+    _ body: @Sendable (Int) async throws -> T
+) async throws -> T {
+    let router = Router()
+    configure(router)
+    var logger = Logger(label: "test-server")
+    logger.logLevel = .critical
+    let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+    let app = Application(
+        router: router,
+        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in
+            portContinuation.yield(channel.localAddress?.port ?? 0)
+            portContinuation.finish()
+        },
+        logger: logger
+    )
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask {
+            try await app.runService(gracefulShutdownSignals: [])
+            return nil
+        }
+        var iterator = portStream.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw TestServerError.noPort }
+        let result = try await body(port)
+        group.cancelAll()
+        return result
+    }
+}
+
+enum TestServerError: Error { case noPort }
+
+/// Counts requests and the most seen in flight at once.
+final class RequestCounter: Sendable {
+    private let state = Mutex<(total: Int, inFlight: Int, maxInFlight: Int)>((0, 0, 0))
+
+    var total: Int { state.withLock { $0.total } }
+    var maxInFlight: Int { state.withLock { $0.maxInFlight } }
+
+    func enter() {
+        state.withLock {
+            $0.total += 1
+            $0.inFlight += 1
+            $0.maxInFlight = max($0.maxInFlight, $0.inFlight)
+        }
+    }
+
+    func leave() { state.withLock { $0.inFlight -= 1 } }
+}
+
+/// A scenario built from JSON text, with the target pointed at `port`.
+func scenario(_ json: String, port: Int, file: String = "test.json") throws -> Scenario {
+    let loader = ScenarioLoader(variables: ["PORT": String(port)], environment: [:])
+    return try loader.load(data: Data(json.utf8), file: file, baseDirectory: URL(fileURLWithPath: "/tmp"))
+}
+
+/// Runs a scenario against the real transport and returns the result.
+func runScenario(_ s: Scenario, seed: UInt64 = 1, eventLoops: Int = 2, control: RunControl = RunControl()) async throws
+    -> RunResult
+{
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    let transport = try NIOHTTPTransport(target: s.target.baseURL, http: s.http)
+    let runner = LoadRunner(
+        scenario: s,
+        transport: transport,
+        options: RunOptions(seed: seed, eventLoops: eventLoops),
+        logger: logger
+    )
+    return try await runner.run(control: control)
+}
