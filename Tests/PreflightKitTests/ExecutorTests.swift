@@ -1,6 +1,6 @@
 import Foundation
-import Hummingbird
 import Histogram
+import Hummingbird
 import NIOCore
 import Testing
 

@@ -122,7 +122,10 @@ private struct Reader {
         let loadSettings = obj.required("load", hint: "an executor block, e.g. {\"executor\": \"constant-vus\", ...}")
             .flatMap(self.load)
         let names = Set((requests ?? []).map(\.name))
-        let thresholdList = obj.optional("thresholds").map { self.thresholds($0, requestNames: names) } ?? []
+        // When the requests themselves are broken, request names in thresholds are not checked, so one mistake
+        // is not reported twice.
+        let thresholdList =
+            obj.optional("thresholds").map { self.thresholds($0, requestNames: requests == nil ? nil : names) } ?? []
         if let probe = transportValue.probeRequest, requests != nil, !names.contains(probe) {
             diag.add(
                 "$.transport.probe.request",
@@ -551,21 +554,13 @@ private struct Reader {
         return Warmup(requests: n)
     }
 
-    static let executorKeys: [String: [String]] = [
-        "constant-arrival-rate": ["rate", "timeUnit", "duration", "preAllocatedVUs", "maxVUs", "maxBacklog"],
-        "ramping-arrival-rate": ["startRate", "timeUnit", "stages", "preAllocatedVUs", "maxVUs", "maxBacklog"],
-        "constant-vus": ["vus", "duration", "thinkTime"],
-        "ramping-vus": ["startVUs", "stages", "gracefulRampDown", "thinkTime"],
-        "per-vu-iterations": ["vus", "iterations", "maxDuration", "thinkTime"],
-    ]
-
     func load(_ node: JSONNode) -> LoadSettings? {
         guard case .object(let dict) = node.value else {
             node.fail("must be an object, got \(node.value.kindDescription)")
             return nil
         }
-        let executors = Self.executorKeys.keys.sorted()
-        guard case .string(let executor)? = dict["executor"], let keys = Self.executorKeys[executor] else {
+        let executors = LoaderKeys.executorKeys.keys.sorted()
+        guard case .string(let executor)? = dict["executor"], let keys = LoaderKeys.executorKeys[executor] else {
             let got = dict["executor"].map { " got \($0.kindDescription)" } ?? " it is missing"
             diag.add(
                 node.child("executor"),
@@ -676,7 +671,7 @@ private struct Reader {
         return node.duration(positive: false).map { $0...$0 }
     }
 
-    func thresholds(_ node: JSONNode, requestNames: Set<String>) -> [ThresholdSpec] {
+    func thresholds(_ node: JSONNode, requestNames: Set<String>?) -> [ThresholdSpec] {
         guard let obj = node.object(keys: objectKeys(node)) else { return [] }
         var out: [ThresholdSpec] = []
         for key in obj.dict.keys.sorted() {
@@ -757,4 +752,15 @@ enum CSV {
         }
         return rows.map { $0.map { $0.trimmingCharacters(in: .whitespaces) } }
     }
+}
+
+/// Keys each executor accepts besides `executor` and `gracefulStop` (`scenarios/schema.json` lists the same).
+enum LoaderKeys {
+    static let executorKeys: [String: [String]] = [
+        "constant-arrival-rate": ["rate", "timeUnit", "duration", "preAllocatedVUs", "maxVUs", "maxBacklog"],
+        "ramping-arrival-rate": ["startRate", "timeUnit", "stages", "preAllocatedVUs", "maxVUs", "maxBacklog"],
+        "constant-vus": ["vus", "duration", "thinkTime"],
+        "ramping-vus": ["startVUs", "stages", "gracefulRampDown", "thinkTime"],
+        "per-vu-iterations": ["vus", "iterations", "maxDuration", "thinkTime"],
+    ]
 }

@@ -93,8 +93,10 @@ public struct ThresholdSpec: Sendable, Equatable {
     }
 
     /// Parses a metric key such as `http_req_duration{name:features,status:200}`.
-    static func parseMetric(_ key: String, requestNames: Set<String>) -> Result<(String, [Tag]), ScenarioProblem.Reason>
-    {
+    static func parseMetric(
+        _ key: String,
+        requestNames: Set<String>?
+    ) -> Result<(String, [Tag]), ScenarioProblem.Reason> {
         var name = Substring(key)
         var tags: [Tag] = []
         if let open = key.firstIndex(of: "{") {
@@ -130,7 +132,7 @@ public struct ThresholdSpec: Sendable, Equatable {
                 let allowed = info.tags.isEmpty ? "none" : info.tags.sorted().joined(separator: ", ")
                 return .failure(.init("metric \(metricName) has no tag \"\(tag.key)\"", hint: "its tags: \(allowed)"))
             }
-            if tag.key == "name", !requestNames.contains(tag.value) {
+            if tag.key == "name", let requestNames, !requestNames.contains(tag.value) {
                 return .failure(
                     .init(
                         "no request is named \"\(tag.value)\"",
@@ -206,10 +208,12 @@ public struct ThresholdSpec: Sendable, Equatable {
     }
 
     /// Parses one threshold entry of a scenario.
+    ///
+    /// `requestNames` nil skips checking `name` tags (used when the requests themselves did not validate).
     public static func parse(
         metric key: String,
         expression: String,
-        requestNames: Set<String>
+        requestNames: Set<String>?
     ) -> Result<
         ThresholdSpec, ScenarioProblem.Reason
     > {

@@ -65,7 +65,12 @@ func scenario(_ json: String, port: Int, file: String = "test.json") throws -> S
 }
 
 /// Runs a scenario against the real transport and returns the result.
-func runScenario(_ s: Scenario, seed: UInt64 = 1, eventLoops: Int = 2, control: RunControl = RunControl()) async throws
+func runScenario(
+    _ s: Scenario,
+    seed: UInt64 = 1,
+    eventLoops: Int = 2,
+    control: RunControl = RunControl()
+) async throws
     -> RunResult
 {
     var logger = Logger(label: "test")
