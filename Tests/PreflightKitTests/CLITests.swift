@@ -91,7 +91,7 @@ struct CLITests {
     @Test func passingThresholdsExitZeroAndWriteAReport() async throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        try await withTestServer({ $0.get("/ok") { _, _ in "ok" } }) { port in
+        try await withTestServer(countingRouter()) { port in
             let file = try Self.write(
                 Self.scenario(
                     port: port,
@@ -115,7 +115,7 @@ struct CLITests {
     @Test func aFailingThresholdExits99() async throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        try await withTestServer({ $0.get("/ok") { _, _ in "ok" } }) { port in
+        try await withTestServer(countingRouter()) { port in
             let file = try Self.write(
                 Self.scenario(
                     port: port,
@@ -135,13 +135,7 @@ struct CLITests {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let counter = RequestCounter()
-        try await withTestServer({ router in
-            router.get("/ok") { _, _ in
-                counter.enter()
-                counter.leave()
-                return "ok"
-            }
-        }) { port in
+        try await withTestServer(countingRouter(counter: counter)) { port in
             let good = Self.scenario(
                 port: port,
                 load: #"{ "executor": "per-vu-iterations" }"#,
@@ -170,14 +164,7 @@ struct CLITests {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let counter = RequestCounter()
-        try await withTestServer({ router in
-            router.get("/ok") { _, _ in
-                counter.enter()
-                try await Task.sleep(for: .milliseconds(5))
-                counter.leave()
-                return "ok"
-            }
-        }) { port in
+        try await withTestServer(countingRouter(counter: counter, hold: .milliseconds(5))) { port in
             let file = try Self.write(
                 Self.scenario(
                     port: port,
@@ -203,12 +190,7 @@ struct CLITests {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let counter = RequestCounter()
-        let router = Router()
-        router.get("/ok") { _, _ in
-            counter.enter()
-            counter.leave()
-            return "ok"
-        }
+        let router = countingRouter(counter: counter)
         var logger = Logger(label: "dying-server")
         logger.logLevel = .critical
         let (ports, portSink) = AsyncStream.makeStream(of: Int.self)

@@ -12,13 +12,7 @@ import Testing
 struct ExecutorTests {
     @Test func constantArrivalRateSendsRateTimesDuration() async throws {
         let counter = RequestCounter()
-        try await withTestServer({ router in
-            router.get("/ok") { _, _ in
-                counter.enter()
-                counter.leave()
-                return "ok"
-            }
-        }) { port in
+        try await withTestServer(countingRouter(counter: counter)) { port in
             let s = try scenario(
                 """
                 { "name": "car", "target": { "baseURL": "http://127.0.0.1:${PORT}" },
@@ -39,14 +33,7 @@ struct ExecutorTests {
 
     @Test func constantVUsKeepsExactlyNInFlight() async throws {
         let counter = RequestCounter()
-        try await withTestServer({ router in
-            router.get("/slow") { _, _ in
-                counter.enter()
-                try await Task.sleep(for: .milliseconds(20))
-                counter.leave()
-                return "ok"
-            }
-        }) { port in
+        try await withTestServer(countingRouter("/slow", counter: counter, hold: .milliseconds(20))) { port in
             let s = try scenario(
                 """
                 { "name": "cvus", "target": { "baseURL": "http://127.0.0.1:${PORT}" },
@@ -64,13 +51,7 @@ struct ExecutorTests {
 
     @Test func perVUIterationsSendsExactlyVUsTimesIterations() async throws {
         let counter = RequestCounter()
-        try await withTestServer({ router in
-            router.get("/item/{id}") { _, _ in
-                counter.enter()
-                counter.leave()
-                return "ok"
-            }
-        }) { port in
+        try await withTestServer(countingRouter("/item/{id}", counter: counter)) { port in
             let s = try scenario(
                 """
                 { "name": "pvi", "target": { "baseURL": "http://127.0.0.1:${PORT}" },
@@ -88,9 +69,7 @@ struct ExecutorTests {
     }
 
     @Test func rampingArrivalRateFollowsItsStages() async throws {
-        try await withTestServer({ router in
-            router.get("/ok") { _, _ in "ok" }
-        }) { port in
+        try await withTestServer(countingRouter()) { port in
             // 0 → 100/s over 2 s (100 arrivals), then 100/s for 2 s (200 arrivals).
             let s = try scenario(
                 """
@@ -116,14 +95,7 @@ struct ExecutorTests {
 
     @Test func rampingVUsFollowsItsTarget() async throws {
         let counter = RequestCounter()
-        try await withTestServer({ router in
-            router.get("/slow") { _, _ in
-                counter.enter()
-                try await Task.sleep(for: .milliseconds(20))
-                counter.leave()
-                return "ok"
-            }
-        }) { port in
+        try await withTestServer(countingRouter("/slow", counter: counter, hold: .milliseconds(20))) { port in
             let s = try scenario(
                 """
                 { "name": "rvus", "target": { "baseURL": "http://127.0.0.1:${PORT}" },
@@ -150,7 +122,9 @@ struct ExecutorTests {
                 if now >= stallStart && now < stallEnd { try await Task.sleep(until: stallEnd) }
                 return "ok"
             }
-            try await withTestServer({ router in router.get("/ok", use: handler) }) { port in
+            let router = Router()
+            router.get("/ok", use: handler)
+            try await withTestServer(router) { port in
                 let backlogKey = backlog.map { ", \"maxBacklog\": \($0)" } ?? ""
                 let s = try scenario(
                     """

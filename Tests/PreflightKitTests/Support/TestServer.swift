@@ -8,11 +8,9 @@ import Synchronization
 
 /// Runs a Hummingbird server on a free loopback port for the duration of `body`.
 func withTestServer<T: Sendable>(
-    _ configure: (Router<BasicRequestContext>) -> Void,
+    _ router: Router<BasicRequestContext>,
     _ body: @Sendable (Int) async throws -> T
 ) async throws -> T {
-    let router = Router()
-    configure(router)
     var logger = Logger(label: "test-server")
     logger.logLevel = .critical
     let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
@@ -83,4 +81,22 @@ func runScenario(
         logger: logger
     )
     return try await runner.run(control: control)
+}
+
+/// A router answering `GET path` with "ok", counting requests (and holding each for `hold`).
+func countingRouter(
+    _ path: RouterPath = "/ok",
+    counter: RequestCounter = RequestCounter(),
+    hold: Duration? = nil
+)
+    -> Router<BasicRequestContext>
+{
+    let router = Router()
+    router.get(path) { _, _ in
+        counter.enter()
+        defer { counter.leave() }
+        if let hold { try await Task.sleep(for: hold) }
+        return "ok"
+    }
+    return router
 }
