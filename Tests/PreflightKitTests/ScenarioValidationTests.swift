@@ -278,13 +278,27 @@ struct ScenarioValidationTests {
     @Test func invalidJSONIsReportedWithItsPosition() {
         do {
             _ = try ScenarioLoader(environment: [:])
-                .load(data: Data("{ \"name\": ".utf8), file: "x.json", baseDirectory: URL(fileURLWithPath: "/tmp"))
+                .load(
+                    data: Data("{\n  \"name\": x\n}".utf8),
+                    file: "x.json",
+                    baseDirectory: URL(fileURLWithPath: "/tmp")
+                )
             Issue.record("accepted invalid JSON")
         } catch {
             #expect(error.problems.count == 1)
             #expect(error.problems[0].path == "$")
-            #expect(error.problems[0].message.hasPrefix("is not valid JSON"))
+            #expect(error.problems[0].message == "is not valid JSON: Invalid value at line 2, column 11")
         }
+    }
+
+    @Test func withoutThresholdsAFailedRunCanNotPass() throws {
+        var doc = base()
+        setting(["thresholds"], nil, in: &doc)
+        let defaults = try load(doc).thresholds
+        #expect(defaults.map(\.metric) == ["http_req_failed", "checks"])
+        #expect(defaults.allSatisfy { $0.isDefault })
+        setting(["thresholds"], .object([:]), in: &doc)
+        #expect(try load(doc).thresholds.isEmpty)
     }
 
     @Test func variablesExpandFromVarsThenEnvironmentThenDefault() throws {

@@ -93,6 +93,7 @@ actor LoadShard {
     }
 
     func run() async {
+        if NIODeadline.now() < start { await sleep(until: start) }
         switch load.executor {
         case .constantArrivalRate(let rate, let timeUnit, let duration):
             await runOpen(ArrivalSchedule(constantRate: rate, timeUnit: timeUnit, duration: duration))

@@ -51,7 +51,10 @@ public enum TextSummary {
             lines.append("thresholds")
             for t in report.thresholds {
                 let observed = t.observed.map { JSONValue.format(($0 * 1000).rounded() / 1000) } ?? "no data"
-                lines.append("  \(t.ok ? "✓" : "✗") \(t.metric) \(t.expression)   observed \(observed)")
+                lines.append(
+                    "  \(t.ok ? "✓" : "✗") \(t.metric) \(t.expression)   observed \(observed)"
+                        + (t.default == true ? "   (default: the scenario has no thresholds)" : "")
+                )
             }
         }
         for w in report.warnings { lines.append("warning: \(w)") }

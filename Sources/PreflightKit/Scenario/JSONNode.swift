@@ -61,7 +61,9 @@ struct JSONNode {
         return s
     }
 
+    /// A boolean; the strings "true" and "false" are accepted too, so `"${FLAG:-false}"` works.
     func bool() -> Bool? {
+        if case .string(let s) = value, let b = Bool(s) { return b }
         guard case .bool(let b) = value else {
             fail("must be true or false, got \(value.kindDescription)")
             return nil

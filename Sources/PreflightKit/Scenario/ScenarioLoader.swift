@@ -12,6 +12,18 @@ public struct ScenarioLoader: Sendable {
         self.environment = environment
     }
 
+    /// Thresholds used when a scenario has no `thresholds` key, so a run where every request failed can not pass:
+    /// `http_req_failed: rate<0.01`, and `checks: rate>0.99` when there are checks. `"thresholds": {}` opts out.
+    static func defaultThresholds(hasChecks: Bool) -> [ThresholdSpec] {
+        var list = [("http_req_failed", "rate<0.01")]
+        if hasChecks { list.append(("checks", "rate>0.99")) }
+        return list.map { metric, expression in
+            var t = try! ThresholdSpec.parse(metric: metric, expression: expression, requestNames: nil).get()
+            t.isDefault = true
+            return t
+        }
+    }
+
     /// Built-in placeholders every request may use besides its data feeds.
     public static let builtinPlaceholders: Set<String> = ["iteration", "vu"]
 
@@ -68,7 +80,7 @@ public struct ScenarioLoader: Sendable {
         } catch {
             throw ScenarioError(
                 file: file,
-                problems: [.init(path: "$", message: "is not valid JSON: \(Self.describe(jsonError: error))")]
+                problems: [.init(path: "$", message: "is not valid JSON: \(Self.describe(invalidJSON: data))")]
             )
         }
         let expander = VariableExpander(variables: variables, environment: environment)
@@ -85,12 +97,24 @@ public struct ScenarioLoader: Sendable {
         return scenario
     }
 
-    static func describe(jsonError error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let ctx) = error {
-            let underlying = (ctx.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return underlying ?? ctx.debugDescription
+    /// A parse error with its line and column: JSONDecoder on Linux gives no position, JSONSerialization gives
+    /// a character offset, turned here into line and column.
+    static func describe(invalidJSON data: Data) -> String {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        } catch {
+            let text = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? "\(error)"
+            guard let range = text.range(of: "character "),
+                let offset = Int(text[range.upperBound...].prefix { $0.isNumber })
+            else { return text }
+            let prefix = data.prefix(offset)
+            let line = prefix.filter { $0 == UInt8(ascii: "\n") }.count + 1
+            let column = offset - (prefix.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
+            let reason = text[..<range.lowerBound].trimmingCharacters(in: .whitespaces)
+                .replacingOccurrences(of: " around", with: "")
+            return "\(reason) at line \(line), column \(column)"
         }
-        return "\(error)"
+        return "the document is not a JSON object"
     }
 }
 
@@ -125,7 +149,8 @@ private struct Reader {
         // When the requests themselves are broken, request names in thresholds are not checked, so one mistake
         // is not reported twice.
         let thresholdList =
-            obj.optional("thresholds").map { self.thresholds($0, requestNames: requests == nil ? nil : names) } ?? []
+            obj.optional("thresholds").map { self.thresholds($0, requestNames: requests == nil ? nil : names) }
+            ?? ScenarioLoader.defaultThresholds(hasChecks: requests?.contains { !$0.checks.isEmpty } ?? false)
         if let probe = transportValue.probeRequest, requests != nil, !names.contains(probe) {
             diag.add(
                 "$.transport.probe.request",

