@@ -22,6 +22,7 @@ swift build -c release --product preflight >/dev/null
 PREFLIGHT="$ROOT/.build/release/preflight"
 
 WORK=$(mktemp -d)
+chmod 755 "$WORK"  # nginx workers run as another user
 trap 'kill $(cat "$WORK/nginx.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$WORK/www" "$WORK/logs"
@@ -64,18 +65,19 @@ export default function () { http.get('$URL'); }
 JS
 
 # CPU seconds (user + system) of a command; its output goes to $WORK/out.
-cpu_of() { /usr/bin/time -f '%U %S' -o "$WORK/time" "$@" >"$WORK/out" 2>&1 || true; awk '{print $1+$2}' "$WORK/time"; }
+cpu_of() { /usr/bin/time -f '%U %S' -o "$WORK/time" "$@" >"$WORK/out" 2>&1 || true; tail -n 1 "$WORK/time" | awk '{print $1+$2}'; }
 
 declare -a P W K PC WC KC
 for r in $(seq 1 "$ROUNDS"); do
     c=$(cpu_of "$PREFLIGHT" run "$WORK/scenario.json" --out "$WORK/reports" --quiet)
+    grep -E "verdict|✗|warning" "$WORK/out" >&2 || true
     rps=$(python3 -c "import json,glob; r=json.load(open(sorted(glob.glob('$WORK/reports/*/report.json'))[-1])); print(r['metrics']['http_reqs']['values']['rate'])")
     n=$(python3 -c "import json,glob; r=json.load(open(sorted(glob.glob('$WORK/reports/*/report.json'))[-1])); print(r['metrics']['http_reqs']['values']['count'])")
     P+=("$rps"); PC+=("$(python3 -c "print($c/$n*10000)")")
     c=$(cpu_of wrk -t2 -c"$CONNS" -d"${DUR}s" "$URL")
     rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/out")
     W+=("$rps"); WC+=("$(python3 -c "print($c/($rps*$DUR)*10000)")")
-    c=$(cpu_of k6 run --quiet --no-summary --vus "$CONNS" --duration "${DUR}s" --summary-export "$WORK/k6.json" "$WORK/k6.js")
+    c=$(cpu_of k6 run --quiet --vus "$CONNS" --duration "${DUR}s" --summary-export "$WORK/k6.json" "$WORK/k6.js")
     rps=$(python3 -c "import json; print(json.load(open('$WORK/k6.json'))['metrics']['http_reqs']['rate'])")
     n=$(python3 -c "import json; print(json.load(open('$WORK/k6.json'))['metrics']['http_reqs']['count'])")
     K+=("$rps"); KC+=("$(python3 -c "print($c/$n*10000)")")

@@ -210,7 +210,13 @@ public struct LoadRunner: Sendable {
     /// Once a second: gathers finished buckets, reports progress, evaluates abort thresholds.
     private func collectLive(_ collector: Collector, control: RunControl) async {
         let abortable = scenario.thresholds.filter(\.abortOnFail)
-        while (try? await Task.sleep(for: .seconds(1))) != nil {
+        var tick: Int64 = 1
+        while true {
+            // Wake just after each second boundary of the run, so the bucket that just ended is complete.
+            let wake = collector.start + .nanoseconds(tick * 1_000_000_000 + 100_000_000)
+            tick += 1
+            let wait = max(0, (wake - NIODeadline.now()).nanoseconds)
+            guard (try? await Task.sleep(for: .nanoseconds(wait))) != nil else { return }
             let progress = await collector.collect(planned: scenario.load.issuingSeconds)
             options.progress?(progress)
             guard !abortable.isEmpty, !control.isStopping else { continue }

@@ -35,9 +35,20 @@ actor LoadShard {
     /// Arrivals dispatched more than 10 ms after their intended time: the harness fell behind.
     private(set) var lateDispatches = 0
 
+    // VU state.
+    private var vus: [VU] = []
+    /// VUs still running (plus the dispatcher while it issues); the run ends when it reaches 0.
+    private var live = 0
+    private var finished: UnsafeContinuation<Void, Never>?
+    private var abandoned = false
+
     // Open model state.
+    private var arrivals: ArrivalSchedule?
+    private var nextArrival = 0
+    private var dispatcherTimer: Scheduled<Void>?
     private var issuing = true
-    private var idle: [UnsafeContinuation<Job?, Never>] = []
+    /// Indices of idle VUs in `vus`.
+    private var idle: [Int] = []
     private var backlog = CircularBuffer<Job>()
     private var vuCount = 0
     private var sleepers: [Int: UnsafeContinuation<Void, Never>] = [:]
@@ -87,137 +98,217 @@ actor LoadShard {
     /// Opens the connections of the VUs that exist from the start, so the first measured requests do not pay
     /// for connecting.
     func preconnect() async {
-        let vus = load.executor.isOpenModel ? share(of: load.preAllocatedVUs) : vuIDs(of: load.maxVUs).count
-        let ids = load.executor.isOpenModel ? Array(0..<vus).map { $0 * count + index } : vuIDs(of: load.maxVUs)
+        let ids =
+            load.executor.isOpenModel
+            ? (0..<share(of: load.preAllocatedVUs)).map { $0 * count + index } : vuIDs(of: load.maxVUs)
         for id in ids { await connection(for: id).prepare() }
     }
 
+    /// Runs the executor's share of iterations; returns when every VU of the shard has finished.
+    ///
+    /// VUs are callback chains on the event loop (response → record → next request), not tasks: a suspended
+    /// task resumes through the global executor, which costs a thread hop per request.
     func run() async {
         if NIODeadline.now() < start { await sleep(until: start) }
-        switch load.executor {
-        case .constantArrivalRate(let rate, let timeUnit, let duration):
-            await runOpen(ArrivalSchedule(constantRate: rate, timeUnit: timeUnit, duration: duration))
-        case .rampingArrivalRate(let startRate, let timeUnit, let stages):
-            await runOpen(ArrivalSchedule(startRate: startRate, timeUnit: timeUnit, stages: stages))
-        case .constantVUs, .rampingVUs, .perVUIterations:
-            await runClosed()
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            finished = continuation
+            switch load.executor {
+            case .constantArrivalRate(let rate, let timeUnit, let duration):
+                startOpen(ArrivalSchedule(constantRate: rate, timeUnit: timeUnit, duration: duration))
+            case .rampingArrivalRate(let startRate, let timeUnit, let stages):
+                startOpen(ArrivalSchedule(startRate: startRate, timeUnit: timeUnit, stages: stages))
+            case .constantVUs, .rampingVUs, .perVUIterations:
+                startClosed()
+            }
         }
         metrics.vusMax = load.executor.isOpenModel ? vuCount : vuIDs(of: load.maxVUs).count
     }
 
-    private func runClosed() async {
-        await withTaskGroup(of: Void.self) { group in
-            for vu in vuIDs(of: load.maxVUs) {
-                group.addTask { await self.closedVU(vu) }
+    /// One VU: its id, connection and pending timer. VUs are addressed by their index in `vus`, so callbacks
+    /// capture only an `Int`.
+    struct VU {
+        let id: Int
+        let connection: any VUConnection
+        var done = 0
+        var timer: Scheduled<Void>?
+    }
+
+    /// What a VU does once its request is recorded, or its timer fires.
+    enum Step {
+        /// Closed models: the next iteration (after think time, if any).
+        case iterate
+        /// Closed models: the next iteration now (think time is over, or the VU waits for a ramp).
+        case iterateNow
+        /// Open models: the next job from the backlog, or back to the idle VUs.
+        case nextJob
+    }
+
+    private func vuFinished() {
+        live -= 1
+        if live == 0, let continuation = finished {
+            finished = nil
+            continuation.resume()
+        }
+    }
+
+    /// Runs `step` for VU `v` at `deadline`, unless the run is abandoned first.
+    private func later(_ v: Int, until deadline: NIODeadline, _ step: Step) {
+        vus[v].timer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            self.assumeIsolated { shard in
+                shard.vus[v].timer = nil
+                shard.advance(v, step)
             }
         }
     }
 
-    private func closedVU(_ vu: Int) async {
-        var done = 0
-        while !control.isStopping {
-            let now = NIODeadline.now()
-            guard now < issueEnd else { break }
-            let iteration: Int
-            switch load.executor {
-            case .perVUIterations(_, let iterations, _):
-                guard done < iterations else { return }
-                iteration = vu * iterations + done
-            case .rampingVUs(let startVUs, let stages, _):
-                let target = VUSchedule(startVUs: startVUs, stages: stages).target(at: seconds(now - start))
-                if vu >= target {
-                    await sleep(until: min(now + .milliseconds(50), issueEnd))
-                    continue
-                }
-                iteration = closedIterations * count + index
-                closedIterations += 1
-            default:
-                iteration = closedIterations * count + index
-                closedIterations += 1
+    private func advance(_ v: Int, _ step: Step) {
+        switch step {
+        case .iterate:
+            vus[v].done += 1
+            if let think = load.thinkTime, think.upperBound > 0 {
+                let span = think.upperBound - think.lowerBound
+                let pause = think.lowerBound + (span > 0 ? Double.random(in: 0...span, using: &thinkRNG) : 0)
+                later(v, until: .now() + .nanoseconds(Int64(pause * 1e9)), .iterateNow)
+            } else {
+                nextIteration(v)
             }
-            if plan.isExhausted(iteration: iteration) {
+        case .iterateNow:
+            nextIteration(v)
+        case .nextJob:
+            if let next = backlog.popFirst() {
+                runJob(v, next)
+            } else if issuing && !abandoned {
+                idle.append(v)
+            } else {
+                vuFinished()
+            }
+        }
+    }
+
+    private func addVU(id: Int) -> Int {
+        vus.append(VU(id: id, connection: connection(for: id)))
+        return vus.count - 1
+    }
+
+    // MARK: Closed models
+
+    private func startClosed() {
+        let ids = vuIDs(of: load.maxVUs)
+        live = ids.count + 1
+        for id in ids { nextIteration(addVU(id: id)) }
+        vuFinished()  // the start itself, so an empty shard finishes too
+    }
+
+    private func nextIteration(_ v: Int) {
+        let now = NIODeadline.now()
+        guard !control.isStopping, now < issueEnd, !abandoned else { return vuFinished() }
+        let iteration: Int
+        switch load.executor {
+        case .perVUIterations(_, let iterations, _):
+            guard vus[v].done < iterations else { return vuFinished() }
+            iteration = vus[v].id * iterations + vus[v].done
+        case .rampingVUs(let startVUs, let stages):
+            let target = VUSchedule(startVUs: startVUs, stages: stages).target(at: seconds(now - start))
+            if vus[v].id >= target {
+                return later(v, until: min(now + .milliseconds(50), issueEnd), .iterateNow)
+            }
+            iteration = closedIterations * count + index
+            closedIterations += 1
+        default:
+            iteration = closedIterations * count + index
+            closedIterations += 1
+        }
+        if plan.isExhausted(iteration: iteration) {
+            control.dataExhausted()
+            control.stop()
+            return vuFinished()
+        }
+        execute(v, iteration: iteration, intended: now, then: .iterate)
+    }
+
+    // MARK: Open models
+
+    private func startOpen(_ schedule: ArrivalSchedule) {
+        arrivals = schedule
+        nextArrival = index
+        for _ in 0..<share(of: load.preAllocatedVUs) { idle.append(newVU()) }
+        live = idle.count + 1  // the dispatcher counts as one until issuing ends
+        dispatchDue()
+    }
+
+    private func newVU() -> Int {
+        let id = vuCount * count + index
+        vuCount += 1
+        return addVU(id: id)
+    }
+
+    /// Starts every arrival that is due, then sleeps until the next one (at most 50 ms, to notice a stop).
+    private func dispatchDue() {
+        guard let schedule = arrivals, issuing else { return }
+        let maxVUs = share(of: load.maxVUs)
+        let maxBacklog = share(of: load.maxBacklog)
+        while !control.isStopping && !abandoned, let offset = schedule.offset(ofArrival: nextArrival) {
+            let intended = start + .nanoseconds(Int64(offset * 1e9))
+            let now = NIODeadline.now()
+            if intended > now {
+                let wake = min(intended, now + .milliseconds(50))
+                dispatcherTimer = eventLoop.assumeIsolated().scheduleTask(deadline: wake) { [self] in
+                    self.assumeIsolated { $0.dispatchDue() }
+                }
+                return
+            }
+            if plan.isExhausted(iteration: nextArrival) {
                 control.dataExhausted()
                 control.stop()
                 break
             }
-            await execute(iteration: iteration, vu: vu, intended: now)
-            done += 1
-            if let think = load.thinkTime, think.upperBound > 0 {
-                let span = think.upperBound - think.lowerBound
-                let pause = think.lowerBound + (span > 0 ? Double.random(in: 0...span, using: &thinkRNG) : 0)
-                await sleep(until: NIODeadline.now() + .nanoseconds(Int64(pause * 1e9)))
+            if now - intended > .milliseconds(10) { lateDispatches += 1 }
+            let job = Job(iteration: nextArrival, intended: intended)
+            nextArrival += count
+            if let v = idle.popLast() {
+                runJob(v, job)
+            } else if vuCount < maxVUs {
+                live += 1
+                runJob(newVU(), job)
+            } else if backlog.count < maxBacklog {
+                backlog.append(job)
+            } else {
+                metrics.droppedIterations += 1
             }
         }
+        endIssuing()
     }
 
-    private func runOpen(_ schedule: ArrivalSchedule) async {
-        let maxVUs = share(of: load.maxVUs)
-        let maxBacklog = share(of: load.maxBacklog)
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<share(of: load.preAllocatedVUs) {
-                let id = vuCount * count + index
-                vuCount += 1
-                group.addTask { await self.openVU(id, first: nil) }
-            }
-            var i = index
-            while !control.isStopping, let offset = schedule.offset(ofArrival: i) {
-                let intended = start + .nanoseconds(Int64(offset * 1e9))
-                let now = NIODeadline.now()
-                if intended > now {
-                    await sleep(until: min(intended, now + .milliseconds(50)))
-                    continue
-                }
-                if plan.isExhausted(iteration: i) {
-                    control.dataExhausted()
-                    control.stop()
-                    break
-                }
-                if now - intended > .milliseconds(10) { lateDispatches += 1 }
-                let job = Job(iteration: i, intended: intended)
-                i += count
-                if let waiting = idle.popLast() {
-                    waiting.resume(returning: job)
-                } else if vuCount < maxVUs {
-                    let id = vuCount * count + index
-                    vuCount += 1
-                    group.addTask { await self.openVU(id, first: job) }
-                } else if backlog.count < maxBacklog {
-                    backlog.append(job)
-                } else {
-                    metrics.droppedIterations += 1
-                }
-            }
-            // Issuing is over: iterations still waiting never started in time, so they count as dropped.
-            issuing = false
-            metrics.droppedIterations += backlog.count
-            backlog.removeAll()
-            for waiting in idle { waiting.resume(returning: nil) }
-            idle.removeAll()
-        }
+    /// Iterations still waiting never started in time, so they count as dropped; idle VUs are done.
+    private func endIssuing() {
+        guard issuing else { return }
+        issuing = false
+        dispatcherTimer?.cancel()
+        dispatcherTimer = nil
+        metrics.droppedIterations += backlog.count
+        backlog.removeAll()
+        let waiting = idle.count
+        idle.removeAll()
+        for _ in 0..<waiting { vuFinished() }
+        vuFinished()  // the dispatcher
     }
 
-    private func openVU(_ vu: Int, first: Job?) async {
-        var job = first
-        while true {
-            if job == nil {
-                if let queued = backlog.popFirst() {
-                    job = queued
-                } else if issuing {
-                    job = await withUnsafeContinuation { idle.append($0) }
-                }
-            }
-            guard let current = job else { return }
-            job = nil
-            await execute(iteration: current.iteration, vu: vu, intended: current.intended)
-        }
+    private func runJob(_ v: Int, _ job: Job) {
+        execute(v, iteration: job.iteration, intended: job.intended, then: .nextJob)
     }
 
     /// Stops everything still in flight: used after `gracefulStop`.
     func abandonAll() {
-        issuing = false
+        abandoned = true
+        if arrivals != nil { endIssuing() }
+        for v in vus.indices {
+            if let timer = vus[v].timer {
+                timer.cancel()
+                vus[v].timer = nil
+                vuFinished()
+            }
+        }
         for connection in connections.values { connection.close() }
-        for waiting in idle { waiting.resume(returning: nil) }
-        idle.removeAll()
         for sleeper in sleepers.values { sleeper.resume() }
         sleepers.removeAll()
     }
@@ -231,16 +322,22 @@ actor LoadShard {
         return c
     }
 
-    private func execute(iteration: Int, vu: Int, intended: NIODeadline) async {
+    /// Sends iteration `iteration` on VU `v`, records the outcome, then takes `step` (an abandoned request is
+    /// not recorded and its VU finishes).
+    private func execute(_ v: Int, iteration: Int, intended: NIODeadline, then step: Step) {
+        let vu = vus[v].id
         let request = plan.prepare(iteration: iteration, vu: vu)
-        let conn = connection(for: vu)
         busy += 1
         let sent = NIODeadline.now()
-        let outcome = await conn.execute(request)
-        let end = NIODeadline.now()
-        busy -= 1
-        guard !outcome.abandoned else { return }
-        record(request, outcome, vu: vu, intended: intended, sent: sent, end: end)
+        vus[v].connection.send(request) { [self] outcome in
+            let end = NIODeadline.now()
+            self.assumeIsolated { shard in
+                shard.busy -= 1
+                guard !outcome.abandoned else { return shard.vuFinished() }
+                shard.record(request, outcome, vu: vu, intended: intended, sent: sent, end: end)
+                shard.advance(v, step)
+            }
+        }
     }
 
     private func record(

@@ -149,9 +149,8 @@ extension Report {
         case .constantVUs(let vus, let duration):
             params["vus"] = Double(vus)
             params["durationSeconds"] = duration
-        case .rampingVUs(let start, let s, let rampDown):
+        case .rampingVUs(let start, let s):
             params["startVUs"] = Double(start)
-            params["gracefulRampDownSeconds"] = rampDown
             stages = s.map { StageInfo(target: $0.target, durationSeconds: $0.duration) }
         case .perVUIterations(let vus, let iterations, let maxDuration):
             params["vus"] = Double(vus)

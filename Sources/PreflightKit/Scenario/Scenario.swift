@@ -159,7 +159,9 @@ public struct LoadSettings: Sendable {
         case constantArrivalRate(rate: Double, timeUnit: Double, duration: Double)
         case rampingArrivalRate(startRate: Double, timeUnit: Double, stages: [Stage])
         case constantVUs(vus: Int, duration: Double)
-        case rampingVUs(startVUs: Int, stages: [Stage], gracefulRampDown: Double)
+        /// VUs above the falling target finish their current iteration (bounded by `http.timeout`) and stop;
+        /// k6's `gracefulRampDown` is not supported.
+        case rampingVUs(startVUs: Int, stages: [Stage])
         case perVUIterations(vus: Int, iterations: Int, maxDuration: Double)
 
         public var name: String {
@@ -202,7 +204,7 @@ public struct LoadSettings: Sendable {
     public var issuingSeconds: Double {
         switch executor {
         case .constantArrivalRate(_, _, let d), .constantVUs(_, let d): d
-        case .rampingArrivalRate(_, _, let stages), .rampingVUs(_, let stages, _): stages.reduce(0) { $0 + $1.duration }
+        case .rampingArrivalRate(_, _, let stages), .rampingVUs(_, let stages): stages.reduce(0) { $0 + $1.duration }
         case .perVUIterations(_, _, let maxDuration): maxDuration
         }
     }

@@ -643,8 +643,7 @@ private struct Reader {
             for (i, s) in (stages ?? []).enumerated() where s.target.rounded() != s.target || s.target > 100_000 {
                 diag.add("\(obj.path).stages[\(i)].target", "must be a whole number of VUs up to 100000")
             }
-            let rampDown = obj.optional("gracefulRampDown")?.duration(positive: false) ?? 30
-            e = stages.map { .rampingVUs(startVUs: start, stages: $0, gracefulRampDown: rampDown) }
+            e = stages.map { .rampingVUs(startVUs: start, stages: $0) }
             settings.maxVUs = max(start, Int(stages?.map(\.target).max() ?? 1))
         default:  // per-vu-iterations
             let vus = obj.optional("vus")?.integer(atLeast: 1, atMost: 100_000) ?? 1
@@ -785,7 +784,7 @@ enum LoaderKeys {
         "constant-arrival-rate": ["rate", "timeUnit", "duration", "preAllocatedVUs", "maxVUs", "maxBacklog"],
         "ramping-arrival-rate": ["startRate", "timeUnit", "stages", "preAllocatedVUs", "maxVUs", "maxBacklog"],
         "constant-vus": ["vus", "duration", "thinkTime"],
-        "ramping-vus": ["startVUs", "stages", "gracefulRampDown", "thinkTime"],
+        "ramping-vus": ["startVUs", "stages", "thinkTime"],
         "per-vu-iterations": ["vus", "iterations", "maxDuration", "thinkTime"],
     ]
 }

@@ -6,7 +6,7 @@ import NIOSSL
 /// The real transport: a lean HTTP/1.1 client on SwiftNIO, one keep-alive connection per VU.
 ///
 /// Requests arrive pre-encoded, responses are parsed by NIOHTTP1's decoder and bodies are only kept when a check
-/// needs them, so the per-request work is a write, a parse and a continuation resume on the VU's event loop.
+/// needs them, so the per-request work is a write, a parse and a callback on the VU's event loop.
 public struct NIOHTTPTransport: Transport {
     public var address: SocketAddress
     public var serverHostname: String?
@@ -45,28 +45,28 @@ final class NIOHTTPConnection: VUConnection {
         self.transport = transport
     }
 
-    nonisolated(nonsending) func execute(_ request: PreparedRequest) async -> HTTPOutcome {
-        if handler?.isOpen != true {
-            if let failure = await connect() {
-                return failure
+    func send(_ request: PreparedRequest, completion: @escaping (HTTPOutcome) -> Void) {
+        if let handler, handler.isOpen {
+            handler.send(request, completion: completion)
+            return
+        }
+        connect { [self] error in
+            if let handler, error == nil {
+                handler.send(request, completion: completion)
+            } else {
+                var outcome = HTTPOutcome()
+                outcome.error = error ?? .connect
+                completion(outcome)
             }
         }
-        guard let handler else {
-            var outcome = HTTPOutcome()
-            outcome.error = .connect
-            return outcome
-        }
-        return await withUnsafeContinuation { continuation in
-            handler.send(request, continuation: continuation)
-        }
     }
 
-    nonisolated(nonsending) func prepare() async {
-        if handler?.isOpen != true { _ = await connect() }
-    }
-
-    /// Connects; on failure returns the outcome to record.
-    nonisolated(nonsending) private func connect() async -> HTTPOutcome? {
+    func connect(completion: @escaping (ErrorClass?) -> Void) {
+        if let handler, handler.isOpen {
+            // Keep the promise of never completing before the call returns.
+            eventLoop.assumeIsolated().execute { completion(nil) }
+            return
+        }
         channel?.close(promise: nil)
         channel = nil
         handler = nil
@@ -90,19 +90,15 @@ final class NIOHTTPConnection: VUConnection {
                     try sync.addHandler(handler)
                 }
             }
-        let future = bootstrap.connect(to: transport.address)
-        let result: Result<any Channel, any Error> = await withUnsafeContinuation { continuation in
-            future.whenComplete { continuation.resume(returning: $0) }
-        }
-        switch result {
-        case .success(let ch):
-            channel = ch
-            handler = newHandler
-            return nil
-        case .failure:
-            var outcome = HTTPOutcome()
-            outcome.error = .connect
-            return outcome
+        bootstrap.connect(to: transport.address).assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success(let ch):
+                channel = ch
+                handler = newHandler
+                completion(nil)
+            case .failure:
+                completion(.connect)
+            }
         }
     }
 
@@ -144,14 +140,14 @@ private final class RawRequestWriter: ChannelOutboundHandler {
     }
 }
 
-/// Sends one request at a time and completes its continuation with the outcome.
+/// Sends one request at a time and calls its completion with the outcome.
 final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
     private let maxBodyBytes: Int
     private var context: ChannelHandlerContext?
-    private var pending: UnsafeContinuation<HTTPOutcome, Never>?
+    private var pending: ((HTTPOutcome) -> Void)?
     private var timer: NIOScheduledCallback?
     private var outcome = HTTPOutcome()
     private var wantsBody = false
@@ -171,14 +167,10 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
         context.fireChannelActive()
     }
 
-    func send(_ request: PreparedRequest, continuation: UnsafeContinuation<HTTPOutcome, Never>) {
-        guard let context, isOpen else {
-            var failed = HTTPOutcome()
-            failed.error = .reset
-            continuation.resume(returning: failed)
-            return
-        }
-        pending = continuation
+    /// Writes the request; the caller checked `isOpen`. A write that fails surfaces in `errorCaught` later.
+    func send(_ request: PreparedRequest, completion: @escaping (HTTPOutcome) -> Void) {
+        guard let context else { return }
+        pending = completion
         outcome = HTTPOutcome()
         bytesIn = 0
         wantsBody = request.wantsBody
@@ -252,7 +244,7 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     }
 
     private func complete(error: ErrorClass?) {
-        guard let continuation = pending else { return }
+        guard let completion = pending else { return }
         pending = nil
         timer?.cancel()
         timer = nil
@@ -260,6 +252,6 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
         outcome.bytesIn = bytesIn
         let result = outcome
         outcome = HTTPOutcome()
-        continuation.resume(returning: result)
+        completion(result)
     }
 }
