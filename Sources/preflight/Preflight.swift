@@ -53,10 +53,10 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Replace every scenario's target.baseURL.")
     var target: String?
 
-    @Option(help: "Transport mode: auto or real (the mock transport is not in this version).")
+    @Option(help: "Transport: auto (probe, mock only a missing endpoint), real (never mock) or mock (always).")
     var mode: String?
 
-    @Flag(help: "Let a run on the mock transport exit 0 when its thresholds pass.")
+    @Flag(help: "Let a run on the mock transport exit 0 when its thresholds pass (it is still labelled mock).")
     var allowMock = false
 
     @Option(help: "Folder for report folders.")

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import ServiceLifecycle
@@ -226,5 +227,79 @@ struct CLITests {
             #expect(report.thresholds.first?.ok == false)
             tasks.cancelAll()
         }
+    }
+
+    static func mockScenario(port: Int) -> String {
+        """
+        { "name": "mocked", "target": { "baseURL": "http://127.0.0.1:\(port)" },
+          "data": { "symbol": ["AAPL", "MSFT"] },
+          "transport": { "probe": { "timeout": "1s" },
+            "mock": { "latency": { "distribution": "uniform", "min": "1ms", "max": "5ms" },
+                      "responses": { "features": { "status": 200, "headers": { "X-Cache": "HIT" },
+                                                   "body": { "symbol": "{{symbol}}", "features": { "rsi_14": 55.2 } } } } } },
+          "requests": [ { "name": "features", "path": "/api/v1/features/quant/{{symbol}}",
+                          "checks": [ { "status": 200 }, { "json": "$.symbol", "equals": "{{symbol}}" },
+                                      { "json": "$.features.rsi_14", "exists": true }, { "header": "X-Cache", "equals": "HIT" } ] } ],
+          "load": { "executor": "per-vu-iterations", "vus": 2, "iterations": 10 },
+          "thresholds": { "checks": ["rate>0.99"], "http_req_failed": ["rate<0.01"] } }
+        """
+    }
+
+    @Test func aMissingEndpointRunsOnTheMockLoudlyAndExits3() async throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let port = try await ProbeTests().closedPort()
+        let file = try Self.write(Self.mockScenario(port: port), to: dir)
+        let run = try await Self.preflight(["run", file, "--seed", "5"], in: dir)
+        #expect(run.status == 3, "\(run.stderr)")
+        let banner =
+            "MOCK TRANSPORT — target endpoint not found (cannot connect to 127.0.0.1:\(port)); results do not describe the target"
+        #expect(run.stderr.components(separatedBy: banner).count == 3, "banner at start and end: \(run.stderr)")
+        let report = try #require(try Self.reports(in: dir).first)
+        #expect(report.transport.mode == "mock")
+        #expect(report.transport.reason == "target endpoint not found (cannot connect to 127.0.0.1:\(port))")
+        #expect(report.transport.probe?.error == "connect")
+        #expect(report.transport.mock?.distribution == "uniform")
+        #expect(report.transport.mock?.seed == 5)
+        #expect(report.verdict == "inconclusive")
+        #expect(report.thresholds.allSatisfy { $0.ok })
+        #expect(report.requests.first?.checks.failed == 0)
+        #expect(report.requests.first?.checks.passed == 80)
+
+        let allowed = try await Self.preflight(["run", file, "--allow-mock"], in: dir)
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        #expect(allowed.stderr.contains("MOCK TRANSPORT"))
+        #expect(allowed.stdout.contains("transport MOCK"))
+    }
+
+    @Test func aFailingEndpointIsTestedNeverMocked() async throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let router = Router()
+        router.get("/api/v1/features/quant/{symbol}") { _, _ in Response(status: .internalServerError) }
+        try await withTestServer(router) { port in
+            let file = try Self.write(Self.mockScenario(port: port), to: dir)
+            let run = try await Self.preflight(["run", file], in: dir)
+            #expect(run.status == 99, "\(run.stderr)")
+            #expect(!run.stderr.contains("MOCK"))
+            let report = try #require(try Self.reports(in: dir).first)
+            #expect(report.transport.mode == "real")
+            #expect(report.transport.reason == "endpoint answered 500")
+            #expect(report.transport.probe?.status == 500)
+            #expect(report.requests.first?.errors["http_5xx"] == 20)
+        }
+    }
+
+    @Test func modeRealNeverMocksAndModeMockAlwaysDoes() async throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let port = try await ProbeTests().closedPort()
+        let file = try Self.write(Self.mockScenario(port: port), to: dir)
+        let real = try await Self.preflight(["run", file, "--mode", "real"], in: dir)
+        #expect(real.status == 99)
+        #expect(!real.stderr.contains("MOCK"))
+        let mock = try await Self.preflight(["run", file, "--mode", "mock", "--out", "mocked"], in: dir)
+        #expect(mock.status == 3)
+        #expect(mock.stderr.contains("MOCK TRANSPORT — mode mock was requested"))
     }
 }

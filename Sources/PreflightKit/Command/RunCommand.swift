@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// What `preflight run` was asked to do.
@@ -110,21 +111,11 @@ public struct RunCommand: Sendable {
                     }
                 }
                 if let mode = options.mode { s.transport.mode = mode }
-                if s.transport.mode == .mock {
-                    throw ScenarioError(
-                        file: file,
-                        problems: [
-                            .init(
-                                path: options.mode == nil ? "$.transport.mode" : "--mode",
-                                message: "the mock transport is not available in this version",
-                                hint: "use mode real"
-                            )
-                        ]
-                    )
-                }
                 scenarios.append(s)
+            } catch let e as ScenarioError {
+                errors.append(e)
             } catch {
-                errors.append(error as! ScenarioError)
+                errors.append(ScenarioError(file: file, problems: [.init(path: "$", message: "\(error)")]))
             }
         }
         return errors.isEmpty ? .success(scenarios) : .failure(ScenarioErrors(errors: errors))
@@ -152,6 +143,38 @@ public struct RunCommand: Sendable {
         return Self.worst(statuses)
     }
 
+    /// Real, mock, or — in `auto` mode — whatever the probe found (SPEC §6).
+    func chooseTransport(_ scenario: Scenario, seed: UInt64) async throws -> (any Transport, TransportDecision) {
+        switch scenario.transport.mode {
+        case .real:
+            return (try NIOHTTPTransport(target: scenario.target.baseURL, http: scenario.http), .forcedReal)
+        case .mock:
+            let mock = MockTransport(scenario: scenario, seed: seed)
+            return (mock, TransportDecision(mode: "mock", reason: "mode mock was requested", mock: mock.info))
+        case .auto:
+            let probe = await EndpointProbe.probe(
+                scenario,
+                seed: seed,
+                on: MultiThreadedEventLoopGroup.singleton.next()
+            )
+            logger.info("probe", metadata: ["probe.exists": "\(probe.exists)", "probe.reason": "\(probe.reason)"])
+            if probe.exists {
+                let transport = try NIOHTTPTransport(target: scenario.target.baseURL, http: scenario.http)
+                return (transport, TransportDecision(mode: "real", reason: probe.reason, probe: probe.info))
+            }
+            let mock = MockTransport(scenario: scenario, seed: seed)
+            return (
+                mock,
+                TransportDecision(
+                    mode: "mock",
+                    reason: "target endpoint not found (\(probe.reason))",
+                    probe: probe.info,
+                    mock: mock.info
+                )
+            )
+        }
+    }
+
     /// Interrupted beats internal error beats failed thresholds beats inconclusive beats pass.
     static func worst(_ statuses: [ExitStatus]) -> ExitStatus {
         let order: [ExitStatus] = [.interrupted, .internalError, .usage, .thresholdsFailed, .inconclusive, .pass]
@@ -160,15 +183,12 @@ public struct RunCommand: Sendable {
 
     func runOne(_ scenario: Scenario, control: RunControl) async throws -> ExitStatus {
         let seed = options.seed ?? UInt64.random(in: 0...UInt64(Int64.max))
-        let decision =
-            scenario.transport.mode == .real
-            ? TransportDecision.forcedReal
-            : TransportDecision(
-                mode: "real",
-                reason:
-                    "mode auto: the endpoint probe and mock transport are not in this version, so the real target is used"
-            )
-        let transport = try NIOHTTPTransport(target: scenario.target.baseURL, http: scenario.http)
+        let (transport, decision) = try await chooseTransport(scenario, seed: seed)
+        var scenario = scenario
+        if decision.mode == "mock" { scenario.warmup = nil }  // there is nothing to warm up
+        let banner =
+            decision.mode == "mock" ? "MOCK TRANSPORT — \(decision.reason); results do not describe the target" : nil
+        if let banner { console.err(banner) }
         let progress = ProgressPrinter(console: console, quiet: options.quiet)
         let runner = LoadRunner(
             scenario: scenario,
@@ -181,6 +201,7 @@ public struct RunCommand: Sendable {
         )
         let result = try await runner.run(control: control)
         progress.finish()
+        if let banner { console.err(banner) }
         let report = Report.build(
             scenario: scenario,
             plan: runner.plan,

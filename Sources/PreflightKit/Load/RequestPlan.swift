@@ -45,6 +45,7 @@ public struct RequestPlan: Sendable {
     let weightCycle: [Int]
     let feeds: [DataFeed]
     let seed: UInt64
+    let maxBodyBytes: Int
 
     public var requestNames: [String] { requests.map(\.name) }
     public var checkLabels: [[String]] { requests.map { $0.checks.map(\.label) } }
@@ -52,6 +53,7 @@ public struct RequestPlan: Sendable {
     public init(scenario: Scenario, seed: UInt64) {
         self.seed = seed
         feeds = scenario.data
+        maxBodyBytes = scenario.http.maxBodyBytes
         let slotOf: (String) -> Slot = { name in
             switch name {
             case "iteration": return .iteration
@@ -148,7 +150,11 @@ public struct RequestPlan: Sendable {
 
     /// Encodes the request of iteration `i` for VU `vu`.
     func prepare(iteration i: Int, vu: Int) -> PreparedRequest {
-        let index = requestIndex(iteration: i)
+        prepare(request: requestIndex(iteration: i), iteration: i, vu: vu)
+    }
+
+    /// Encodes request `index` with the data of iteration `i` (the probe picks its request by name).
+    func prepare(request index: Int, iteration i: Int, vu: Int, timeout: Double? = nil) -> PreparedRequest {
         let r = requests[index]
         let bytes: ByteBuffer
         if let constant = r.constantBytes {
@@ -161,11 +167,23 @@ public struct RequestPlan: Sendable {
         return PreparedRequest(
             requestIndex: index,
             iteration: i,
+            vu: vu,
             methodHead: r.methodHead,
             bytes: bytes,
             wantsBody: r.wantsBody,
-            timeout: r.timeout
+            timeout: timeout ?? r.timeout
         )
+    }
+
+    /// A template rendered with the data of iteration `i` (mock bodies use the request's own data).
+    func render(_ template: Template, iteration i: Int, vu: Int) -> String {
+        template.render { name in
+            switch name {
+            case "iteration": String(i)
+            case "vu": String(vu)
+            default: feeds.firstIndex { $0.name == name }.map { value(.feed($0), iteration: i, vu: vu) } ?? ""
+            }
+        }
     }
 
     static func encode(_ r: CompiledRequest, into buffer: inout ByteBuffer, value: (Slot) -> String) {

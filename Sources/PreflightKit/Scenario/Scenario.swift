@@ -71,15 +71,60 @@ public struct TargetURL: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// How the transport is chosen (SPEC §6). Until the mock transport lands only `real` runs.
+/// How the transport is chosen (SPEC §6).
 public struct TransportSettings: Sendable {
     public enum Mode: String, Sendable, CaseIterable { case auto, real, mock }
-    public var mode: Mode
+    /// `auto` probes the endpoint and mocks it only when it does not exist.
+    public var mode: Mode = .auto
     /// The request used to probe the endpoint in `auto` mode (defaults to the first request).
     public var probeRequest: String?
-    public var probeTimeout: Double
-    /// The mock block, kept as written; the mock transport interprets it.
-    public var mock: JSONValue?
+    /// Seconds the probe waits for a connection and an answer.
+    public var probeTimeout: Double = 2
+    public var mock = MockSettings()
+}
+
+/// The latency-simulating mock transport: latencies, responses and injected errors.
+public struct MockSettings: Sendable {
+    /// A latency distribution, in seconds. `min`/`max` truncate by redrawing, never by clamping.
+    public enum Latency: Sendable, Equatable {
+        case lognormal(median: Double, p99: Double, min: Double, max: Double)
+        case uniform(min: Double, max: Double)
+        case fixed(Double)
+
+        /// The name and parameters for the report (milliseconds).
+        public var description: (name: String, params: [String: Double]) {
+            switch self {
+            case .lognormal(let median, let p99, let min, let max):
+                var p = ["medianMs": median * 1000, "p99Ms": p99 * 1000, "minMs": min * 1000]
+                if max.isFinite { p["maxMs"] = max * 1000 }
+                return ("lognormal", p)
+            case .uniform(let min, let max): return ("uniform", ["minMs": min * 1000, "maxMs": max * 1000])
+            case .fixed(let v): return ("fixed", ["valueMs": v * 1000])
+            }
+        }
+    }
+
+    public enum ErrorKind: Sendable, Equatable {
+        /// Answer with this status (503 by default).
+        case status(Int)
+        /// Break the connection (error class `reset`).
+        case reset
+    }
+
+    /// One request's canned answer; placeholders are filled from the request's own data.
+    public struct Response: Sendable {
+        public var status = 200
+        public var headers: [(name: String, value: Template)] = []
+        public var body = Template(literal: "")
+    }
+
+    /// Default: lognormal, median 120 ms, p99 300 ms, truncated to [50 ms, 300 ms].
+    public var latency = Latency.lognormal(median: 0.120, p99: 0.300, min: 0.050, max: 0.300)
+    /// Share of requests answered with `errorKind` instead of the response.
+    public var errorRate = 0.0
+    public var errorKind = ErrorKind.status(503)
+    /// By request name; a request without one gets 200 with an empty body.
+    public var responses: [String: Response] = [:]
 }
 
 /// Client-side HTTP limits.

@@ -8,7 +8,10 @@ import NIOSSL
 /// Requests arrive pre-encoded, responses are parsed by NIOHTTP1's decoder and bodies are only kept when a check
 /// needs them, so the per-request work is a write, a parse and a callback on the VU's event loop.
 public struct NIOHTTPTransport: Transport {
-    public var address: SocketAddress
+    /// Nil when the host did not resolve: every connect then fails as a `connect` error.
+    public var address: SocketAddress?
+    /// Why the host did not resolve.
+    public var resolutionError: String?
     public var serverHostname: String?
     public var tls: NIOSSLContext?
     public var connectTimeout: Double
@@ -16,7 +19,12 @@ public struct NIOHTTPTransport: Transport {
 
     /// Resolves the target once (blocking DNS, before the run) and prepares TLS if the scheme asks for it.
     public init(target: TargetURL, http: HTTPSettings) throws {
-        address = try SocketAddress.makeAddressResolvingHost(target.host, port: target.port)
+        do {
+            address = try SocketAddress.makeAddressResolvingHost(target.host, port: target.port)
+        } catch {
+            address = nil
+            resolutionError = "cannot resolve host \(target.host)"
+        }
         connectTimeout = http.connectTimeout
         maxBodyBytes = http.maxBodyBytes
         if target.isTLS {
@@ -90,7 +98,11 @@ final class NIOHTTPConnection: VUConnection {
                     try sync.addHandler(handler)
                 }
             }
-        bootstrap.connect(to: transport.address).assumeIsolated().whenComplete { [self] result in
+        guard let address = transport.address else {
+            eventLoop.assumeIsolated().execute { completion(.connect) }
+            return
+        }
+        bootstrap.connect(to: address).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let ch):
                 channel = ch

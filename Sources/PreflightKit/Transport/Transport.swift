@@ -36,6 +36,8 @@ public struct PreparedRequest: Sendable {
     public var requestIndex: Int
     /// The global iteration index the request belongs to.
     public var iteration: Int
+    /// The VU sending it.
+    public var vu: Int
     /// A request head carrying only the method, so the response decoder knows about HEAD.
     public var methodHead: HTTPRequestHead
     /// The whole request (request line, headers, body) as bytes.

@@ -1,0 +1,230 @@
+import Foundation
+import HTTPTypes
+import Histogram
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import PreflightKit
+
+struct MockLatencyTests {
+    func draws(_ latency: MockSettings.Latency, seed: UInt64 = 42, count: Int = 20_000) -> [Double] {
+        let model = MockLatencyModel(latency)
+        return (0..<count).map { model.seconds(seed: seed, name: "features", index: $0) }
+    }
+
+    func percentile(_ sorted: [Double], _ p: Double) -> Double { sorted[Int(Double(sorted.count - 1) * p / 100)] }
+
+    @Test func lognormalHitsItsMedianAndP99() {
+        let sorted = draws(.lognormal(median: 0.120, p99: 0.300, min: 0.010, max: 2)).sorted()
+        #expect(abs(percentile(sorted, 50) - 0.120) <= 0.120 * 0.05)
+        #expect(abs(percentile(sorted, 99) - 0.300) <= 0.300 * 0.10)
+    }
+
+    @Test func truncationRedrawsInsteadOfClamping() {
+        let values = draws(MockSettings().latency)  // the default: median 120 ms, p99 300 ms, in [50 ms, 300 ms]
+        #expect(values.allSatisfy { $0 >= 0.050 && $0 <= 0.300 })
+        let nearMax = values.filter { $0 > 0.299 }.count
+        let nearMin = values.filter { $0 < 0.051 }.count
+        #expect(Double(nearMax) / Double(values.count) < 0.02)
+        #expect(Double(nearMin) / Double(values.count) < 0.02)
+        let sorted = values.sorted()
+        #expect(abs(percentile(sorted, 50) - 0.120) <= 0.120 * 0.05)
+    }
+
+    @Test func uniformStaysInItsBoundsAndFixedIsFixed() {
+        let u = draws(.uniform(min: 0.010, max: 0.020))
+        #expect(u.allSatisfy { $0 >= 0.010 && $0 <= 0.020 })
+        #expect(abs(u.reduce(0, +) / Double(u.count) - 0.015) < 0.0005)
+        #expect(Set(draws(.fixed(0.1), count: 100)) == [0.1])
+    }
+
+    @Test func latenciesReplayFromTheSeedWhateverTheVUCount() throws {
+        func transport(vus: Int, seed: UInt64) throws -> MockTransport {
+            let s = try scenario(
+                """
+                { "name": "m", "target": { "baseURL": "http://127.0.0.1:${PORT}" },
+                  "requests": [ { "name": "a", "path": "/a" }, { "name": "b", "path": "/b" } ],
+                  "load": { "executor": "constant-vus", "vus": \(vus), "duration": "1s" } }
+                """,
+                port: 1
+            )
+            return MockTransport(scenario: s, seed: seed)
+        }
+        let one = try transport(vus: 1, seed: 7)
+        let many = try transport(vus: 50, seed: 7)
+        let other = try transport(vus: 1, seed: 8)
+        for name in ["a", "b"] {
+            let sequence = (0..<1000).map { one.model.seconds(seed: one.seed, name: name, index: $0) }
+            #expect(sequence == (0..<1000).map { many.model.seconds(seed: many.seed, name: name, index: $0) })
+            #expect(sequence != (0..<1000).map { other.model.seconds(seed: other.seed, name: name, index: $0) })
+        }
+        let a = (0..<100).map { one.model.seconds(seed: 7, name: "a", index: $0) }
+        let b = (0..<100).map { one.model.seconds(seed: 7, name: "b", index: $0) }
+        #expect(a != b)
+    }
+
+    @Test func theLoaderRejectsImpossibleMockSettings() {
+        let base = """
+            { "name": "m", "target": { "baseURL": "http://127.0.0.1:1" },
+              "requests": [ { "name": "a", "path": "/a" } ], "load": { "executor": "per-vu-iterations" },
+              "transport": { "mock": MOCK } }
+            """
+        let cases: [(String, String, String)] = [
+            (
+                #"{ "latency": { "median": "100ms", "p99": "50ms" } }"#, "$.transport.mock.latency",
+                "p99 must be above the median"
+            ),
+            (
+                #"{ "latency": { "median": "100ms", "p99": "200ms", "min": "5s", "max": "6s" } }"#,
+                "$.transport.mock.latency", "min and max leave almost none of the distribution"
+            ),
+            (
+                #"{ "latency": { "distribution": "gamma" } }"#, "$.transport.mock.latency.distribution",
+                "must be one of \"lognormal\", \"uniform\", \"fixed\", got \"gamma\""
+            ),
+            (
+                #"{ "responses": { "nope": { "status": 200 } } }"#, "$.transport.mock.responses.nope",
+                "no request is named \"nope\""
+            ),
+            (#"{ "errorRate": 2 }"#, "$.transport.mock.errorRate", "must be <= 1, got 2"),
+            (
+                #"{ "responses": { "a": { "body": "{{sym}}" } } }"#, "$.transport.mock.responses.a.body",
+                "uses {{sym}}, which no data feed defines"
+            ),
+        ]
+        for (mock, path, message) in cases {
+            do {
+                _ = try ScenarioLoader(environment: [:]).load(
+                    data: Data(base.replacingOccurrences(of: "MOCK", with: mock).utf8),
+                    file: "m.json",
+                    baseDirectory: URL(fileURLWithPath: "/tmp")
+                )
+                Issue.record("accepted \(mock)")
+            } catch {
+                #expect(error.problems.contains { $0.path == path && $0.message == message }, "\(error.problems)")
+            }
+        }
+    }
+}
+
+/// The probe against real loopback sockets set up by the test.
+@Suite(.serialized)
+struct ProbeTests {
+    func probe(port: Int, timeout: String = "2s") async throws -> ProbeResult {
+        let s = try scenario(
+            """
+            { "name": "p", "target": { "baseURL": "http://127.0.0.1:${PORT}" },
+              "transport": { "probe": { "timeout": "\(timeout)" } },
+              "requests": [ { "name": "x", "path": "/x" } ], "load": { "executor": "per-vu-iterations" } }
+            """,
+            port: port
+        )
+        return await EndpointProbe.probe(s, seed: 1, on: MultiThreadedEventLoopGroup.singleton.next())
+    }
+
+    @Test func aClosedPortMeansMock() async throws {
+        let port = try await closedPort()
+        let result = try await probe(port: port)
+        #expect(!result.exists)
+        #expect(result.reason == "cannot connect to 127.0.0.1:\(port)")
+        #expect(result.error == "connect")
+    }
+
+    @Test(arguments: [404, 405, 501])
+    func aMissingEndpointMeansMock(_ status: Int) async throws {
+        let router = Router()
+        router.get("/x") { _, _ in Response(status: .init(code: status)) }
+        let result = try await withTestServer(router) { port in try await probe(port: port) }
+        #expect(!result.exists)
+        #expect(result.reason == "endpoint returned \(status)")
+        #expect(result.status == status)
+    }
+
+    @Test(arguments: [200, 401, 403, 429, 500, 503])
+    func anyOtherAnswerMeansReal(_ status: Int) async throws {
+        let router = Router()
+        router.get("/x") { _, _ in Response(status: .init(code: status)) }
+        let result = try await withTestServer(router) { port in try await probe(port: port) }
+        #expect(result.exists)
+        #expect(result.reason == "endpoint answered \(status)")
+        #expect(result.latencyMs != nil)
+    }
+
+    @Test func noAnswerWithinTheTimeoutMeansMock() async throws {
+        let router = Router()
+        router.get("/x") { _, _ in
+            try await Task.sleep(for: .seconds(3))
+            return "late"
+        }
+        let result = try await withTestServer(router) { port in try await probe(port: port, timeout: "300ms") }
+        #expect(!result.exists)
+        #expect(result.reason == "no answer within 300ms")
+    }
+
+    /// A port that was just free: bound, then released.
+    func closedPort() async throws -> Int {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress?.port ?? 0
+        try await channel.close()
+        return port
+    }
+}
+
+/// The mock transport under load: timers on the event loops, no thread per request.
+struct MockLoadTests {
+    @Test func fiveThousandMockedRequestsPerSecondWithFifteenHundredInFlight() async throws {
+        let s = try scenario(
+            """
+            { "name": "mockload", "target": { "baseURL": "http://127.0.0.1:1" },
+              "transport": { "mode": "mock", "mock": { "latency": { "distribution": "fixed", "value": "300ms" } } },
+              "requests": [ { "name": "a", "path": "/a", "checks": [ { "status": 200 } ] } ],
+              "load": { "executor": "constant-arrival-rate", "rate": 5000, "duration": "2s",
+                        "preAllocatedVUs": 1600, "maxVUs": 2000 } }
+            """,
+            port: 1
+        )
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let runner = LoadRunner(
+            scenario: s,
+            transport: MockTransport(scenario: s, seed: 3),
+            options: RunOptions(seed: 3, eventLoops: 2),
+            logger: logger
+        )
+        let result = try await runner.run(control: RunControl())
+        #expect(abs(result.metrics.totalRequests - 10_000) <= 300)
+        #expect(result.metrics.droppedIterations == 0)
+        #expect(result.metrics.vusPeak >= 1200, "peak in flight \(result.metrics.vusPeak)")
+        #expect(result.metrics.requests[0].checksPassed == [result.metrics.totalRequests])
+        let p50 = Double(result.metrics.requests[0].latency().uncorrected.valueAtPercentile(50)) / 1000
+        #expect(p50 >= 299 && p50 < 400, "median \(p50) ms")
+    }
+}
+
+/// The shipped scenarios' mock responses are shaped like the reference API's, so their checks pass in mock mode.
+struct ShippedScenarioMockTests {
+    @Test(arguments: ["cached_symbol.json", "uncached_symbols.json"])
+    func checksPassOnTheMock(_ file: String) async throws {
+        let path = SchemaTests.scenarios.appendingPathComponent(file).path
+        var s = try ScenarioLoader(variables: ["DURATION": "1s"], environment: [:]).load(file: path)
+        s.transport.mode = .mock
+        s.warmup = nil
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let runner = LoadRunner(
+            scenario: s,
+            transport: MockTransport(scenario: s, seed: 11),
+            options: RunOptions(seed: 11, eventLoops: 2),
+            logger: logger
+        )
+        let result = try await runner.run(control: RunControl())
+        let features = result.metrics.requests[0]
+        #expect(result.metrics.totalRequests > 50)
+        #expect(features.checksFailed.allSatisfy { $0 == 0 }, "\(features.checksFailed)")
+        #expect(features.checksPassed.allSatisfy { $0 == result.metrics.totalRequests })
+    }
+}
