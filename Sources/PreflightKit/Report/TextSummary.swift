@@ -26,6 +26,9 @@ public enum TextSummary {
             "target \(report.target.baseURL) · transport \(mode) · \(report.run.executor.name) · "
                 + "\(DurationText.format(seconds: report.run.durationSeconds)) · seed \(report.run.seed)"
         )
+        if report.transport.mode == "mock" {
+            lines.append("MOCK TRANSPORT — \(report.transport.reason); results do not describe the target")
+        }
         lines.append("")
         let header = ["request", "count", "req/s", "p50", "p95", "p99", "max", "errors"]
         var rows = [header]
