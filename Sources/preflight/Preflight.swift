@@ -16,7 +16,7 @@ struct Preflight: AsyncParsableCommand {
             1 internal error; 130 interrupted (a partial report was written).
             """,
         version: PreflightInfo.version,
-        subcommands: [Run.self, Validate.self]
+        subcommands: [Run.self, Validate.self, RenderReport.self]
     )
 }
 
@@ -119,6 +119,24 @@ struct Validate: AsyncParsableCommand {
             FileHandle.standardError.write(Data((e.description + "\n").utf8))
             throw ExitCode(ExitStatus.usage.rawValue)
         }
+    }
+}
+
+struct RenderReport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Re-render report.html, junit.xml and summary.md from a report.json."
+    )
+
+    @Argument(help: "A report.json written by `preflight run`.")
+    var report: String
+
+    @Option(help: "Folder to write into (default: the report's folder, whose index is refreshed).")
+    var out: String?
+
+    func run() throws {
+        let status = ReportCommand(path: report, outDirectory: out).run()
+        if status != .pass { throw ExitCode(status.rawValue) }
     }
 }
 

@@ -25,38 +25,12 @@ struct CLITests {
             .deletingLastPathComponent().appendingPathComponent(".build/debug/preflight")
     }()
 
-    struct Finished {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    /// Starts the binary; `whileRunning` gets its process id; waits for the exit without blocking a thread.
     static func preflight(
         _ arguments: [String],
         in dir: URL,
         whileRunning: @Sendable (Int32) async throws -> Void = { _ in }
     ) async throws -> Finished {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        process.currentDirectoryURL = dir
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let (exits, exited) = AsyncStream.makeStream(of: Int32.self)
-        process.terminationHandler = { p in
-            exited.yield(p.terminationStatus)
-            exited.finish()
-        }
-        try process.run()
-        try await whileRunning(process.processIdentifier)
-        var iterator = exits.makeAsyncIterator()
-        let status = await iterator.next() ?? -1
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return Finished(status: status, stdout: stdout, stderr: stderr)
+        try await runProcess(binary, arguments, in: dir, whileRunning: whileRunning)
     }
 
     static func tempDir() throws -> URL {
@@ -72,7 +46,9 @@ struct CLITests {
 
     static func reports(in dir: URL) throws -> [Report] {
         let root = dir.appendingPathComponent("reports")
-        let folders = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        let folders = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []).filter {
+            $0 != "index.html"
+        }
         return try folders.map {
             try ReportWriter.decoder().decode(
                 Report.self,

@@ -143,6 +143,23 @@ public struct RunCommand: Sendable {
         return Self.worst(statuses)
     }
 
+    /// Appends to the CI step summary file; a failure is reported, not fatal.
+    func appendStepSummary(_ markdown: String, to path: String) {
+        guard
+            let handle = FileHandle(forWritingAtPath: path)
+                ?? {
+                    _ = FileManager.default.createFile(atPath: path, contents: nil)
+                    return FileHandle(forWritingAtPath: path)
+                }()
+        else {
+            console.err("warning: cannot write GITHUB_STEP_SUMMARY at \(path)")
+            return
+        }
+        handle.seekToEndOfFile()
+        handle.write(Data(markdown.utf8))
+        try? handle.close()
+    }
+
     /// Real, mock, or — in `auto` mode — whatever the probe found (SPEC §6).
     func chooseTransport(_ scenario: Scenario, seed: UInt64) async throws -> (any Transport, TransportDecision) {
         switch scenario.transport.mode {
@@ -210,7 +227,12 @@ public struct RunCommand: Sendable {
             seed: seed,
             allowMock: options.allowMock
         )
-        let folder = try ReportWriter(root: URL(fileURLWithPath: options.outDirectory)).write(report)
+        let root = URL(fileURLWithPath: options.outDirectory)
+        let folder = try ReportWriter(root: root).write(report)
+        try RunIndex.write(root: root)
+        if let stepSummary = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !stepSummary.isEmpty {
+            appendStepSummary(MarkdownSummary.render(report), to: stepSummary)
+        }
         console.out(TextSummary.render(report, folder: folder.path))
         return report.exitStatus
     }

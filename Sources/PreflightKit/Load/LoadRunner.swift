@@ -92,25 +92,27 @@ public struct LoadRunner: Sendable {
         let bucketSeconds = Self.bucketSeconds(for: load)
         let cpuBefore = Self.cpuSeconds()
 
-        // The start is fixed after warm-up and connection set-up, so neither is measured.
-        let warmupShard = makeShard(0, count: 1, loop: loops[0], control: control, start: .now(), bucket: bucketSeconds)
+        let warmupShard = makeShard(0, count: 1, loop: loops[0], control: control, bucket: bucketSeconds)
         if let warmup = scenario.warmup, warmup.requests > 0 {
             logger.info("warm-up", metadata: ["warmup.requests": "\(warmup.requests)"])
             await warmupShard.warmup(requests: warmup.requests)
             await warmupShard.abandonAll()
         }
-        let start = NIODeadline.now() + .milliseconds(20)
         let shards = loops.enumerated().map { i, loop in
-            makeShard(i, count: loops.count, loop: loop, control: control, start: start, bucket: bucketSeconds)
+            makeShard(i, count: loops.count, loop: loop, control: control, bucket: bucketSeconds)
         }
-        for shard in shards { await shard.preconnect() }
+        await withTaskGroup(of: Void.self) { connecting in
+            for shard in shards { connecting.addTask { await shard.preconnect() } }
+        }
+        // The common start: after warm-up and connection set-up, so neither is measured.
+        let start = NIODeadline.now() + .milliseconds(20)
         let startedAt = Date()
         let collector = Collector(shards: shards, start: start, bucketSeconds: bucketSeconds)
 
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 await withTaskGroup(of: Void.self) { runs in
-                    for shard in shards { runs.addTask { await shard.run() } }
+                    for shard in shards { runs.addTask { await shard.run(start: start) } }
                 }
             }
             tasks.addTask { await self.watchdog(shards: shards, control: control, start: start) }
@@ -126,8 +128,12 @@ public struct LoadRunner: Sendable {
             metrics.add(await shard.snapshot())
             late += await shard.lateDispatches
         }
-        let timeseries = await collector.finish()
+        var timeseries = await collector.finish()
         let duration = Double((end - start).nanoseconds) / 1e9
+        // The last bucket ends with the run, not on its boundary; rates over it use its real width.
+        if let last = timeseries.indices.last, timeseries[last].t > duration {
+            timeseries[last].t = max(duration, timeseries[last].t - bucketSeconds + 0.001)
+        }
         let cpu = Self.cpuSeconds() - cpuBefore
         var warnings: [String] = []
         if metrics.droppedIterations > 0 {
@@ -177,7 +183,6 @@ public struct LoadRunner: Sendable {
         count: Int,
         loop: any EventLoop,
         control: RunControl,
-        start: NIODeadline,
         bucket: Double
     ) -> LoadShard {
         LoadShard(
@@ -188,7 +193,6 @@ public struct LoadRunner: Sendable {
             load: scenario.load,
             transport: transport,
             control: control,
-            start: start,
             bucketSeconds: bucket
         )
     }

@@ -20,8 +20,9 @@ actor LoadShard {
     let load: LoadSettings
     let transport: any Transport
     let control: RunControl
-    let start: NIODeadline
-    let issueEnd: NIODeadline
+    /// Set by `run(start:)`, after connections are open, so opening them is never measured.
+    private(set) var start = NIODeadline.now()
+    private(set) var issueEnd = NIODeadline.now()
     let bucketNanos: Int64
 
     private var metrics: RunMetrics
@@ -40,6 +41,8 @@ actor LoadShard {
     /// VUs still running (plus the dispatcher while it issues); the run ends when it reaches 0.
     private var live = 0
     private var finished: UnsafeContinuation<Void, Never>?
+    private var connectsPending = 0
+    private var connectsDone: UnsafeContinuation<Void, Never>?
     private var abandoned = false
 
     // Open model state.
@@ -62,7 +65,6 @@ actor LoadShard {
         load: LoadSettings,
         transport: any Transport,
         control: RunControl,
-        start: NIODeadline,
         bucketSeconds: Double
     ) {
         self.index = index
@@ -72,8 +74,6 @@ actor LoadShard {
         self.load = load
         self.transport = transport
         self.control = control
-        self.start = start
-        self.issueEnd = start + .nanoseconds(Int64(load.issuingSeconds * 1e9))
         self.bucketNanos = Int64(bucketSeconds * 1e9)
         self.metrics = RunMetrics(checkCounts: plan.checkLabels.map(\.count))
         self.regexes = plan.compileRegexes()
@@ -95,20 +95,34 @@ actor LoadShard {
         }
     }
 
-    /// Opens the connections of the VUs that exist from the start, so the first measured requests do not pay
-    /// for connecting.
+    /// Opens the connections of the VUs that exist from the start, all at once, so the first measured requests do
+    /// not pay for connecting.
     func preconnect() async {
         let ids =
             load.executor.isOpenModel
             ? (0..<share(of: load.preAllocatedVUs)).map { $0 * count + index } : vuIDs(of: load.maxVUs)
-        for id in ids { await connection(for: id).prepare() }
+        guard !ids.isEmpty else { return }
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            connectsPending = ids.count
+            connectsDone = continuation
+            for id in ids {
+                connection(for: id).connect { [self] _ in
+                    self.assumeIsolated { shard in
+                        shard.connectsPending -= 1
+                        if shard.connectsPending == 0 { shard.connectsDone.take()?.resume() }
+                    }
+                }
+            }
+        }
     }
 
     /// Runs the executor's share of iterations; returns when every VU of the shard has finished.
     ///
     /// VUs are callback chains on the event loop (response → record → next request), not tasks: a suspended
     /// task resumes through the global executor, which costs a thread hop per request.
-    func run() async {
+    func run(start: NIODeadline) async {
+        self.start = start
+        issueEnd = start + .nanoseconds(Int64(load.issuingSeconds * 1e9))
         if NIODeadline.now() < start { await sleep(until: start) }
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             finished = continuation

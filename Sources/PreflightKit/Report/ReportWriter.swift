@@ -63,7 +63,16 @@ public struct ReportWriter: Sendable {
         }
         try fm.createDirectory(at: folder, withIntermediateDirectories: true)
         try Self.writeAtomically(Self.encoder().encode(report), to: folder.appendingPathComponent("report.json"))
+        try Self.writeRendered(report, to: folder)
         return folder
+    }
+
+    /// `report.html`, `junit.xml` and `summary.md`, each written atomically.
+    public static func writeRendered(_ report: Report, to folder: URL) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try writeAtomically(Data(HTMLReport.render(report).utf8), to: folder.appendingPathComponent("report.html"))
+        try writeAtomically(Data(JUnitReport.render(report).utf8), to: folder.appendingPathComponent("junit.xml"))
+        try writeAtomically(Data(MarkdownSummary.render(report).utf8), to: folder.appendingPathComponent("summary.md"))
     }
 
     /// Writes to a temporary file in the same folder, then renames it over the target.

@@ -100,3 +100,51 @@ func countingRouter(
     }
     return router
 }
+
+/// The result of a child process.
+struct Finished {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a program; `whileRunning` gets its process id; waits for the exit without blocking a thread.
+func runProcess(
+    _ executable: URL,
+    _ arguments: [String],
+    in dir: URL? = nil,
+    whileRunning: @Sendable (Int32) async throws -> Void = { _ in }
+) async throws -> Finished {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    if let dir { process.currentDirectoryURL = dir }
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    let (exits, exited) = AsyncStream.makeStream(of: Int32.self)
+    process.terminationHandler = { p in
+        exited.yield(p.terminationStatus)
+        exited.finish()
+    }
+    try process.run()
+    // Read both pipes while the process runs (so a large output can not fill a pipe and stall it), on GCD
+    // threads: a blocking read must not hold one of the few cooperative threads the test servers need.
+    async let stdout = readToEnd(out.fileHandleForReading)
+    async let stderr = readToEnd(err.fileHandleForReading)
+    try await whileRunning(process.processIdentifier)
+    var iterator = exits.makeAsyncIterator()
+    let status = await iterator.next() ?? -1
+    return Finished(
+        status: status,
+        stdout: String(decoding: await stdout, as: UTF8.self),
+        stderr: String(decoding: await stderr, as: UTF8.self)
+    )
+}
+
+private func readToEnd(_ handle: FileHandle) async -> Data {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: handle.readDataToEndOfFile()) }
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+
+/// `junit.xml`: one `<testsuite>` per run, a `<testcase>` per threshold, one for the transport and one for the
+/// run's completion, in the common JUnit shape that Jenkins and GitLab read.
+public enum JUnitReport {
+    public static func render(_ r: Report) -> String {
+        var cases: [(name: String, classname: String, failure: (type: String, message: String)?)] = []
+        let suite = "preflight.\(r.scenario.name)"
+        let mockedWithoutPermission = r.transport.mode == "mock" && r.verdict == "inconclusive" && !r.run.interrupted
+        cases.append(
+            (
+                "transport is real", suite,
+                mockedWithoutPermission ? ("mock", "the mock transport answered: \(r.transport.reason)") : nil
+            )
+        )
+        cases.append(
+            (
+                "run completed", suite,
+                r.run.interrupted ? ("interrupted", "the run was interrupted; the report is partial") : nil
+            )
+        )
+        for t in r.thresholds {
+            let failure: (String, String)? =
+                t.ok
+                ? nil
+                : (
+                    "threshold",
+                    "observed \(t.observed.map { JSONValue.format($0) } ?? "no data"), expected \(t.expression)"
+                )
+            cases.append(("\(t.metric) \(t.expression)", "\(suite).thresholds", failure))
+        }
+        let failures = cases.filter { $0.failure != nil }.count
+        let time = String(format: "%.3f", r.run.durationSeconds)
+        var x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        x +=
+            "<testsuites name=\"preflight\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"0\" time=\"\(time)\">\n"
+        x += "  <testsuite name=\"\(escapeXML(r.scenario.name))\" tests=\"\(cases.count)\" failures=\"\(failures)\" "
+        x += "errors=\"0\" skipped=\"0\" time=\"\(time)\" timestamp=\"\(HumanFormat.date(r.run.startedAt))\">\n"
+        x += "    <properties>\n"
+        for (k, v) in [
+            ("verdict", r.verdict), ("transport.mode", r.transport.mode), ("transport.reason", r.transport.reason),
+            ("target", r.target.baseURL), ("seed", String(r.run.seed)), ("scenario.sha256", r.scenario.sha256),
+        ] {
+            x += "      <property name=\"\(escapeXML(k))\" value=\"\(escapeXML(v))\"/>\n"
+        }
+        x += "    </properties>\n"
+        for c in cases {
+            x += "    <testcase name=\"\(escapeXML(c.name))\" classname=\"\(escapeXML(c.classname))\" time=\"0\""
+            if let f = c.failure {
+                x += ">\n      <failure type=\"\(escapeXML(f.type))\" message=\"\(escapeXML(f.message))\">"
+                x += "\(escapeXML(f.message))</failure>\n    </testcase>\n"
+            } else {
+                x += "/>\n"
+            }
+        }
+        x += "  </testsuite>\n</testsuites>\n"
+        return x
+    }
+}
+
+/// `summary.md`: a short Markdown summary for a CI step summary.
+public enum MarkdownSummary {
+    public static func render(_ r: Report) -> String {
+        let icon = ["pass": "✅", "fail": "❌"][r.verdict] ?? "⚠️"
+        var m = "## \(icon) \(r.verdict.uppercased()) — \(r.scenario.name)\n\n"
+        if r.transport.mode == "mock" {
+            m += "> **MOCK TRANSPORT** — \(r.transport.reason); results do not describe the target.\n\n"
+        }
+        m += "\(r.verdictReason)\n\n"
+        m +=
+            "`\(r.transport.mode)` transport · \(r.run.executor.name) · \(DurationText.format(seconds: r.run.durationSeconds))"
+        m += " · seed \(r.run.seed) · target `\(r.target.baseURL)`\(r.run.interrupted ? " · **interrupted**" : "")\n\n"
+        if !r.thresholds.isEmpty {
+            m += "| | Threshold | Observed |\n|---|---|---|\n"
+            for t in r.thresholds {
+                m += "| \(t.ok ? "✅" : "❌") | `\(t.metric) \(t.expression)` | \(HumanFormat.observed(t)) |\n"
+            }
+            m += "\n"
+        }
+        m += "| Request | Count | req/s | p50 | p95 | p99 | Errors |\n|---|---:|---:|---:|---:|---:|---:|\n"
+        for q in r.requests {
+            let l = q.latency
+            m += "| `\(q.name)` | \(q.count) | \(String(format: "%.1f", q.rps)) | \(HumanFormat.ms(l?.p50)) | "
+            m += "\(HumanFormat.ms(l?.p95)) | \(HumanFormat.ms(l?.p99)) | \(q.errors.values.reduce(0, +)) |\n"
+        }
+        for w in r.warnings { m += "\n> ⚠️ \(w)" }
+        return m + "\n"
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+
+/// `reports/index.html`: every run folder under the reports folder, newest first. A folder without a readable
+/// `report.json` is listed as incomplete, never a crash.
+public enum RunIndex {
+    public struct Entry: Sendable {
+        public var folder: String
+        public var report: Report?
+        public var problem: String?
+        public var date: Date
+    }
+
+    public static func entries(in root: URL) -> [Entry] {
+        let fm = FileManager.default
+        let folders = (try? fm.contentsOfDirectory(atPath: root.path)) ?? []
+        var out: [Entry] = []
+        for name in folders where !name.hasPrefix(".") {
+            let folder = root.appendingPathComponent(name)
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: folder.path, isDirectory: &isDir), isDir.boolValue else { continue }
+            let modified = (try? fm.attributesOfItem(atPath: folder.path)[.modificationDate] as? Date) ?? .distantPast
+            let file = folder.appendingPathComponent("report.json")
+            guard let data = fm.contents(atPath: file.path) else {
+                out.append(Entry(folder: name, report: nil, problem: "no report.json", date: modified))
+                continue
+            }
+            do {
+                let report = try ReportReader.decode(data)
+                out.append(Entry(folder: name, report: report, problem: nil, date: report.run.startedAt))
+            } catch {
+                out.append(
+                    Entry(folder: name, report: nil, problem: "unreadable report.json: \(error)", date: modified)
+                )
+            }
+        }
+        return out.sorted { ($0.date, $0.folder) > ($1.date, $1.folder) }
+    }
+
+    public static func render(_ entries: [Entry]) -> String {
+        var h = """
+            <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Preflight runs</title><style>
+            body { font: 14px/1.45 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1000px; margin: 0 auto; padding: 16px 24px; color: #1f2328; }
+            table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid #d0d7de; }
+            th { background: #f6f8fa; } .pass { color: #1a7f37; font-weight: 600; } .fail { color: #cf222e; font-weight: 600; }
+            .inconclusive, .incomplete { color: #9a6700; font-weight: 600; } .mock { background: #fff8c5; font-weight: 700; padding: 0 4px; }
+            td.num { text-align: right; font-variant-numeric: tabular-nums; }
+            </style></head><body><h1>Preflight runs</h1>
+            <table><thead><tr><th>Started (UTC)</th><th>Scenario</th><th>Verdict</th><th>Mode</th><th>p95</th><th>Report</th></tr></thead><tbody>
+
+            """
+        for e in entries {
+            let folder = escapeXML(e.folder)
+            if let r = e.report {
+                let p95 = r.metrics["http_req_duration"]?.values["p(95)"]
+                let mode = r.transport.mode == "mock" ? "<span class=\"mock\">MOCK</span>" : escapeXML(r.transport.mode)
+                h +=
+                    "<tr><td>\(escapeXML(HumanFormat.date(r.run.startedAt)))</td><td>\(escapeXML(r.scenario.name))</td>"
+                h +=
+                    "<td class=\"\(escapeXML(r.verdict))\">\(escapeXML(r.verdict.uppercased()))\(r.run.interrupted ? " (interrupted)" : "")</td>"
+                h += "<td>\(mode)</td><td class=\"num\">\(HumanFormat.ms(p95))</td>"
+                h += "<td><a href=\"\(folder)/report.html\">\(folder)</a></td></tr>\n"
+            } else {
+                h += "<tr><td>–</td><td>–</td><td class=\"incomplete\">INCOMPLETE</td><td>–</td><td>–</td>"
+                h += "<td>\(folder) (\(escapeXML(e.problem ?? "")))</td></tr>\n"
+            }
+        }
+        if entries.isEmpty { h += "<tr><td colspan=\"6\">No runs yet.</td></tr>\n" }
+        return h + "</tbody></table></body></html>\n"
+    }
+
+    /// Regenerates `index.html` in `root`.
+    public static func write(root: URL) throws {
+        try ReportWriter.writeAtomically(
+            Data(render(entries(in: root)).utf8),
+            to: root.appendingPathComponent("index.html")
+        )
+    }
+}
+
+/// Reads `report.json` files, refusing versions this build does not understand.
+public enum ReportReader {
+    public struct VersionError: Error, CustomStringConvertible {
+        public var found: String
+        public var description: String {
+            "this report is \(found), written by a newer or different Preflight; this version reads \(Report.schemaID)"
+        }
+    }
+
+    public static func decode(_ data: Data) throws -> Report {
+        let doc = try JSONValue.parse(data)
+        guard case .string(let schema)? = doc["schema"] else {
+            throw VersionError(found: "without a schema field")
+        }
+        guard schema == Report.schemaID else { throw VersionError(found: schema) }
+        return try ReportWriter.decoder().decode(Report.self, from: data)
+    }
+}
