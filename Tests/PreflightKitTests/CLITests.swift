@@ -8,274 +8,278 @@ import Testing
 
 @testable import PreflightKit
 
-/// Runs the built `preflight` binary and checks its exit codes and reports (SPEC §3).
-@Suite(.serialized)
-struct CLITests {
-    /// The `preflight` executable next to the test bundle (or `PREFLIGHT_BIN`).
-    static let binary: URL = {
-        if let path = ProcessInfo.processInfo.environment["PREFLIGHT_BIN"] { return URL(fileURLWithPath: path) }
-        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0])
-        var dir = testBinary.deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("preflight")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/debug/preflight")
-    }()
-
-    static func preflight(
-        _ arguments: [String],
-        in dir: URL,
-        whileRunning: @Sendable (Int32) async throws -> Void = { _ in }
-    ) async throws -> Finished {
-        try await runProcess(binary, arguments, in: dir, whileRunning: whileRunning)
-    }
-
-    static func tempDir() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("preflight-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
-    static func write(_ json: String, to dir: URL) throws -> String {
-        try json.write(to: dir.appendingPathComponent("s.json"), atomically: true, encoding: .utf8)
-        return "s.json"
-    }
-
-    static func reports(in dir: URL) throws -> [Report] {
-        let root = dir.appendingPathComponent("reports")
-        let folders = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []).filter {
-            $0 != "index.html"
-        }
-        return try folders.map {
-            try ReportWriter.decoder().decode(
-                Report.self,
-                from: Data(contentsOf: root.appendingPathComponent($0).appendingPathComponent("report.json"))
-            )
-        }
-    }
-
-    static func scenario(port: Int, load: String, thresholds: String, extra: String = "") -> String {
-        """
-        { "name": "cli", "target": { "baseURL": "http://127.0.0.1:\(port)" }, \(extra)
-          "requests": [ { "name": "ok", "path": "/ok", "checks": [ { "status": 200 } ] } ],
-          "load": \(load), "thresholds": \(thresholds) }
-        """
-    }
-
-    @Test func passingThresholdsExitZeroAndWriteAReport() async throws {
-        let dir = try Self.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try await withTestServer(countingRouter()) { port in
-            let file = try Self.write(
-                Self.scenario(
-                    port: port,
-                    load: #"{ "executor": "constant-vus", "vus": 2, "duration": "1s" }"#,
-                    thresholds: #"{ "http_req_failed": ["rate<0.01"], "http_req_duration": ["p(99)<5000"] }"#
-                ),
-                to: dir
-            )
-            let run = try await Self.preflight(["run", file, "--seed", "7"], in: dir)
-            #expect(run.status == 0, "\(run.stderr)")
-            #expect(run.stdout.contains("verdict: PASS"))
-            let reports = try Self.reports(in: dir)
-            #expect(reports.count == 1)
-            #expect(reports.first?.verdict == "pass")
-            #expect(reports.first?.run.seed == 7)
-            #expect(reports.first?.transport.mode == "real")
-            #expect(reports.first?.thresholds.allSatisfy { $0.ok && $0.observed != nil } == true)
-        }
-    }
-
-    @Test func aFailingThresholdExits99() async throws {
-        let dir = try Self.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try await withTestServer(countingRouter()) { port in
-            let file = try Self.write(
-                Self.scenario(
-                    port: port,
-                    load: #"{ "executor": "per-vu-iterations", "vus": 2, "iterations": 5 }"#,
-                    thresholds: #"{ "http_reqs": ["count<5"] }"#
-                ),
-                to: dir
-            )
-            let run = try await Self.preflight(["run", file], in: dir)
-            #expect(run.status == 99)
-            #expect(run.stdout.contains("✗ http_reqs count<5   observed 10"))
-            #expect(try Self.reports(in: dir).first?.verdict == "fail")
-        }
-    }
-
-    @Test func aBadScenarioExits2AndSendsNothing() async throws {
-        let dir = try Self.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let counter = RequestCounter()
-        try await withTestServer(countingRouter(counter: counter)) { port in
-            let good = Self.scenario(
-                port: port,
-                load: #"{ "executor": "per-vu-iterations" }"#,
-                thresholds: #"{}"#
-            )
-            try good.write(to: dir.appendingPathComponent("a-good.json"), atomically: true, encoding: .utf8)
-            let bad = Self.scenario(
-                port: port,
-                load: #"{ "executor": "constant-arrival-rate", "rate": -5, "duration": "1s", "preAllocatedVUs": 1 }"#,
-                thresholds: #"{ "http_req_duration{name:nope}": ["p(95)<1"] }"#
-            )
-            try bad.write(to: dir.appendingPathComponent("b-bad.json"), atomically: true, encoding: .utf8)
-            let run = try await Self.preflight(["run", "a-good.json", "b-bad.json"], in: dir)
-            #expect(run.status == 2)
-            #expect(run.stderr.contains("b-bad.json: $.load.rate: must be > 0, got -5"))
-            #expect(run.stderr.contains("b-bad.json: $.thresholds[\"http_req_duration{name:nope}\"][0]"))
-            #expect(counter.total == 0)
-            #expect(try Self.reports(in: dir).isEmpty)
-            let validate = try await Self.preflight(["validate", "b-bad.json"], in: dir)
-            #expect(validate.status == 2)
-            #expect(counter.total == 0)
-        }
-    }
-
-    @Test func sigintWritesAPartialReportAndExits130() async throws {
-        let dir = try Self.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let counter = RequestCounter()
-        try await withTestServer(countingRouter(counter: counter, hold: .milliseconds(5))) { port in
-            let file = try Self.write(
-                Self.scenario(
-                    port: port,
-                    load: #"{ "executor": "constant-vus", "vus": 3, "duration": "60s", "gracefulStop": "5s" }"#,
-                    thresholds: #"{ "http_req_failed": ["rate<0.01"] }"#
-                ),
-                to: dir
-            )
-            let run = try await Self.preflight(["run", file], in: dir) { pid in
-                for _ in 0..<600 where counter.total < 30 { try await Task.sleep(for: .milliseconds(50)) }
-                kill(pid, SIGINT)
+extension Serial {
+    /// Runs the built `preflight` binary and checks its exit codes and reports (SPEC §3).
+    @Suite struct CLITests {
+        /// The `preflight` executable next to the test bundle (or `PREFLIGHT_BIN`).
+        static let binary: URL = {
+            if let path = ProcessInfo.processInfo.environment["PREFLIGHT_BIN"] { return URL(fileURLWithPath: path) }
+            let testBinary = URL(fileURLWithPath: CommandLine.arguments[0])
+            var dir = testBinary.deletingLastPathComponent()
+            for _ in 0..<4 {
+                let candidate = dir.appendingPathComponent("preflight")
+                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+                dir = dir.deletingLastPathComponent()
             }
-            #expect(run.status == 130, "\(run.stderr)")
-            let report = try #require(try Self.reports(in: dir).first)
-            #expect(report.run.interrupted)
-            #expect(report.verdict == "inconclusive")
-            #expect(report.run.durationSeconds < 50)
-            #expect((report.requests.first?.count ?? 0) >= 30)
-        }
-    }
+            return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent(".build/debug/preflight")
+        }()
 
-    @Test func aTargetThatDiesMidRunIsCountedNotACrash() async throws {
-        let dir = try Self.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let counter = RequestCounter()
-        let router = countingRouter(counter: counter)
-        var logger = Logger(label: "dying-server")
-        logger.logLevel = .critical
-        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { portSink.yield($0.localAddress?.port ?? 0) },
-            logger: logger
-        )
-        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next())
-            let file = try Self.write(
-                Self.scenario(
+        static func preflight(
+            _ arguments: [String],
+            in dir: URL,
+            whileRunning: @Sendable (Int32) async throws -> Void = { _ in }
+        ) async throws -> Finished {
+            try await runProcess(binary, arguments, in: dir, whileRunning: whileRunning)
+        }
+
+        static func tempDir() throws -> URL {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "preflight-cli-\(UUID().uuidString)"
+            )
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            return dir
+        }
+
+        static func write(_ json: String, to dir: URL) throws -> String {
+            try json.write(to: dir.appendingPathComponent("s.json"), atomically: true, encoding: .utf8)
+            return "s.json"
+        }
+
+        static func reports(in dir: URL) throws -> [Report] {
+            let root = dir.appendingPathComponent("reports")
+            let folders = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []).filter {
+                $0 != "index.html"
+            }
+            return try folders.map {
+                try ReportWriter.decoder().decode(
+                    Report.self,
+                    from: Data(contentsOf: root.appendingPathComponent($0).appendingPathComponent("report.json"))
+                )
+            }
+        }
+
+        static func scenario(port: Int, load: String, thresholds: String, extra: String = "") -> String {
+            """
+            { "name": "cli", "target": { "baseURL": "http://127.0.0.1:\(port)" }, \(extra)
+              "requests": [ { "name": "ok", "path": "/ok", "checks": [ { "status": 200 } ] } ],
+              "load": \(load), "thresholds": \(thresholds) }
+            """
+        }
+
+        @Test func passingThresholdsExitZeroAndWriteAReport() async throws {
+            let dir = try Self.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            try await withTestServer(countingRouter()) { port in
+                let file = try Self.write(
+                    Self.scenario(
+                        port: port,
+                        load: #"{ "executor": "constant-vus", "vus": 2, "duration": "1s" }"#,
+                        thresholds: #"{ "http_req_failed": ["rate<0.01"], "http_req_duration": ["p(99)<5000"] }"#
+                    ),
+                    to: dir
+                )
+                let run = try await Self.preflight(["run", file, "--seed", "7"], in: dir)
+                #expect(run.status == 0, "\(run.stderr)")
+                #expect(run.stdout.contains("verdict: PASS"))
+                let reports = try Self.reports(in: dir)
+                #expect(reports.count == 1)
+                #expect(reports.first?.verdict == "pass")
+                #expect(reports.first?.run.seed == 7)
+                #expect(reports.first?.transport.mode == "real")
+                #expect(reports.first?.thresholds.allSatisfy { $0.ok && $0.observed != nil } == true)
+            }
+        }
+
+        @Test func aFailingThresholdExits99() async throws {
+            let dir = try Self.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            try await withTestServer(countingRouter()) { port in
+                let file = try Self.write(
+                    Self.scenario(
+                        port: port,
+                        load: #"{ "executor": "per-vu-iterations", "vus": 2, "iterations": 5 }"#,
+                        thresholds: #"{ "http_reqs": ["count<5"] }"#
+                    ),
+                    to: dir
+                )
+                let run = try await Self.preflight(["run", file], in: dir)
+                #expect(run.status == 99)
+                #expect(run.stdout.contains("✗ http_reqs count<5   observed 10"))
+                #expect(try Self.reports(in: dir).first?.verdict == "fail")
+            }
+        }
+
+        @Test func aBadScenarioExits2AndSendsNothing() async throws {
+            let dir = try Self.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let counter = RequestCounter()
+            try await withTestServer(countingRouter(counter: counter)) { port in
+                let good = Self.scenario(
+                    port: port,
+                    load: #"{ "executor": "per-vu-iterations" }"#,
+                    thresholds: #"{}"#
+                )
+                try good.write(to: dir.appendingPathComponent("a-good.json"), atomically: true, encoding: .utf8)
+                let bad = Self.scenario(
                     port: port,
                     load:
-                        #"{ "executor": "constant-arrival-rate", "rate": 50, "duration": "4s", "preAllocatedVUs": 2 }"#,
-                    thresholds: #"{ "http_req_failed": ["rate<0.01"] }"#,
-                    extra: #""http": { "connectTimeout": "1s", "timeout": "2s" },"#
-                ),
-                to: dir
-            )
-            let run = try await Self.preflight(["run", file], in: dir) { _ in
-                for _ in 0..<400 where counter.total < 40 { try await Task.sleep(for: .milliseconds(25)) }
-                await group.triggerGracefulShutdown()
+                        #"{ "executor": "constant-arrival-rate", "rate": -5, "duration": "1s", "preAllocatedVUs": 1 }"#,
+                    thresholds: #"{ "http_req_duration{name:nope}": ["p(95)<1"] }"#
+                )
+                try bad.write(to: dir.appendingPathComponent("b-bad.json"), atomically: true, encoding: .utf8)
+                let run = try await Self.preflight(["run", "a-good.json", "b-bad.json"], in: dir)
+                #expect(run.status == 2)
+                #expect(run.stderr.contains("b-bad.json: $.load.rate: must be > 0, got -5"))
+                #expect(run.stderr.contains("b-bad.json: $.thresholds[\"http_req_duration{name:nope}\"][0]"))
+                #expect(counter.total == 0)
+                #expect(try Self.reports(in: dir).isEmpty)
+                let validate = try await Self.preflight(["validate", "b-bad.json"], in: dir)
+                #expect(validate.status == 2)
+                #expect(counter.total == 0)
             }
-            #expect(run.status == 99, "\(run.stderr)")
-            let report = try #require(try Self.reports(in: dir).first)
-            let errors = report.requests.first?.errors ?? [:]
-            #expect((errors["connect"] ?? 0) + (errors["reset"] ?? 0) > 0, "\(errors)")
-            #expect(report.thresholds.first?.ok == false)
-            tasks.cancelAll()
         }
-    }
 
-    static func mockScenario(port: Int) -> String {
-        """
-        { "name": "mocked", "target": { "baseURL": "http://127.0.0.1:\(port)" },
-          "data": { "symbol": ["AAPL", "MSFT"] },
-          "transport": { "probe": { "timeout": "1s" },
-            "mock": { "latency": { "distribution": "uniform", "min": "1ms", "max": "5ms" },
-                      "responses": { "features": { "status": 200, "headers": { "X-Cache": "HIT" },
-                                                   "body": { "symbol": "{{symbol}}", "features": { "rsi_14": 55.2 } } } } } },
-          "requests": [ { "name": "features", "path": "/api/v1/features/quant/{{symbol}}",
-                          "checks": [ { "status": 200 }, { "json": "$.symbol", "equals": "{{symbol}}" },
-                                      { "json": "$.features.rsi_14", "exists": true }, { "header": "X-Cache", "equals": "HIT" } ] } ],
-          "load": { "executor": "per-vu-iterations", "vus": 2, "iterations": 10 },
-          "thresholds": { "checks": ["rate>0.99"], "http_req_failed": ["rate<0.01"] } }
-        """
-    }
+        @Test func sigintWritesAPartialReportAndExits130() async throws {
+            let dir = try Self.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let counter = RequestCounter()
+            try await withTestServer(countingRouter(counter: counter, hold: .milliseconds(5))) { port in
+                let file = try Self.write(
+                    Self.scenario(
+                        port: port,
+                        load: #"{ "executor": "constant-vus", "vus": 3, "duration": "60s", "gracefulStop": "5s" }"#,
+                        thresholds: #"{ "http_req_failed": ["rate<0.01"] }"#
+                    ),
+                    to: dir
+                )
+                let run = try await Self.preflight(["run", file], in: dir) { pid in
+                    for _ in 0..<600 where counter.total < 30 { try await Task.sleep(for: .milliseconds(50)) }
+                    kill(pid, SIGINT)
+                }
+                #expect(run.status == 130, "\(run.stderr)")
+                let report = try #require(try Self.reports(in: dir).first)
+                #expect(report.run.interrupted)
+                #expect(report.verdict == "inconclusive")
+                #expect(report.run.durationSeconds < 50)
+                #expect((report.requests.first?.count ?? 0) >= 30)
+            }
+        }
 
-    @Test func aMissingEndpointRunsOnTheMockLoudlyAndExits3() async throws {
-        let dir = try Self.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let port = try await ProbeTests().closedPort()
-        let file = try Self.write(Self.mockScenario(port: port), to: dir)
-        let run = try await Self.preflight(["run", file, "--seed", "5"], in: dir)
-        #expect(run.status == 3, "\(run.stderr)")
-        let banner =
-            "MOCK TRANSPORT — target endpoint not found (cannot connect to 127.0.0.1:\(port)); results do not describe the target"
-        #expect(run.stderr.components(separatedBy: banner).count == 3, "banner at start and end: \(run.stderr)")
-        let report = try #require(try Self.reports(in: dir).first)
-        #expect(report.transport.mode == "mock")
-        #expect(report.transport.reason == "target endpoint not found (cannot connect to 127.0.0.1:\(port))")
-        #expect(report.transport.probe?.error == "connect")
-        #expect(report.transport.mock?.distribution == "uniform")
-        #expect(report.transport.mock?.seed == 5)
-        #expect(report.verdict == "inconclusive")
-        #expect(report.thresholds.allSatisfy { $0.ok })
-        #expect(report.requests.first?.checks.failed == 0)
-        #expect(report.requests.first?.checks.passed == 80)
+        @Test func aTargetThatDiesMidRunIsCountedNotACrash() async throws {
+            let dir = try Self.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let counter = RequestCounter()
+            let router = countingRouter(counter: counter)
+            var logger = Logger(label: "dying-server")
+            logger.logLevel = .critical
+            let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+            let app = Application(
+                router: router,
+                configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                onServerRunning: { portSink.yield($0.localAddress?.port ?? 0) },
+                logger: logger
+            )
+            let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                var iterator = ports.makeAsyncIterator()
+                let port = try #require(await iterator.next())
+                let file = try Self.write(
+                    Self.scenario(
+                        port: port,
+                        load:
+                            #"{ "executor": "constant-arrival-rate", "rate": 50, "duration": "4s", "preAllocatedVUs": 2 }"#,
+                        thresholds: #"{ "http_req_failed": ["rate<0.01"] }"#,
+                        extra: #""http": { "connectTimeout": "1s", "timeout": "2s" },"#
+                    ),
+                    to: dir
+                )
+                let run = try await Self.preflight(["run", file], in: dir) { _ in
+                    for _ in 0..<400 where counter.total < 40 { try await Task.sleep(for: .milliseconds(25)) }
+                    await group.triggerGracefulShutdown()
+                }
+                #expect(run.status == 99, "\(run.stderr)")
+                let report = try #require(try Self.reports(in: dir).first)
+                let errors = report.requests.first?.errors ?? [:]
+                #expect((errors["connect"] ?? 0) + (errors["reset"] ?? 0) > 0, "\(errors)")
+                #expect(report.thresholds.first?.ok == false)
+                tasks.cancelAll()
+            }
+        }
 
-        let allowed = try await Self.preflight(["run", file, "--allow-mock"], in: dir)
-        #expect(allowed.status == 0, "\(allowed.stderr)")
-        #expect(allowed.stderr.contains("MOCK TRANSPORT"))
-        #expect(allowed.stdout.contains("transport MOCK"))
-    }
+        static func mockScenario(port: Int) -> String {
+            """
+            { "name": "mocked", "target": { "baseURL": "http://127.0.0.1:\(port)" },
+              "data": { "symbol": ["AAPL", "MSFT"] },
+              "transport": { "probe": { "timeout": "1s" },
+                "mock": { "latency": { "distribution": "uniform", "min": "1ms", "max": "5ms" },
+                          "responses": { "features": { "status": 200, "headers": { "X-Cache": "HIT" },
+                                                       "body": { "symbol": "{{symbol}}", "features": { "rsi_14": 55.2 } } } } } },
+              "requests": [ { "name": "features", "path": "/api/v1/features/quant/{{symbol}}",
+                              "checks": [ { "status": 200 }, { "json": "$.symbol", "equals": "{{symbol}}" },
+                                          { "json": "$.features.rsi_14", "exists": true }, { "header": "X-Cache", "equals": "HIT" } ] } ],
+              "load": { "executor": "per-vu-iterations", "vus": 2, "iterations": 10 },
+              "thresholds": { "checks": ["rate>0.99"], "http_req_failed": ["rate<0.01"] } }
+            """
+        }
 
-    @Test func aFailingEndpointIsTestedNeverMocked() async throws {
-        let dir = try Self.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let router = Router()
-        router.get("/api/v1/features/quant/{symbol}") { _, _ in Response(status: .internalServerError) }
-        try await withTestServer(router) { port in
+        @Test func aMissingEndpointRunsOnTheMockLoudlyAndExits3() async throws {
+            let dir = try Self.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let port = try await Serial.ProbeTests().closedPort()
             let file = try Self.write(Self.mockScenario(port: port), to: dir)
-            let run = try await Self.preflight(["run", file], in: dir)
-            #expect(run.status == 99, "\(run.stderr)")
-            #expect(!run.stderr.contains("MOCK"))
+            let run = try await Self.preflight(["run", file, "--seed", "5"], in: dir)
+            #expect(run.status == 3, "\(run.stderr)")
+            let banner =
+                "MOCK TRANSPORT — target endpoint not found (cannot connect to 127.0.0.1:\(port)); results do not describe the target"
+            #expect(run.stderr.components(separatedBy: banner).count == 3, "banner at start and end: \(run.stderr)")
             let report = try #require(try Self.reports(in: dir).first)
-            #expect(report.transport.mode == "real")
-            #expect(report.transport.reason == "endpoint answered 500")
-            #expect(report.transport.probe?.status == 500)
-            #expect(report.requests.first?.errors["http_5xx"] == 20)
-        }
-    }
+            #expect(report.transport.mode == "mock")
+            #expect(report.transport.reason == "target endpoint not found (cannot connect to 127.0.0.1:\(port))")
+            #expect(report.transport.probe?.error == "connect")
+            #expect(report.transport.mock?.distribution == "uniform")
+            #expect(report.transport.mock?.seed == 5)
+            #expect(report.verdict == "inconclusive")
+            #expect(report.thresholds.allSatisfy { $0.ok })
+            #expect(report.requests.first?.checks.failed == 0)
+            #expect(report.requests.first?.checks.passed == 80)
 
-    @Test func modeRealNeverMocksAndModeMockAlwaysDoes() async throws {
-        let dir = try Self.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let port = try await ProbeTests().closedPort()
-        let file = try Self.write(Self.mockScenario(port: port), to: dir)
-        let real = try await Self.preflight(["run", file, "--mode", "real"], in: dir)
-        #expect(real.status == 99)
-        #expect(!real.stderr.contains("MOCK"))
-        let mock = try await Self.preflight(["run", file, "--mode", "mock", "--out", "mocked"], in: dir)
-        #expect(mock.status == 3)
-        #expect(mock.stderr.contains("MOCK TRANSPORT — mode mock was requested"))
+            let allowed = try await Self.preflight(["run", file, "--allow-mock"], in: dir)
+            #expect(allowed.status == 0, "\(allowed.stderr)")
+            #expect(allowed.stderr.contains("MOCK TRANSPORT"))
+            #expect(allowed.stdout.contains("transport MOCK"))
+        }
+
+        @Test func aFailingEndpointIsTestedNeverMocked() async throws {
+            let dir = try Self.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let router = Router()
+            router.get("/api/v1/features/quant/{symbol}") { _, _ in Response(status: .internalServerError) }
+            try await withTestServer(router) { port in
+                let file = try Self.write(Self.mockScenario(port: port), to: dir)
+                let run = try await Self.preflight(["run", file], in: dir)
+                #expect(run.status == 99, "\(run.stderr)")
+                #expect(!run.stderr.contains("MOCK"))
+                let report = try #require(try Self.reports(in: dir).first)
+                #expect(report.transport.mode == "real")
+                #expect(report.transport.reason == "endpoint answered 500")
+                #expect(report.transport.probe?.status == 500)
+                #expect(report.requests.first?.errors["http_5xx"] == 20)
+            }
+        }
+
+        @Test func modeRealNeverMocksAndModeMockAlwaysDoes() async throws {
+            let dir = try Self.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let port = try await Serial.ProbeTests().closedPort()
+            let file = try Self.write(Self.mockScenario(port: port), to: dir)
+            let real = try await Self.preflight(["run", file, "--mode", "real"], in: dir)
+            #expect(real.status == 99)
+            #expect(!real.stderr.contains("MOCK"))
+            let mock = try await Self.preflight(["run", file, "--mode", "mock", "--out", "mocked"], in: dir)
+            #expect(mock.status == 3)
+            #expect(mock.stderr.contains("MOCK TRANSPORT — mode mock was requested"))
+        }
     }
 }

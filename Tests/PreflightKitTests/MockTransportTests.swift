@@ -110,121 +110,126 @@ struct MockLatencyTests {
     }
 }
 
-/// The probe against real loopback sockets set up by the test.
-@Suite(.serialized)
-struct ProbeTests {
-    func probe(port: Int, timeout: String = "2s") async throws -> ProbeResult {
-        let s = try scenario(
-            """
-            { "name": "p", "target": { "baseURL": "http://127.0.0.1:${PORT}" },
-              "transport": { "probe": { "timeout": "\(timeout)" } },
-              "requests": [ { "name": "x", "path": "/x" } ], "load": { "executor": "per-vu-iterations" } }
-            """,
-            port: port
-        )
-        return await EndpointProbe.probe(s, seed: 1, on: MultiThreadedEventLoopGroup.singleton.next())
-    }
-
-    @Test func aClosedPortMeansMock() async throws {
-        let port = try await closedPort()
-        let result = try await probe(port: port)
-        #expect(!result.exists)
-        #expect(result.reason == "cannot connect to 127.0.0.1:\(port)")
-        #expect(result.error == "connect")
-    }
-
-    @Test(arguments: [404, 405, 501])
-    func aMissingEndpointMeansMock(_ status: Int) async throws {
-        let router = Router()
-        router.get("/x") { _, _ in Response(status: .init(code: status)) }
-        let result = try await withTestServer(router) { port in try await probe(port: port) }
-        #expect(!result.exists)
-        #expect(result.reason == "endpoint returned \(status)")
-        #expect(result.status == status)
-    }
-
-    @Test(arguments: [200, 401, 403, 429, 500, 503])
-    func anyOtherAnswerMeansReal(_ status: Int) async throws {
-        let router = Router()
-        router.get("/x") { _, _ in Response(status: .init(code: status)) }
-        let result = try await withTestServer(router) { port in try await probe(port: port) }
-        #expect(result.exists)
-        #expect(result.reason == "endpoint answered \(status)")
-        #expect(result.latencyMs != nil)
-    }
-
-    @Test func noAnswerWithinTheTimeoutMeansMock() async throws {
-        let router = Router()
-        router.get("/x") { _, _ in
-            try await Task.sleep(for: .seconds(3))
-            return "late"
+extension Serial {
+    /// The probe against real loopback sockets set up by the test.
+    @Suite struct ProbeTests {
+        func probe(port: Int, timeout: String = "2s") async throws -> ProbeResult {
+            let s = try scenario(
+                """
+                { "name": "p", "target": { "baseURL": "http://127.0.0.1:${PORT}" },
+                  "transport": { "probe": { "timeout": "\(timeout)" } },
+                  "requests": [ { "name": "x", "path": "/x" } ], "load": { "executor": "per-vu-iterations" } }
+                """,
+                port: port
+            )
+            return await EndpointProbe.probe(s, seed: 1, on: MultiThreadedEventLoopGroup.singleton.next())
         }
-        let result = try await withTestServer(router) { port in try await probe(port: port, timeout: "300ms") }
-        #expect(!result.exists)
-        #expect(result.reason == "no answer within 300ms")
-    }
 
-    /// A port that was just free: bound, then released.
-    func closedPort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress?.port ?? 0
-        try await channel.close()
-        return port
+        @Test func aClosedPortMeansMock() async throws {
+            let port = try await closedPort()
+            let result = try await probe(port: port)
+            #expect(!result.exists)
+            #expect(result.reason == "cannot connect to 127.0.0.1:\(port)")
+            #expect(result.error == "connect")
+        }
+
+        @Test(arguments: [404, 405, 501])
+        func aMissingEndpointMeansMock(_ status: Int) async throws {
+            let router = Router()
+            router.get("/x") { _, _ in Response(status: .init(code: status)) }
+            let result = try await withTestServer(router) { port in try await probe(port: port) }
+            #expect(!result.exists)
+            #expect(result.reason == "endpoint returned \(status)")
+            #expect(result.status == status)
+        }
+
+        @Test(arguments: [200, 401, 403, 429, 500, 503])
+        func anyOtherAnswerMeansReal(_ status: Int) async throws {
+            let router = Router()
+            router.get("/x") { _, _ in Response(status: .init(code: status)) }
+            let result = try await withTestServer(router) { port in try await probe(port: port) }
+            #expect(result.exists)
+            #expect(result.reason == "endpoint answered \(status)")
+            #expect(result.latencyMs != nil)
+        }
+
+        @Test func noAnswerWithinTheTimeoutMeansMock() async throws {
+            let router = Router()
+            router.get("/x") { _, _ in
+                try await Task.sleep(for: .seconds(3))
+                return "late"
+            }
+            let result = try await withTestServer(router) { port in try await probe(port: port, timeout: "300ms") }
+            #expect(!result.exists)
+            #expect(result.reason == "no answer within 300ms")
+        }
+
+        /// A port that was just free: bound, then released.
+        func closedPort() async throws -> Int {
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(host: "127.0.0.1", port: 0).get()
+            let port = channel.localAddress?.port ?? 0
+            try await channel.close()
+            return port
+        }
     }
 }
 
-/// The mock transport under load: timers on the event loops, no thread per request.
-struct MockLoadTests {
-    @Test func fiveThousandMockedRequestsPerSecondWithFifteenHundredInFlight() async throws {
-        let s = try scenario(
-            """
-            { "name": "mockload", "target": { "baseURL": "http://127.0.0.1:1" },
-              "transport": { "mode": "mock", "mock": { "latency": { "distribution": "fixed", "value": "300ms" } } },
-              "requests": [ { "name": "a", "path": "/a", "checks": [ { "status": 200 } ] } ],
-              "load": { "executor": "constant-arrival-rate", "rate": 5000, "duration": "2s",
-                        "preAllocatedVUs": 1600, "maxVUs": 2000 } }
-            """,
-            port: 1
-        )
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let runner = LoadRunner(
-            scenario: s,
-            transport: MockTransport(scenario: s, seed: 3),
-            options: RunOptions(seed: 3, eventLoops: 2),
-            logger: logger
-        )
-        let result = try await runner.run(control: RunControl())
-        #expect(abs(result.metrics.totalRequests - 10_000) <= 300)
-        #expect(result.metrics.droppedIterations == 0)
-        #expect(result.metrics.vusPeak >= 1200, "peak in flight \(result.metrics.vusPeak)")
-        #expect(result.metrics.requests[0].checksPassed == [result.metrics.totalRequests])
-        let p50 = Double(result.metrics.requests[0].latency().uncorrected.valueAtPercentile(50)) / 1000
-        #expect(p50 >= 299 && p50 < 400, "median \(p50) ms")
+extension Serial {
+    /// The mock transport under load: timers on the event loops, no thread per request.
+    @Suite struct MockLoadTests {
+        @Test func fiveThousandMockedRequestsPerSecondWithFifteenHundredInFlight() async throws {
+            let s = try scenario(
+                """
+                { "name": "mockload", "target": { "baseURL": "http://127.0.0.1:1" },
+                  "transport": { "mode": "mock", "mock": { "latency": { "distribution": "fixed", "value": "300ms" } } },
+                  "requests": [ { "name": "a", "path": "/a", "checks": [ { "status": 200 } ] } ],
+                  "load": { "executor": "constant-arrival-rate", "rate": 5000, "duration": "2s",
+                            "preAllocatedVUs": 1600, "maxVUs": 2000 } }
+                """,
+                port: 1
+            )
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let runner = LoadRunner(
+                scenario: s,
+                transport: MockTransport(scenario: s, seed: 3),
+                options: RunOptions(seed: 3, eventLoops: 2),
+                logger: logger
+            )
+            let result = try await runner.run(control: RunControl())
+            #expect(abs(result.metrics.totalRequests - 10_000) <= 300)
+            #expect(result.metrics.droppedIterations == 0)
+            #expect(result.metrics.vusPeak >= 1200, "peak in flight \(result.metrics.vusPeak)")
+            #expect(result.metrics.requests[0].checksPassed == [result.metrics.totalRequests])
+            let p50 = Double(result.metrics.requests[0].latency().uncorrected.valueAtPercentile(50)) / 1000
+            #expect(p50 >= 299 && p50 < 400, "median \(p50) ms")
+        }
     }
 }
 
-/// The shipped scenarios' mock responses are shaped like the reference API's, so their checks pass in mock mode.
-struct ShippedScenarioMockTests {
-    @Test(arguments: ["cached_symbol.json", "uncached_symbols.json"])
-    func checksPassOnTheMock(_ file: String) async throws {
-        let path = SchemaTests.scenarios.appendingPathComponent(file).path
-        var s = try ScenarioLoader(variables: ["DURATION": "1s"], environment: [:]).load(file: path)
-        s.transport.mode = .mock
-        s.warmup = nil
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let runner = LoadRunner(
-            scenario: s,
-            transport: MockTransport(scenario: s, seed: 11),
-            options: RunOptions(seed: 11, eventLoops: 2),
-            logger: logger
-        )
-        let result = try await runner.run(control: RunControl())
-        let features = result.metrics.requests[0]
-        #expect(result.metrics.totalRequests > 50)
-        #expect(features.checksFailed.allSatisfy { $0 == 0 }, "\(features.checksFailed)")
-        #expect(features.checksPassed.allSatisfy { $0 == result.metrics.totalRequests })
+extension Serial {
+    /// The shipped scenarios' mock responses are shaped like the reference API's, so their checks pass in mock mode.
+    @Suite struct ShippedScenarioMockTests {
+        @Test(arguments: ["cached_symbol.json", "uncached_symbols.json"])
+        func checksPassOnTheMock(_ file: String) async throws {
+            let path = SchemaTests.scenarios.appendingPathComponent(file).path
+            var s = try ScenarioLoader(variables: ["DURATION": "1s"], environment: [:]).load(file: path)
+            s.transport.mode = .mock
+            s.warmup = nil
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let runner = LoadRunner(
+                scenario: s,
+                transport: MockTransport(scenario: s, seed: 11),
+                options: RunOptions(seed: 11, eventLoops: 2),
+                logger: logger
+            )
+            let result = try await runner.run(control: RunControl())
+            let features = result.metrics.requests[0]
+            #expect(result.metrics.totalRequests > 50)
+            #expect(features.checksFailed.allSatisfy { $0 == 0 }, "\(features.checksFailed)")
+            #expect(features.checksPassed.allSatisfy { $0 == result.metrics.totalRequests })
+        }
     }
 }

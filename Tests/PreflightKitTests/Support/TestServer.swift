@@ -3,8 +3,13 @@ import Hummingbird
 import Logging
 import NIOCore
 import Synchronization
+import Testing
 
 @testable import PreflightKit
+
+/// Tests that measure time, drive load or start processes run one at a time, so that on a 2-core machine they do
+/// not load the machine for each other; the pure unit tests run in parallel around them.
+@Suite(.serialized) enum Serial {}
 
 /// Runs a Hummingbird server on a free loopback port for the duration of `body`.
 func withTestServer<T: Sendable>(
