@@ -28,9 +28,10 @@ extension Serial {
         static func preflight(
             _ arguments: [String],
             in dir: URL,
+            environment: [String: String] = [:],
             whileRunning: @Sendable (Int32) async throws -> Void = { _ in }
         ) async throws -> Finished {
-            try await runProcess(binary, arguments, in: dir, whileRunning: whileRunning)
+            try await runProcess(binary, arguments, in: dir, environment: environment, whileRunning: whileRunning)
         }
 
         static func tempDir() throws -> URL {
@@ -79,9 +80,28 @@ extension Serial {
                     ),
                     to: dir
                 )
-                let run = try await Self.preflight(["run", file, "--seed", "7"], in: dir)
+                let stepSummary = dir.appendingPathComponent("step-summary.md")
+                let run = try await Self.preflight(
+                    ["run", file, "--seed", "7"],
+                    in: dir,
+                    environment: ["GITHUB_STEP_SUMMARY": stepSummary.path]
+                )
                 #expect(run.status == 0, "\(run.stderr)")
                 #expect(run.stdout.contains("verdict: PASS"))
+                // Not a terminal: at most one progress line per 10 s.
+                #expect(run.stderr.components(separatedBy: "req/s  p95").count - 1 <= 1, "\(run.stderr)")
+                let summary = try String(contentsOf: stepSummary, encoding: .utf8)
+                #expect(summary.hasPrefix("## ✅ PASS — cli"))
+                let root = dir.appendingPathComponent("reports")
+                let folder = try #require(
+                    try FileManager.default.contentsOfDirectory(atPath: root.path).first { $0 != "index.html" }
+                )
+                for file in ["report.json", "report.html", "junit.xml", "summary.md"] {
+                    #expect(
+                        FileManager.default.fileExists(atPath: root.appendingPathComponent("\(folder)/\(file)").path)
+                    )
+                }
+                #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("index.html").path))
                 let reports = try Self.reports(in: dir)
                 #expect(reports.count == 1)
                 #expect(reports.first?.verdict == "pass")

@@ -149,5 +149,28 @@ extension Serial {
                 }
             }
         }
+
+        @Test func abortOnFailStopsTheRunEarly() async throws {
+            try await withTestServer(countingRouter(hold: .milliseconds(30))) { port in
+                let s = try scenario(
+                    """
+                    { "name": "abort", "target": { "baseURL": "http://127.0.0.1:${PORT}" },
+                      "requests": [ { "name": "ok", "path": "/ok" } ],
+                      "load": { "executor": "constant-vus", "vus": 2, "duration": "30s", "gracefulStop": "1s" },
+                      "thresholds": { "http_req_duration": [ { "threshold": "p(95)<1", "abortOnFail": true,
+                                                               "delayAbortEval": "1s" } ] } }
+                    """,
+                    port: port
+                )
+                let result = try await runScenario(s)
+                #expect(result.aborted)
+                #expect(result.durationSeconds < 15, "aborted after \(result.durationSeconds) s")
+                let plan = RequestPlan(scenario: s, seed: 1)
+                let report = Report.build(scenario: s, plan: plan, result: result, transport: .forcedReal, seed: 1)
+                #expect(report.verdict == "fail")
+                #expect(report.verdictReason.hasSuffix("; the run was aborted"))
+                #expect(report.exitStatus == .thresholdsFailed)
+            }
+        }
     }
 }

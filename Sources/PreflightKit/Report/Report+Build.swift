@@ -253,7 +253,8 @@ extension Report {
                 CheckResult(name: $1, passed: r.checksPassed[$0], failed: r.checksFailed[$0])
             },
             bytesIn: r.bytesIn,
-            bytesOut: r.bytesOut
+            bytesOut: r.bytesOut,
+            truncatedBodies: r.truncatedBodies > 0 ? r.truncatedBodies : nil
         )
     }
 }

@@ -107,6 +107,8 @@ public struct Report: Codable, Sendable {
         public var checkResults: [CheckResult]
         public var bytesIn: Int
         public var bytesOut: Int
+        /// Responses whose body was longer than `http.maxBodyBytes`: drained and counted, checked truncated.
+        public var truncatedBodies: Int?
     }
 
     public struct CheckCounts: Codable, Sendable {

@@ -118,12 +118,16 @@ func runProcess(
     _ executable: URL,
     _ arguments: [String],
     in dir: URL? = nil,
+    environment: [String: String] = [:],
     whileRunning: @Sendable (Int32) async throws -> Void = { _ in }
 ) async throws -> Finished {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
     if let dir { process.currentDirectoryURL = dir }
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out
