@@ -1,7 +1,9 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import Hummingbird
 import Logging
+import MarketData
 import PreflightKit
 
 /// The `preflight` command tree: argument parsing and wiring only; the work is in PreflightKit.
@@ -16,7 +18,7 @@ struct Preflight: AsyncParsableCommand {
             1 internal error; 130 interrupted (a partial report was written).
             """,
         version: PreflightInfo.version,
-        subcommands: [Run.self, Validate.self, RenderReport.self]
+        subcommands: [Run.self, Validate.self, RenderReport.self, Serve.self]
     )
 }
 
@@ -137,6 +139,57 @@ struct RenderReport: ParsableCommand {
     func run() throws {
         let status = ReportCommand(path: report, outDirectory: out).run()
         if status != .pass { throw ExitCode(status.rawValue) }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the reference Market Data API (SQLite storage, quant features, cache).",
+        discussion: "Stops gracefully on SIGTERM or SIGINT. Admin routes need --admin-token's bearer token when set."
+    )
+
+    @Option(help: "Port on 127.0.0.1 (0 picks a free one).")
+    var port = 8000
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "SQLite database file (created if missing).")
+    var db = FileManager.default.temporaryDirectory.appendingPathComponent("preflight/market.sqlite").path
+
+    @Option(help: "Symbols the API knows, comma-separated.")
+    var symbols = "AAPL,MSFT,GOOG,AMZN,NVDA"
+
+    @Option(help: "Bearer token required on /api/v1/admin/* (or PREFLIGHT_ADMIN_TOKEN).")
+    var adminToken: String?
+
+    @Flag(help: "Fill the symbols with two years of deterministic synthetic daily bars.")
+    var demoData = false
+
+    @Option(help: "Feature responses kept in the cache (0 disables it).")
+    var cacheSize = 256
+
+    @Option(help: "Seconds a cached feature response may be served.")
+    var cacheTTL = 60
+
+    func run() async throws {
+        var configuration = MarketDataConfiguration(databasePath: db)
+        configuration.host = host
+        configuration.port = port
+        configuration.symbols = symbols.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard
+            configuration.symbols.allSatisfy({
+                $0.range(of: #"^[A-Z][A-Z0-9.\-]{0,14}$"#, options: .regularExpression) != nil
+            })
+        else { throw ValidationError("--symbols must be symbols like AAPL,BRK.B (^[A-Z][A-Z0-9.-]{0,14}$)") }
+        configuration.adminToken = adminToken ?? ProcessInfo.processInfo.environment["PREFLIGHT_ADMIN_TOKEN"]
+        configuration.demoData = demoData
+        configuration.cacheCapacity = cacheSize
+        configuration.cacheTTL = .seconds(cacheTTL)
+        var logger = makeLogger()
+        logger[metadataKey: "service"] = "market-data"
+        let app = try await buildMarketDataApplication(configuration: configuration, logger: logger)
+        try await app.runService()
     }
 }
 

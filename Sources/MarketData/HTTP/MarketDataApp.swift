@@ -1,0 +1,184 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// How the reference API is set up; built once and passed down.
+public struct MarketDataConfiguration: Sendable {
+    /// Loopback by default.
+    public var host = "127.0.0.1"
+    public var port = 8000
+    /// The SQLite file; created with its folder when missing.
+    public var databasePath: String
+    /// Symbols the API knows (and, with `demoData`, fills).
+    public var symbols = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA"]
+    /// When set, every `/api/v1/admin/*` route needs `Authorization: Bearer <token>`.
+    public var adminToken: String?
+    /// Feature responses kept in memory (0 disables the cache).
+    public var cacheCapacity = 256
+    /// How long a cached feature response may be served.
+    public var cacheTTL: Duration = .seconds(60)
+    /// Fill the symbols with two years of deterministic synthetic bars at start.
+    public var demoData = false
+    /// Request bodies larger than this are refused with 413.
+    public var maxBodyBytes = 64 * 1024
+
+    public init(databasePath: String) { self.databasePath = databasePath }
+}
+
+/// Everything the routes share.
+public struct MarketDataServices: Sendable {
+    public var store: MarketStore
+    public var cache: FeatureCache
+    public var configuration: MarketDataConfiguration
+
+    public init(store: MarketStore, configuration: MarketDataConfiguration) {
+        self.store = store
+        self.configuration = configuration
+        cache = FeatureCache(capacity: configuration.cacheCapacity, ttl: configuration.cacheTTL)
+    }
+}
+
+/// Builds the reference API: the same builder serves `preflight serve` and the tests.
+public func buildMarketDataApplication(
+    configuration: MarketDataConfiguration,
+    logger: Logger
+) async throws -> some ApplicationProtocol {
+    let store = try MarketStore(path: configuration.databasePath)
+    try await store.addSymbols(configuration.symbols)
+    if configuration.demoData {
+        for symbol in configuration.symbols {
+            try await store.upsert(DemoData.bars(symbol: symbol), symbol: symbol)
+        }
+        logger.info("demo data written", metadata: ["demo.symbols": "\(configuration.symbols.count)"])
+    }
+    let services = MarketDataServices(store: store, configuration: configuration)
+    return Application(
+        router: buildMarketDataRouter(services),
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port),
+            serverName: "preflight-api"
+        ),
+        logger: logger
+    )
+}
+
+/// The routes of SPEC §10.
+public func buildMarketDataRouter(_ services: MarketDataServices) -> Router<BasicRequestContext> {
+    let router = Router()
+    let store = services.store
+    let cache = services.cache
+
+    router.get("livez") { _, _ in JSONText.response(#"{"status":"ok"}"#) }
+    router.get("readyz") { _, _ in
+        await store.isReady()
+            ? JSONText.response(#"{"status":"ready"}"#)
+            : JSONText.response(#"{"status":"not ready"}"#, status: .serviceUnavailable)
+    }
+
+    let api = router.group("api/v1")
+    api.get("features/quant/{symbol}") { _, context in
+        let symbol = try context.parameters.require("symbol")
+        guard isValidSymbol(symbol[...]) else { throw APIError.badSymbol(symbol) }
+        guard let newest = store.newestBar(symbol) else {
+            throw try await store.hasSymbol(symbol)
+                ? APIError(.notFound, "no_bars", "no bars stored for \(symbol) yet")
+                : APIError.unknownSymbol(symbol)
+        }
+        let (body, hit) = try await cache.value(for: .init(symbol: symbol, newestBar: newest)) {
+            let bars = try await store.recentBars(symbol, limit: QuantFeatures.window)
+            return featuresBody(symbol: symbol, bars: bars)
+        }
+        return JSONText.response(body, extra: [HTTPField.Name("X-Cache")!: hit ? "HIT" : "MISS"])
+    }
+    api.get("bars/{symbol}") { request, context in
+        let symbol = try context.parameters.require("symbol")
+        guard isValidSymbol(symbol[...]) else { throw APIError.badSymbol(symbol) }
+        let query = request.uri.queryParameters
+        for key in ["from", "to"] {
+            if let v = query[key[...]], !isValidDate(v) {
+                throw APIError(.badRequest, "bad_date", "\(key) must be a date YYYY-MM-DD, got \"\(v.prefix(40))\"")
+            }
+        }
+        guard try await store.hasSymbol(symbol) || store.newestBar(symbol) != nil else {
+            throw APIError.unknownSymbol(symbol)
+        }
+        let bars = try await store.bars(symbol, from: query["from"].map(String.init), to: query["to"].map(String.init))
+        var body = #"{"symbol":"\#(symbol)","bars":["#
+        for (i, b) in bars.enumerated() {
+            if i > 0 { body += "," }
+            body +=
+                #"{"date":"\#(b.date)","open":\#(b.open),"high":\#(b.high),"low":\#(b.low),"close":\#(b.close),"volume":\#(b.volume)}"#
+        }
+        return JSONText.response(body + "]}")
+    }
+
+    let admin = api.group("admin")
+    if let token = services.configuration.adminToken {
+        admin.add(middleware: BearerTokenMiddleware(token: token))
+    }
+    let maxBody = services.configuration.maxBodyBytes
+    admin.post("drill/canary") { request, _ in
+        var request = request
+        let data: ByteBuffer
+        do {
+            data = try await request.collectBody(upTo: maxBody)
+        } catch {
+            throw APIError(.contentTooLarge, "body_too_large", "request bodies are limited to \(maxBody) bytes")
+        }
+        struct Canary: Decodable {
+            var seq: Int
+            var writtenAt: String
+        }
+        guard let canary = try? JSONDecoder().decode(Canary.self, from: Data(data.readableBytesView)) else {
+            throw APIError(.badRequest, "bad_body", "expected {\"seq\": integer, \"writtenAt\": string}")
+        }
+        let inserted = try await store.writeCanary(seq: canary.seq, writtenAt: canary.writtenAt)
+        return JSONText.response(
+            #"{"seq":\#(canary.seq),"stored":true,"duplicate":\#(!inserted)}"#,
+            status: inserted ? .created : .ok
+        )
+    }
+    admin.get("drill/canary") { request, _ in
+        let fromText = request.uri.queryParameters["from"]
+        guard let from = fromText.map({ Int($0) }) ?? 0 else {
+            throw APIError(.badRequest, "bad_seq", "from must be an integer")
+        }
+        let rows = try await store.canary(from: from)
+        let items = rows.map {
+            #"{"seq":\#($0.seq),"writtenAt":"\#(JSONText.escape($0.writtenAt))","receivedAt":"\#($0.receivedAt)"}"#
+        }
+        return JSONText.response(#"{"canary":[\#(items.joined(separator: ","))]}"#)
+    }
+    return router
+}
+
+/// The features response of SPEC §10, with keys in a stable order.
+func featuresBody(symbol: String, bars: [Bar]) -> ByteBuffer {
+    let features = QuantFeatures.compute(bars)
+    let used = min(bars.count, QuantFeatures.window)
+    var body = #"{"symbol":"\#(symbol)","asOf":"\#(bars.last?.date ?? "")","bars":\#(used),"features":{"#
+    body += QuantFeatures.names.map { #""\#($0)":\#(JSONText.number(features[$0] ?? nil))"# }.joined(separator: ",")
+    return ByteBuffer(string: body + "}}")
+}
+
+/// `Authorization: Bearer <token>` on admin routes, compared in constant time.
+struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String
+
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws
+        -> Response
+    {
+        let header = request.headers[.authorization] ?? ""
+        let prefix = "Bearer "
+        guard header.hasPrefix(prefix), constantTimeEquals(String(header.dropFirst(prefix.count)), token) else {
+            throw APIError(.unauthorized, "unauthorized", "admin routes need Authorization: Bearer <token>")
+        }
+        return try await next(request, context)
+    }
+}
