@@ -4,7 +4,9 @@ import Foundation
 import Hummingbird
 import Logging
 import MarketData
+import Metrics
 import PreflightKit
+import Prometheus
 
 /// The `preflight` command tree: argument parsing and wiring only; the work is in PreflightKit.
 @main
@@ -188,7 +190,14 @@ struct Serve: AsyncParsableCommand {
         configuration.cacheTTL = .seconds(cacheTTL)
         var logger = makeLogger()
         logger[metadataKey: "service"] = "market-data"
-        let app = try await buildMarketDataApplication(configuration: configuration, logger: logger)
+        // One registry for the API's own metrics and anything reporting through swift-metrics; `/metrics` shows it.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let app = try await buildMarketDataApplication(
+            configuration: configuration,
+            metrics: APIMetrics(registry: registry),
+            logger: logger
+        )
         try await app.runService()
     }
 }

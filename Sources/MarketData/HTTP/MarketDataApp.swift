@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Prometheus
 
 /// How the reference API is set up; built once and passed down.
 public struct MarketDataConfiguration: Sendable {
@@ -31,11 +32,13 @@ public struct MarketDataConfiguration: Sendable {
 public struct MarketDataServices: Sendable {
     public var store: MarketStore
     public var cache: FeatureCache
+    public var metrics: APIMetrics
     public var configuration: MarketDataConfiguration
 
-    public init(store: MarketStore, configuration: MarketDataConfiguration) {
+    public init(store: MarketStore, configuration: MarketDataConfiguration, metrics: APIMetrics = APIMetrics()) {
         self.store = store
         self.configuration = configuration
+        self.metrics = metrics
         cache = FeatureCache(capacity: configuration.cacheCapacity, ttl: configuration.cacheTTL)
     }
 }
@@ -43,6 +46,7 @@ public struct MarketDataServices: Sendable {
 /// Builds the reference API: the same builder serves `preflight serve` and the tests.
 public func buildMarketDataApplication(
     configuration: MarketDataConfiguration,
+    metrics: APIMetrics = APIMetrics(),
     logger: Logger
 ) async throws -> some ApplicationProtocol {
     let store = try MarketStore(path: configuration.databasePath)
@@ -53,7 +57,7 @@ public func buildMarketDataApplication(
         }
         logger.info("demo data written", metadata: ["demo.symbols": "\(configuration.symbols.count)"])
     }
-    let services = MarketDataServices(store: store, configuration: configuration)
+    let services = MarketDataServices(store: store, configuration: configuration, metrics: metrics)
     return Application(
         router: buildMarketDataRouter(services),
         configuration: .init(
@@ -69,12 +73,23 @@ public func buildMarketDataRouter(_ services: MarketDataServices) -> Router<Basi
     let router = Router()
     let store = services.store
     let cache = services.cache
+    let metrics = services.metrics
+    router.add(middleware: MetricsRecorder(metrics: metrics))
+    router.add(middleware: LogRequestsMiddleware(.debug))
 
     router.get("livez") { _, _ in JSONText.response(#"{"status":"ok"}"#) }
     router.get("readyz") { _, _ in
         await store.isReady()
             ? JSONText.response(#"{"status":"ready"}"#)
             : JSONText.response(#"{"status":"not ready"}"#, status: .serviceUnavailable)
+    }
+
+    router.get("metrics") { _, _ in
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer()))
+        )
     }
 
     let api = router.group("api/v1")
@@ -87,9 +102,15 @@ public func buildMarketDataRouter(_ services: MarketDataServices) -> Router<Basi
                 : APIError.unknownSymbol(symbol)
         }
         let (body, hit) = try await cache.value(for: .init(symbol: symbol, newestBar: newest)) {
+            let read = ContinuousClock.now
             let bars = try await store.recentBars(symbol, limit: QuantFeatures.window)
-            return featuresBody(symbol: symbol, bars: bars)
+            let computed = ContinuousClock.now
+            metrics.database("recent_bars", duration: computed - read)
+            let body = featuresBody(symbol: symbol, bars: bars)
+            metrics.featureComputation(duration: ContinuousClock.now - computed)
+            return body
         }
+        metrics.cache(hit: hit)
         return JSONText.response(body, extra: [HTTPField.Name("X-Cache")!: hit ? "HIT" : "MISS"])
     }
     api.get("bars/{symbol}") { request, context in

@@ -1,0 +1,102 @@
+import HTTPTypes
+import Hummingbird
+import Prometheus
+
+/// The API's Prometheus metrics, in a registry passed in (never a global), rendered by `GET /metrics`.
+public struct APIMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) { self.registry = registry }
+
+    static let latencyBuckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5),
+    ]
+
+    /// One answered request, labelled by route template (bounded cardinality), method and status.
+    func request(route: String, method: String, status: Int, duration: Duration) {
+        registry.makeCounter(
+            descriptor: .init(
+                metricName: "http_requests",
+                unitName: "total",
+                helpText: "Requests by route, method and status"
+            ),
+            labels: [("route", route), ("method", method), ("status", String(status))]
+        ).increment()
+        registry.makeDurationHistogram(
+            descriptor: .init(
+                metricName: "http_request_duration",
+                unitName: "seconds",
+                helpText: "Request latency by route"
+            ),
+            labels: [("route", route)],
+            buckets: Self.latencyBuckets
+        ).record(duration)
+    }
+
+    func cache(hit: Bool) {
+        registry.makeCounter(
+            descriptor: .init(
+                metricName: "feature_cache_requests",
+                unitName: "total",
+                helpText: "Feature cache lookups"
+            ),
+            labels: [("result", hit ? "hit" : "miss")]
+        ).increment()
+    }
+
+    func database(_ query: String, duration: Duration) {
+        registry.makeDurationHistogram(
+            descriptor: .init(metricName: "db_query_duration", unitName: "seconds", helpText: "Database time by query"),
+            labels: [("query", query)],
+            buckets: Self.latencyBuckets
+        ).record(duration)
+    }
+
+    func featureComputation(duration: Duration) {
+        registry.makeDurationHistogram(
+            descriptor: .init(
+                metricName: "feature_computation_duration",
+                unitName: "seconds",
+                helpText: "Computing one symbol's features"
+            ),
+            labels: [],
+            buckets: Self.latencyBuckets
+        ).record(duration)
+    }
+}
+
+/// Records every request's route, status and duration into `APIMetrics`.
+struct MetricsRecorder<Context: RequestContext>: RouterMiddleware {
+    let metrics: APIMetrics
+
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws
+        -> Response
+    {
+        let start = ContinuousClock.now
+        do {
+            let response = try await next(request, context)
+            metrics.request(
+                route: context.endpointPath ?? "unmatched",
+                method: request.method.rawValue,
+                status: response.status.code,
+                duration: ContinuousClock.now - start
+            )
+            return response
+        } catch {
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            metrics.request(
+                route: context.endpointPath ?? "unmatched",
+                method: request.method.rawValue,
+                status: status,
+                duration: ContinuousClock.now - start
+            )
+            throw error
+        }
+    }
+}
