@@ -20,7 +20,7 @@ struct Preflight: AsyncParsableCommand {
             1 internal error; 130 interrupted (a partial report was written).
             """,
         version: PreflightInfo.version,
-        subcommands: [Run.self, Validate.self, RenderReport.self, Serve.self]
+        subcommands: [Run.self, Validate.self, RenderReport.self, Serve.self, ProviderSim.self]
     )
 }
 
@@ -198,6 +198,69 @@ struct Serve: AsyncParsableCommand {
             metrics: APIMetrics(registry: registry),
             logger: logger
         )
+        try await app.runService()
+    }
+}
+
+struct ProviderSim: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "provider-sim",
+        abstract: "Run the simulated upstream market-data provider (Polygon-style daily aggregates) on loopback.",
+        discussion: """
+            GET /v2/aggs/ticker/{symbol}/range/1/day/{from}/{to}; admin: POST /admin/faults {down, timeoutRate, \
+            malformedRate, impossibleRate}, POST /admin/down, POST /admin/up, GET /admin/stats.
+            """
+    )
+
+    @Option(help: "Port on 127.0.0.1 (0 picks a free one).")
+    var port = 9000
+
+    @Option(help: "Requests per window, like 5/1m, 50/1s, or none.")
+    var rateLimit = "5/1m"
+
+    @Option(help: "Rate-limit window: fixed or sliding.")
+    var window = "fixed"
+
+    @Option(help: "Rate-limit headers: x (Reset as seconds), x-epoch (Reset as epoch), ietf (RateLimit fields).")
+    var headers = "x"
+
+    @Option(help: "Latency: 50ms (fixed) or 20ms-80ms (uniform).")
+    var latency = "none"
+
+    @Option(help: "Share of requests answered 500 or 503.")
+    var errorRate = 0.0
+
+    @Option(help: "Seed of the random walk and the fault draws.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Bars per response at most (longer ranges get a next_url).")
+    var maxBars = 120
+
+    func run() async throws {
+        var configuration = ProviderSimulatorConfiguration()
+        configuration.port = port
+        configuration.seed = seed
+        guard let limit = ProviderSimulatorConfiguration.parseRateLimit(rateLimit) else {
+            throw ValidationError("--rate-limit takes COUNT/WINDOW like 5/1m or 50/1s, or none; got \"\(rateLimit)\"")
+        }
+        configuration.rateLimit = limit
+        guard let w = ProviderSimulatorConfiguration.RateLimitWindow(rawValue: window) else {
+            throw ValidationError("--window is fixed or sliding, got \"\(window)\"")
+        }
+        configuration.rateLimitWindow = w
+        guard let style = ProviderSimulatorConfiguration.HeaderStyle(rawValue: headers) else {
+            throw ValidationError("--headers is x, x-epoch or ietf, got \"\(headers)\"")
+        }
+        configuration.headerStyle = style
+        guard let l = ProviderSimulatorConfiguration.parseLatency(latency) else {
+            throw ValidationError("--latency takes 50ms or 20ms-80ms, got \"\(latency)\"")
+        }
+        configuration.latency = l
+        guard (0...1).contains(errorRate) else { throw ValidationError("--error-rate is between 0 and 1") }
+        configuration.errorRate = errorRate
+        guard maxBars > 0 else { throw ValidationError("--max-bars must be positive") }
+        configuration.maxBarsPerResponse = maxBars
+        let (app, _) = buildProviderSimulator(configuration: configuration, logger: makeLogger())
         try await app.runService()
     }
 }
