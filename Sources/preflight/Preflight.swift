@@ -174,6 +174,27 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a cached feature response may be served.")
     var cacheTTL = 60
 
+    @Option(help: "Upstream provider base URL; enables the AutoBackfillScheduler.")
+    var provider: String?
+
+    @Option(help: "The provider's rate limit when known, like 5/1m (it is also learned from its headers).")
+    var providerRateLimit: String?
+
+    @Flag(help: "Backfill several symbols at once (the default).")
+    var parallelBackfill = false
+
+    @Flag(help: "Backfill one symbol at a time.")
+    var sequentialBackfill = false
+
+    @Option(help: "Symbols backfilled at once in parallel mode.")
+    var maxConcurrentSymbols = 3
+
+    @Option(help: "Seconds between periodic backfill runs.")
+    var backfillInterval = 3600
+
+    @Option(help: "Calendar days of history to keep complete.")
+    var lookbackDays = 730
+
     func run() async throws {
         var configuration = MarketDataConfiguration(databasePath: db)
         configuration.host = host
@@ -188,6 +209,23 @@ struct Serve: AsyncParsableCommand {
         configuration.demoData = demoData
         configuration.cacheCapacity = cacheSize
         configuration.cacheTTL = .seconds(cacheTTL)
+        configuration.providerURL = provider
+        if let providerRateLimit {
+            guard let limit = ProviderSimulatorConfiguration.parseRateLimit(providerRateLimit) else {
+                throw ValidationError(
+                    "--provider-rate-limit takes COUNT/WINDOW like 5/1m, got \"\(providerRateLimit)\""
+                )
+            }
+            configuration.providerRateLimit = limit
+        }
+        guard !(parallelBackfill && sequentialBackfill) else {
+            throw ValidationError("--parallel-backfill and --sequential-backfill exclude each other")
+        }
+        configuration.backfill.parallel = !sequentialBackfill
+        guard maxConcurrentSymbols >= 1 else { throw ValidationError("--max-concurrent-symbols must be at least 1") }
+        configuration.backfill.maxConcurrentSymbols = maxConcurrentSymbols
+        configuration.backfill.interval = .seconds(backfillInterval)
+        configuration.backfill.lookbackDays = lookbackDays
         var logger = makeLogger()
         logger[metadataKey: "service"] = "market-data"
         // One registry for the API's own metrics and anything reporting through swift-metrics; `/metrics` shows it.

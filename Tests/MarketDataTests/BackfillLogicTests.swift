@@ -131,10 +131,10 @@ struct RateLimitStateTests {
         let t0 = ContinuousClock.now
         var state = RateLimitState(limit: 5, window: .seconds(1))
         let times = (0..<12).map { _ in state.reserve(now: t0) }
-        // 5 per second: the 6th waits for the 1st to leave the window, the 11th for the 6th.
+        // 5 per second (plus a 50 ms margin): the 6th waits for the 1st to leave the window, the 11th for the 6th.
         #expect(times.prefix(5).allSatisfy { $0 == t0 })
-        #expect(times[5] == t0 + .seconds(1))
-        #expect(times[10] == t0 + .seconds(2))
+        #expect(times[5] == t0 + .milliseconds(1050))
+        #expect(times[10] == t0 + .milliseconds(2100))
         for i in 0..<times.count where i >= 5 {
             #expect(times[i] - times[i - 5] >= .seconds(1), "never more than 5 in a window")
         }

@@ -3,14 +3,15 @@
 public struct RateLimitState: Sendable {
     /// Requests per window, from configuration or headers.
     public var limit: Int?
-    public var window: Duration
+    /// The window, from configuration or `RateLimit-Policy`; without one, only `remaining`/`reset` pace requests.
+    public var window: Duration?
     /// Sends reserved within the last window, oldest first (a sliding log, at most `limit` long).
     private(set) var sends: [ContinuousClock.Instant] = []
     /// No request before this (from `Retry-After`, or a reset with nothing remaining).
     public private(set) var blockedUntil: ContinuousClock.Instant?
     public private(set) var lastSnapshot: RateLimitSnapshot?
 
-    public init(limit: Int?, window: Duration) {
+    public init(limit: Int?, window: Duration?) {
         self.limit = limit
         self.window = window
     }
@@ -19,11 +20,14 @@ public struct RateLimitState: Sendable {
     public mutating func reserve(now: ContinuousClock.Instant) -> ContinuousClock.Instant {
         var at = now
         if let blocked = blockedUntil, blocked > at { at = blocked }
-        if let limit, limit > 0 {
-            sends.removeAll { $0 + window <= at }
+        if let limit, limit > 0, let window {
+            // A margin, so that requests reserved at the edge of a window do not arrive inside the provider's
+            // next one early.
+            let span = window + max(.milliseconds(20), window / 20)
+            sends.removeAll { $0 + span <= at }
             if sends.count >= limit {
                 // Wait for the oldest send in the window to leave it.
-                at = max(at, sends[sends.count - limit] + window)
+                at = max(at, sends[sends.count - limit] + span)
             }
         }
         sends.append(at)
@@ -39,8 +43,8 @@ public struct RateLimitState: Sendable {
         if let wait = snapshot.retryAfter {
             blockedUntil = max(blockedUntil ?? now, now + wait)
         } else if status == 429 {
-            // A 429 without any hint: back off a whole window.
-            blockedUntil = max(blockedUntil ?? now, now + window)
+            // A 429 without any hint: back off a whole window (a second when it is unknown).
+            blockedUntil = max(blockedUntil ?? now, now + (window ?? .seconds(1)))
         }
     }
 }
@@ -54,7 +58,7 @@ public actor RateLimiter {
     /// `now` and `sleep` are injected so tests run without waiting.
     public init(
         limit: Int?,
-        window: Duration,
+        window: Duration?,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
         sleep: @escaping @Sendable (ContinuousClock.Instant) async throws -> Void = {
             try await Task.sleep(until: $0, clock: .continuous)

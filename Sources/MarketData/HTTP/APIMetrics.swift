@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import Prometheus
@@ -64,6 +65,66 @@ public struct APIMetrics: Sendable {
             labels: [],
             buckets: Self.latencyBuckets
         ).record(duration)
+    }
+}
+
+extension APIMetrics {
+    func backfillRun(status: String, barsWritten: Int, success: Bool) {
+        registry.makeCounter(
+            descriptor: .init(metricName: "backfill_runs", unitName: "total", helpText: "Backfill runs by status"),
+            labels: [("status", status)]
+        ).increment()
+        registry.makeCounter(
+            descriptor: .init(
+                metricName: "backfill_bars_written",
+                unitName: "total",
+                helpText: "Bars written by backfills"
+            ),
+            labels: []
+        ).increment(by: Int64(barsWritten))
+        if success {
+            registry.makeGauge(
+                descriptor: .init(
+                    metricName: "backfill_last_success_timestamp",
+                    unitName: "seconds",
+                    helpText: "When the last fully successful backfill run finished"
+                ),
+                labels: []
+            ).set(Date().timeIntervalSince1970)
+        }
+    }
+
+    func symbolsInFlight(_ n: Int) {
+        registry.makeGauge(
+            descriptor: .init(
+                metricName: "backfill_symbols_in",
+                unitName: "flight",
+                helpText: "Symbols being backfilled now"
+            ),
+            labels: []
+        ).set(Double(n))
+    }
+
+    /// A provider answer by status code (`timeout` when none came).
+    func providerResponse(_ status: Int?) {
+        registry.makeCounter(
+            descriptor: .init(
+                metricName: "provider_requests",
+                unitName: "total",
+                helpText: "Provider requests by status code"
+            ),
+            labels: [("code", status.map(String.init) ?? "timeout")]
+        ).increment()
+        if status == 429 {
+            registry.makeCounter(
+                descriptor: .init(
+                    metricName: "provider_rate_limited",
+                    unitName: "total",
+                    helpText: "Provider 429 answers"
+                ),
+                labels: []
+            ).increment()
+        }
     }
 }
 

@@ -24,6 +24,12 @@ public struct MarketDataConfiguration: Sendable {
     public var demoData = false
     /// Request bodies larger than this are refused with 413.
     public var maxBodyBytes = 64 * 1024
+    /// The upstream provider's base URL; nil runs without the backfill scheduler.
+    public var providerURL: String?
+    /// The provider's rate limit when known up front (it is also learned from its headers).
+    public var providerRateLimit: (count: Int, window: Duration)?
+    /// Backfill options (symbols are filled in from `symbols`).
+    public var backfill = BackfillConfiguration(symbols: [])
 
     public init(databasePath: String) { self.databasePath = databasePath }
 }
@@ -34,11 +40,19 @@ public struct MarketDataServices: Sendable {
     public var cache: FeatureCache
     public var metrics: APIMetrics
     public var configuration: MarketDataConfiguration
+    /// The backfill scheduler, when a provider is configured.
+    public var scheduler: AutoBackfillScheduler?
 
-    public init(store: MarketStore, configuration: MarketDataConfiguration, metrics: APIMetrics = APIMetrics()) {
+    public init(
+        store: MarketStore,
+        configuration: MarketDataConfiguration,
+        metrics: APIMetrics = APIMetrics(),
+        scheduler: AutoBackfillScheduler? = nil
+    ) {
         self.store = store
         self.configuration = configuration
         self.metrics = metrics
+        self.scheduler = scheduler
         cache = FeatureCache(capacity: configuration.cacheCapacity, ttl: configuration.cacheTTL)
     }
 }
@@ -57,13 +71,42 @@ public func buildMarketDataApplication(
         }
         logger.info("demo data written", metadata: ["demo.symbols": "\(configuration.symbols.count)"])
     }
-    let services = MarketDataServices(store: store, configuration: configuration, metrics: metrics)
+    var scheduler: AutoBackfillScheduler?
+    if let provider = configuration.providerURL {
+        var backfill = configuration.backfill
+        backfill.symbols = configuration.symbols
+        let client = ProviderClient(
+            transport: HTTPProviderTransport(baseURL: provider),
+            limiter: RateLimiter(
+                limit: configuration.providerRateLimit?.count,
+                window: configuration.providerRateLimit?.window
+            ),
+            random: SharedRandom(seed: UInt64.random(in: 0...UInt64.max)),
+            onRateLimit: { event in try? await store.recordRateLimit(event) },
+            onResponse: { metrics.providerResponse($0) },
+            logger: logger
+        )
+        scheduler = AutoBackfillScheduler(
+            store: store,
+            client: client,
+            configuration: backfill,
+            metrics: metrics,
+            logger: logger
+        )
+    }
+    let services = MarketDataServices(
+        store: store,
+        configuration: configuration,
+        metrics: metrics,
+        scheduler: scheduler
+    )
     return Application(
         router: buildMarketDataRouter(services),
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "preflight-api"
         ),
+        services: scheduler.map { [$0] } ?? [],
         logger: logger
     )
 }
@@ -139,6 +182,34 @@ public func buildMarketDataRouter(_ services: MarketDataServices) -> Router<Basi
     if let token = services.configuration.adminToken {
         admin.add(middleware: BearerTokenMiddleware(token: token))
     }
+    let scheduler = services.scheduler
+    admin.get("scheduler-health") { _, _ in
+        guard let scheduler else {
+            throw APIError(
+                .serviceUnavailable,
+                "scheduler_disabled",
+                "no provider is configured (serve --provider URL)"
+            )
+        }
+        return try encodeJSON(await scheduler.health())
+    }
+    admin.get("backfill/runs") { _, _ in try encodeJSON(["runs": try await store.runs()]) }
+    admin.get("backfill/symbols") { _, _ in try encodeJSON(["symbols": try await store.symbolStatuses()]) }
+    admin.get("rate-limits") { _, _ in try encodeJSON(["events": try await store.rateLimitEvents()]) }
+    admin.post("backfill") { _, _ in
+        guard let scheduler else {
+            throw APIError(
+                .serviceUnavailable,
+                "scheduler_disabled",
+                "no provider is configured (serve --provider URL)"
+            )
+        }
+        guard await scheduler.trigger() else {
+            throw APIError(.conflict, "run_in_progress", "a backfill run is in progress; runs never overlap")
+        }
+        return JSONText.response(#"{"triggered":true}"#, status: .accepted)
+    }
+
     let maxBody = services.configuration.maxBodyBytes
     admin.post("drill/canary") { request, _ in
         var request = request
@@ -173,6 +244,13 @@ public func buildMarketDataRouter(_ services: MarketDataServices) -> Router<Basi
         return JSONText.response(#"{"canary":[\#(items.joined(separator: ","))]}"#)
     }
     return router
+}
+
+/// A Codable value as a JSON response with sorted keys.
+func encodeJSON(_ value: some Encodable) throws -> Response {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return JSONText.response(ByteBuffer(bytes: try e.encode(value)))
 }
 
 /// The features response of SPEC §10, with keys in a stable order.

@@ -34,6 +34,8 @@ public struct ProviderSimulatorConfiguration: Sendable {
     public var headerStyle = HeaderStyle.x
     /// Whether answers carry `Retry-After` on 429 (on by default).
     public var retryAfter = true
+    /// Send the rate-limit headers only with 429s, so a client learns the limit only by hitting it.
+    public var limitHeadersOnlyOn429 = false
     public var latency = Latency.none
     /// Share of requests answered 500 or 503.
     public var errorRate = 0.0
@@ -155,6 +157,7 @@ public actor ProviderSimulatorState {
             reset = sliding.first.map { $0 + window - now } ?? window
         }
         if limited { rateLimited += 1 }
+        if !limited && configuration.limitHeadersOnlyOn429 { return (false, [:], 0) }
         let resetSeconds = max(0, reset.seconds)
         var headers: HTTPFields = [:]
         switch configuration.headerStyle {

@@ -151,6 +151,8 @@ public final class MarketStore: Sendable {
         return bars.count
     }
 
+    func noteNewest(_ symbol: String, _ date: String?) { newest.withLock { $0[symbol] = date } }
+
     /// The date of the newest stored bar of `symbol`, from memory.
     public func newestBar(_ symbol: String) -> String? { newest.withLock { $0[symbol] } }
 

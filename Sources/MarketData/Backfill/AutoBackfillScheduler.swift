@@ -1,0 +1,311 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// What the scheduler backfills, and how.
+public struct BackfillConfiguration: Sendable {
+    public var symbols: [String]
+    /// Calendar days to look back (two years by default).
+    public var lookbackDays = 730
+    /// Trading days per provider request at most.
+    public var chunkDays = 100
+    /// Several symbols at once (default), or one after another.
+    public var parallel = true
+    public var maxConcurrentSymbols = 3
+    /// Time between periodic runs; a run never overlaps the previous one.
+    public var interval: Duration = .seconds(3600)
+    /// How long a 401/403 pauses the provider.
+    public var pauseOnRefusal: Duration = .seconds(900)
+
+    public init(symbols: [String]) { self.symbols = symbols }
+}
+
+/// Keeps stored bars complete: finds each symbol's missing trading days over the lookback, fetches them from the
+/// provider in chunks (newest first), and stores bars and status together. Runs periodically as a ServiceLifecycle
+/// `Service`, or on demand (`POST /api/v1/admin/backfill`).
+public actor AutoBackfillScheduler: Service {
+    public enum RunState: String, Sendable, Codable { case idle, running, paused }
+
+    /// How one symbol went.
+    public struct SymbolOutcome: Sendable {
+        public var symbol: String
+        public var state: BackfillJob.State
+        public var requests = 0
+        public var barsWritten = 0
+        public var rateLimitHits = 0
+        public var rejectedBars = 0
+        public var providerTime: Duration = .zero
+        public var databaseTime: Duration = .zero
+        public var limiterWait: Duration = .zero
+    }
+
+    public let store: MarketStore
+    public let client: ProviderClient
+    public let configuration: BackfillConfiguration
+    let metrics: APIMetrics?
+    let logger: Logger
+    let today: @Sendable () -> TradingCalendar.Day
+    let calendar = TradingCalendar()
+
+    public private(set) var state = RunState.idle
+    public private(set) var lastRun: MarketStore.RunRow?
+    public private(set) var lastSuccess: Date?
+    public private(set) var consecutiveFailures = 0
+    public private(set) var inFlight: Set<String> = []
+    public private(set) var maxInFlight = 0
+    private var pausedUntil: ContinuousClock.Instant?
+    private var triggered = false
+
+    public init(
+        store: MarketStore,
+        client: ProviderClient,
+        configuration: BackfillConfiguration,
+        metrics: APIMetrics? = nil,
+        logger: Logger,
+        today: @escaping @Sendable () -> TradingCalendar.Day = { TradingCalendar.Day.today() }
+    ) {
+        self.store = store
+        self.client = client
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+        self.today = today
+    }
+
+    /// Periodic runs until graceful shutdown; a trigger starts the next run early.
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                _ = try? await self.runOnce()
+                let next = ContinuousClock.now + self.configuration.interval
+                while ContinuousClock.now < next, await !self.takeTrigger() {
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+        }
+    }
+
+    private func takeTrigger() -> Bool {
+        defer { triggered = false }
+        return triggered
+    }
+
+    /// Asks the periodic loop for a run now; false when one is running already.
+    public func trigger() -> Bool {
+        guard state != .running else { return false }
+        triggered = true
+        return true
+    }
+
+    /// One run over every symbol; nil when a run is already in progress (runs never overlap).
+    @discardableResult
+    public func runOnce() async throws -> (run: MarketStore.RunRow, outcomes: [SymbolOutcome])? {
+        guard state != .running else { return nil }
+        if let paused = pausedUntil, paused > .now {
+            state = .paused
+            return nil
+        }
+        state = .running
+        defer { if state == .running { state = .idle } }
+        let symbols = configuration.symbols
+        let id = try await store.startRun(symbols: symbols.count)
+        let width = configuration.parallel ? max(1, configuration.maxConcurrentSymbols) : 1
+        var outcomes: [SymbolOutcome] = []
+        await withTaskGroup(of: SymbolOutcome.self) { group in
+            var pending = symbols.makeIterator()
+            for _ in 0..<width {
+                if let s = pending.next() { group.addTask { await self.backfill(s) } }
+            }
+            for await outcome in group {
+                outcomes.append(outcome)
+                if let s = pending.next() { group.addTask { await self.backfill(s) } }
+            }
+        }
+        let failed = outcomes.filter { $0.state != .done }.count
+        let status = failed == 0 ? "ok" : (failed == outcomes.count ? "failed" : "partial")
+        try await store.finishRun(
+            id,
+            status: status,
+            ok: outcomes.count - failed,
+            failed: failed,
+            requests: outcomes.reduce(0) { $0 + $1.requests },
+            barsWritten: outcomes.reduce(0) { $0 + $1.barsWritten },
+            rateLimitHits: outcomes.reduce(0) { $0 + $1.rateLimitHits }
+        )
+        if status == "ok" {
+            lastSuccess = Date()
+            consecutiveFailures = 0
+        } else {
+            consecutiveFailures += 1
+        }
+        if let refused = outcomes.first(where: { if case .providerRefused = $0.state { true } else { false } }) {
+            pausedUntil = .now + configuration.pauseOnRefusal
+            logger.error("provider refused us; pausing it", metadata: ["backfill.symbol": "\(refused.symbol)"])
+        }
+        metrics?.backfillRun(
+            status: status,
+            barsWritten: outcomes.reduce(0) { $0 + $1.barsWritten },
+            success: status == "ok"
+        )
+        let run = try await store.runs(limit: 1).first
+        lastRun = run
+        logger.info(
+            "backfill run finished",
+            metadata: ["backfill.run": "\(id)", "backfill.status": "\(status)", "backfill.failed": "\(failed)"]
+        )
+        return run.map { ($0, outcomes) }
+    }
+
+    private func enter(_ symbol: String) {
+        inFlight.insert(symbol)
+        maxInFlight = max(maxInFlight, inFlight.count)
+        metrics?.symbolsInFlight(inFlight.count)
+    }
+
+    private func leave(_ symbol: String) {
+        inFlight.remove(symbol)
+        metrics?.symbolsInFlight(inFlight.count)
+    }
+
+    /// One symbol: plan its chunks, then drive its job's actions.
+    nonisolated func backfill(_ symbol: String) async -> SymbolOutcome {
+        await enter(symbol)
+        var outcome = SymbolOutcome(symbol: symbol, state: .planned)
+        do {
+            let end = today()
+            let start = end.adding(days: -configuration.lookbackDays)
+            let dbStart = ContinuousClock.now
+            let stored = try await store.storedDates(symbol, from: start.description)
+            outcome.databaseTime += ContinuousClock.now - dbStart
+            let chunks = BackfillPlanner.chunks(
+                stored: stored,
+                from: start,
+                to: end,
+                chunkDays: configuration.chunkDays
+            )
+            var job = BackfillJob(symbol: symbol, chunks: chunks)
+            var bars: [Bar] = []
+            var action = job.start()
+            loop: while true {
+                switch action {
+                case .fetch(let chunk):
+                    do {
+                        let result = try await client.fetch(symbol, from: chunk.from, to: chunk.to)
+                        outcome.requests += result.requests
+                        outcome.rateLimitHits += result.rateLimitHits
+                        outcome.rejectedBars += result.rejected.count
+                        outcome.providerTime += result.providerTime
+                        outcome.limiterWait += result.limiterWait
+                        bars = result.bars.filter {
+                            $0.date >= chunk.from.description && $0.date <= chunk.to.description
+                        }
+                        action = job.fetched(bars: bars.count)
+                    } catch {
+                        action = job.failed(error)
+                    }
+                case .store:
+                    let t = ContinuousClock.now
+                    outcome.barsWritten += try await store.storeChunk(
+                        symbol: symbol,
+                        bars: bars,
+                        openGaps: job.openGaps,
+                        attempts: outcome.requests
+                    )
+                    outcome.databaseTime += ContinuousClock.now - t
+                    action = job.stored()
+                case .finish(let final):
+                    outcome.state = final
+                    break loop
+                }
+            }
+            let error: String? =
+                switch outcome.state {
+                case .done: nil
+                case .unknownSymbol: "unknown symbol at the provider"
+                case .providerRefused(let s): "provider refused us (HTTP \(s))"
+                case .failed(let reason): reason
+                default: "\(outcome.state)"
+                }
+            try await store.recordSymbolStatus(
+                symbol: symbol,
+                openGaps: job.openGaps,
+                attempts: outcome.requests,
+                error: error
+            )
+        } catch {
+            outcome.state = .failed("storage: \(error)")
+            logger.error("backfill failed", metadata: ["backfill.symbol": "\(symbol)", "error": "\(error)"])
+        }
+        await leave(symbol)
+        return outcome
+    }
+
+    /// What `GET /api/v1/admin/scheduler-health` shows.
+    public struct Health: Sendable, Codable {
+        public struct SymbolLag: Sendable, Codable {
+            public var symbol: String
+            public var newestBar: String?
+            /// Trading days between the newest stored bar and today (all of the lookback when none is stored).
+            public var lagTradingDays: Int
+        }
+
+        public struct Budget: Sendable, Codable {
+            public var limit: Int?
+            public var remaining: Int?
+            public var resetSeconds: Double?
+            public var windowSeconds: Double?
+        }
+
+        public var status: String
+        public var state: RunState
+        public var lastRun: MarketStore.RunRow?
+        public var lastSuccessAt: String?
+        public var consecutiveFailures: Int
+        public var symbolsInFlight: Int
+        public var maxConcurrentSymbols: Int
+        public var parallel: Bool
+        public var symbols: [SymbolLag]
+        public var provider: Budget
+    }
+
+    public func health() async -> Health {
+        let end = today()
+        let lags = configuration.symbols.map { symbol -> Health.SymbolLag in
+            let newest = store.newestBar(symbol)
+            let lag: Int
+            if let newest, let day = TradingCalendar.Day(newest) {
+                lag = max(0, calendar.tradingDays(from: day.adding(days: 1), to: end).count)
+            } else {
+                lag = calendar.tradingDays(from: end.adding(days: -configuration.lookbackDays), to: end).count
+            }
+            return Health.SymbolLag(symbol: symbol, newestBar: newest, lagTradingDays: lag)
+        }
+        let limiter = await client.limiter.state
+        let snapshot = limiter.lastSnapshot
+        let status: String
+        if consecutiveFailures >= 3 || lastRun?.status == "failed" || state == .paused {
+            status = "failing"
+        } else if lastRun?.status == "partial" || lags.contains(where: { $0.lagTradingDays > 1 }) {
+            status = "degraded"
+        } else {
+            status = "ok"
+        }
+        return Health(
+            status: status,
+            state: state,
+            lastRun: lastRun,
+            lastSuccessAt: lastSuccess.map { MarketStore.timestamp($0) },
+            consecutiveFailures: consecutiveFailures,
+            symbolsInFlight: inFlight.count,
+            maxConcurrentSymbols: configuration.parallel ? configuration.maxConcurrentSymbols : 1,
+            parallel: configuration.parallel,
+            symbols: lags,
+            provider: Health.Budget(
+                limit: limiter.limit,
+                remaining: snapshot?.remaining,
+                resetSeconds: snapshot?.reset?.seconds,
+                windowSeconds: limiter.window?.seconds
+            )
+        )
+    }
+}

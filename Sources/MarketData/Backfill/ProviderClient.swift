@@ -1,0 +1,258 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// One HTTP exchange with the provider, abstracted so the scheduler's logic does not care how it travels.
+public protocol ProviderTransport: Sendable {
+    /// GETs `path` (with its query) from the provider; a timeout throws `ProviderTimeout`.
+    func get(
+        _ path: String,
+        timeout: Duration
+    ) async throws -> (status: Int, headers: [(name: String, value: String)], body: ByteBuffer)
+}
+
+/// The request took longer than its timeout.
+public struct ProviderTimeout: Error {}
+
+/// The provider over HTTP (AsyncHTTPClient: the scheduler is not the load path).
+public struct HTTPProviderTransport: ProviderTransport {
+    public var baseURL: String
+    public var client: HTTPClient
+    /// Response bodies larger than this are refused as malformed.
+    public var maxBodyBytes = 8 << 20
+
+    public init(baseURL: String, client: HTTPClient = .shared) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.client = client
+    }
+
+    public func get(
+        _ path: String,
+        timeout: Duration
+    ) async throws -> (
+        status: Int, headers: [(name: String, value: String)], body: ByteBuffer
+    ) {
+        let request = HTTPClientRequest(url: baseURL + path)
+        do {
+            let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9)))
+            let body = try await response.body.collect(upTo: maxBodyBytes)
+            return (Int(response.status.code), response.headers.map { (name: $0.name, value: $0.value) }, body)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            throw ProviderTimeout()
+        }
+    }
+}
+
+/// What a fetch of one date range found.
+public struct FetchResult: Sendable {
+    public var bars: [Bar] = []
+    /// Bars the provider sent that can not be true (negative prices, high below low, …), with the reason.
+    public var rejected: [(date: String, reason: String)] = []
+    public var requests = 0
+    public var rateLimitHits = 0
+    /// Time spent in provider calls, waiting on the rate limiter, and backing off.
+    public var providerTime: Duration = .zero
+    public var limiterWait: Duration = .zero
+    public var backoffWait: Duration = .zero
+}
+
+/// Why a fetch gave up.
+public enum ProviderFailure: Error, Sendable, Equatable {
+    /// 404: the provider does not know the symbol.
+    case unknownSymbol
+    /// 401/403: the provider refuses us; the scheduler pauses it.
+    case unauthorized(Int)
+    /// Another status that is not worth retrying (400, 422, …).
+    case rejected(Int)
+    /// Every attempt failed with a retryable status (nil: timeout) or a malformed body.
+    case exhausted(lastStatus: Int?, attempts: Int)
+}
+
+/// A `rate_limit_events` row before it is stored.
+public struct RateLimitEvent: Sendable {
+    public var at: Date
+    public var provider: String
+    public var status: Int
+    public var retryAfter: Double?
+    public var remaining: Int?
+    public var reset: Double?
+    public var endpoint: String
+}
+
+/// Fetches a symbol's daily bars from the provider: follows pagination, validates every bar, waits on the shared
+/// rate limiter before each request, and retries transient failures with full-jitter backoff.
+public struct ProviderClient: Sendable {
+    public var name = "provider"
+    public var transport: any ProviderTransport
+    public var limiter: RateLimiter
+    public var policy: BackoffPolicy
+    public var timeout: Duration
+    public var calendar = TradingCalendar()
+    /// Seeded jitter; shared by the symbols in flight.
+    public var random: SharedRandom
+    public var sleep: @Sendable (Duration) async throws -> Void
+    public var onRateLimit: @Sendable (RateLimitEvent) async -> Void
+    public var onResponse: @Sendable (Int?) -> Void
+    public var logger: Logger
+
+    public init(
+        transport: any ProviderTransport,
+        limiter: RateLimiter,
+        policy: BackoffPolicy = BackoffPolicy(),
+        timeout: Duration = .seconds(10),
+        random: SharedRandom,
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
+        onRateLimit: @escaping @Sendable (RateLimitEvent) async -> Void = { _ in },
+        onResponse: @escaping @Sendable (Int?) -> Void = { _ in },
+        logger: Logger
+    ) {
+        self.transport = transport
+        self.limiter = limiter
+        self.policy = policy
+        self.timeout = timeout
+        self.random = random
+        self.sleep = sleep
+        self.onRateLimit = onRateLimit
+        self.onResponse = onResponse
+        self.logger = logger
+    }
+
+    /// All bars of `symbol` in [from, to].
+    public func fetch(
+        _ symbol: String,
+        from: TradingCalendar.Day,
+        to: TradingCalendar.Day
+    ) async throws(ProviderFailure)
+        -> FetchResult
+    {
+        var result = FetchResult()
+        var next: String? = "/v2/aggs/ticker/\(symbol)/range/1/day/\(from)/\(to)"
+        while let path = next {
+            let page = try await fetchPage(path, result: &result)
+            next = page
+        }
+        return result
+    }
+
+    /// One page with its retries; returns the next page's path, if any.
+    private func fetchPage(_ path: String, result: inout FetchResult) async throws(ProviderFailure) -> String? {
+        var attempt = 0
+        while true {
+            result.requests += 1
+            var status: Int?
+            var retryAfter: Duration?
+            do {
+                result.limiterWait += try await limiter.acquire()
+                let start = ContinuousClock.now
+                let response = try await transport.get(path, timeout: timeout)
+                result.providerTime += ContinuousClock.now - start
+                status = response.status
+                onResponse(response.status)
+                let snapshot = RateLimitHeaders.parse(response.headers, now: Date())
+                await limiter.observe(snapshot, status: response.status)
+                retryAfter = snapshot.retryAfter
+                if response.status == 429 {
+                    result.rateLimitHits += 1
+                    await onRateLimit(
+                        RateLimitEvent(
+                            at: Date(),
+                            provider: name,
+                            status: 429,
+                            retryAfter: snapshot.retryAfter?.seconds,
+                            remaining: snapshot.remaining,
+                            reset: snapshot.reset?.seconds,
+                            endpoint: path.split(separator: "?").first.map(String.init) ?? path
+                        )
+                    )
+                }
+                if response.status == 200 {
+                    if let page = parse(response.body, into: &result) { return page.next }
+                    logger.warning("malformed provider body", metadata: ["provider.path": "\(path)"])
+                    status = nil  // malformed: retried like a timeout
+                } else if response.status == 404 {
+                    throw ProviderFailure.unknownSymbol
+                } else if response.status == 401 || response.status == 403 {
+                    throw ProviderFailure.unauthorized(response.status)
+                } else if !BackoffPolicy.isRetryable(status: response.status) {
+                    throw ProviderFailure.rejected(response.status)
+                }
+            } catch let failure as ProviderFailure {
+                throw failure
+            } catch is CancellationError {
+                throw .exhausted(lastStatus: status, attempts: attempt + 1)
+            } catch {
+                onResponse(nil)
+                status = nil  // timeout or transport error
+            }
+            let wait = random.withGenerator { policy.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &$0) }
+            guard let wait else { throw .exhausted(lastStatus: status, attempts: attempt + 1) }
+            result.backoffWait += wait
+            do { try await sleep(wait) } catch { throw .exhausted(lastStatus: status, attempts: attempt + 1) }
+            attempt += 1
+        }
+    }
+
+    /// Decodes a page; nil when the body is not the expected JSON. Impossible bars are rejected one by one.
+    func parse(_ body: ByteBuffer, into result: inout FetchResult) -> (next: String?, Void)? {
+        struct Page: Decodable {
+            struct Agg: Decodable {
+                var t: Int64
+                var o: Double
+                var h: Double
+                var l: Double
+                var c: Double
+                var v: Double
+            }
+            var results: [Agg]?
+            var next_url: String?
+        }
+        guard let page = try? JSONDecoder().decode(Page.self, from: Data(body.readableBytesView)) else { return nil }
+        for a in page.results ?? [] {
+            let day = TradingCalendar.Day(ordinal: Int(a.t / 86_400_000))
+            let bar = Bar(date: day.description, open: a.o, high: a.h, low: a.l, close: a.c, volume: a.v)
+            if let reason = Self.impossibility(bar, calendar: calendar) {
+                result.rejected.append((bar.date, reason))
+                logger.warning("rejected bar", metadata: ["bar.date": "\(bar.date)", "bar.reason": "\(reason)"])
+            } else {
+                result.bars.append(bar)
+            }
+        }
+        return (page.next_url, ())
+    }
+
+    /// Why a bar can not be true, or nil.
+    static func impossibility(_ b: Bar, calendar: TradingCalendar) -> String? {
+        let prices = [b.open, b.high, b.low, b.close]
+        if !prices.allSatisfy({ $0.isFinite && $0 > 0 }) { return "non-positive or non-finite price" }
+        if !(b.volume.isFinite && b.volume >= 0) { return "negative volume" }
+        if b.high < b.low { return "high below low" }
+        if b.high < max(b.open, b.close) || b.low > min(b.open, b.close) { return "open or close outside [low, high]" }
+        if let d = TradingCalendar.Day(b.date), !calendar.isTradingDay(d) { return "not a trading day" }
+        return nil
+    }
+}
+
+/// A seeded generator shared by concurrent users.
+public final class SharedRandom: Sendable {
+    private let state: Mutex<SplitMixGenerator>
+
+    public init(seed: UInt64) { state = Mutex(SplitMixGenerator(seed: seed)) }
+
+    public func withGenerator<T>(_ body: (inout SplitMixGenerator) -> T) -> T { state.withLock { body(&$0) } }
+}
+
+/// SplitMix64: a small seeded generator (the system one can not be seeded).
+public struct SplitMixGenerator: RandomNumberGenerator, Sendable {
+    var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
