@@ -20,7 +20,7 @@ struct Preflight: AsyncParsableCommand {
             1 internal error; 130 interrupted (a partial report was written).
             """,
         version: PreflightInfo.version,
-        subcommands: [Run.self, Validate.self, RenderReport.self, Serve.self, ProviderSim.self]
+        subcommands: [Run.self, Validate.self, RenderReport.self, Serve.self, ProviderSim.self, Baseline.self]
     )
 }
 
@@ -300,6 +300,56 @@ struct ProviderSim: AsyncParsableCommand {
         configuration.maxBarsPerResponse = maxBars
         let (app, _) = buildProviderSimulator(configuration: configuration, logger: makeLogger())
         try await app.runService()
+    }
+}
+
+struct Baseline: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure a backfill of N symbols against the provider simulator, sequential vs parallel.",
+        discussion:
+            "Prints where the time goes (provider calls, database writes, rate limiter) and writes baseline.json."
+    )
+
+    @Option(help: "Symbols to backfill (two years each).")
+    var symbols = 30
+
+    @Option(help: "Provider latency: 50ms (fixed) or 25ms-75ms (uniform).")
+    var latency = "25ms-75ms"
+
+    @Option(help: "Provider rate limit, like 20/1s.")
+    var rateLimit = "20/1s"
+
+    @Option(help: "Symbols at once in parallel mode.")
+    var maxConcurrentSymbols = 3
+
+    @Option(help: "Folder for the baseline-<timestamp> folder.")
+    var out = "reports"
+
+    func run() async throws {
+        var options = BackfillBaseline.Options()
+        guard symbols >= 1 else { throw ValidationError("--symbols must be at least 1") }
+        options.symbols = symbols
+        guard let l = ProviderSimulatorConfiguration.parseLatency(latency) else {
+            throw ValidationError("--latency takes 50ms or 25ms-75ms, got \"\(latency)\"")
+        }
+        options.latency = l
+        guard let limit = ProviderSimulatorConfiguration.parseRateLimit(rateLimit) ?? nil else {
+            throw ValidationError("--rate-limit takes COUNT/WINDOW like 20/1s, got \"\(rateLimit)\"")
+        }
+        options.rateLimit = limit
+        options.maxConcurrentSymbols = max(1, maxConcurrentSymbols)
+        let result = try await BackfillBaseline.run(options, logger: makeLogger())
+        print(BackfillBaseline.describe(result))
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        let folder = URL(fileURLWithPath: out).appendingPathComponent("baseline-\(f.string(from: Date()))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(result).write(to: folder.appendingPathComponent("baseline.json"), options: .atomic)
+        print("report: \(folder.path)/baseline.json")
     }
 }
 

@@ -191,3 +191,64 @@ extension MarketDataSerial {
 
 /// Scheduler and simulator tests run one at a time: they time real HTTP on a 2-core machine.
 @Suite(.serialized) enum MarketDataSerial {}
+
+extension MarketDataSerial {
+    @Suite struct SchedulerEndpointTests {
+        @Test func theAdminEndpointsShowTheScheduler() async throws {
+            let (sim, _) = simulator { $0.rateLimit = (50, .seconds(1)) }
+            try await sim.test(.live) { simClient in
+                let port = try #require(simClient.port)
+                var services = try await makeServices { $0.symbols = ["AAPL", "MSFT"] }
+                var logger = Logger(label: "endpoint-test")
+                logger.logLevel = .critical
+                let scheduler = AutoBackfillScheduler(
+                    store: services.store,
+                    client: ProviderClient(
+                        transport: HTTPProviderTransport(baseURL: "http://127.0.0.1:\(port)"),
+                        limiter: RateLimiter(limit: nil, window: nil),
+                        random: SharedRandom(seed: 3),
+                        logger: logger
+                    ),
+                    configuration: BackfillConfiguration(symbols: ["AAPL", "MSFT"]),
+                    logger: logger
+                )
+                services.scheduler = scheduler
+                _ = try await scheduler.runOnce()
+                try await application(services).test(.router) { client in
+                    let health = try json(
+                        try await client.execute(uri: "/api/v1/admin/scheduler-health", method: .get).body
+                    )
+                    #expect(health["status"] as? String == "ok")
+                    #expect(health["state"] as? String == "idle")
+                    #expect(health["maxConcurrentSymbols"] as? Int == 3)
+                    #expect((health["symbols"] as? [[String: Any]])?.count == 2)
+                    #expect((health["lastRun"] as? [String: Any])?["status"] as? String == "ok")
+                    #expect(health["provider"] is [String: Any])
+                    let runs = try json(try await client.execute(uri: "/api/v1/admin/backfill/runs", method: .get).body)
+                    #expect((runs["runs"] as? [[String: Any]])?.first?["symbolsOk"] as? Int == 2)
+                    let symbols = try json(
+                        try await client.execute(uri: "/api/v1/admin/backfill/symbols", method: .get).body
+                    )
+                    #expect(
+                        (symbols["symbols"] as? [[String: Any]])?.map { $0["symbol"] as! String } == ["AAPL", "MSFT"]
+                    )
+                    let limits = try await client.execute(uri: "/api/v1/admin/rate-limits", method: .get)
+                    #expect(limits.status == .ok)
+                    let trigger = try await client.execute(uri: "/api/v1/admin/backfill", method: .post)
+                    #expect(trigger.status == .accepted)
+                }
+            }
+        }
+
+        @Test func withoutAProviderTheSchedulerEndpointsSaySo() async throws {
+            let services = try await makeServices()
+            try await application(services).test(.router) { client in
+                let r = try await client.execute(uri: "/api/v1/admin/scheduler-health", method: .get)
+                #expect(r.status == .serviceUnavailable)
+                #expect(
+                    try await client.execute(uri: "/api/v1/admin/backfill", method: .post).status == .serviceUnavailable
+                )
+            }
+        }
+    }
+}

@@ -12,6 +12,8 @@ public struct RateLimitSnapshot: Sendable, Equatable {
     /// How long to wait before the next request: `Retry-After`, else `RateLimit` `t`/`reset`, else
     /// `X-RateLimit-Reset` — the latter two only when nothing remains.
     public var retryAfter: Duration?
+    /// The wait came from `Retry-After` itself, not from a reset with nothing remaining.
+    public var retryAfterIsExplicit = false
 
     public init() {}
 }
@@ -56,6 +58,7 @@ public enum RateLimitHeaders {
         // The wait: Retry-After > RateLimit reset > X-RateLimit-Reset (the resets only once nothing remains).
         if let retry = fields["retry-after"].flatMap({ retryAfter($0, now: now) }) {
             s.retryAfter = retry
+            s.retryAfterIsExplicit = true
         } else if s.remaining == 0, let reset = ietfReset ?? xReset {
             s.retryAfter = reset
         }

@@ -40,7 +40,10 @@ public struct RateLimitState: Sendable {
         lastSnapshot = snapshot
         if let l = snapshot.limit, l > 0 { limit = l }
         if let w = snapshot.window, w > .zero { window = w }
-        if let wait = snapshot.retryAfter {
+        // A reset announced with nothing remaining is followed only while the window is unknown: once it is known,
+        // the sliding log paces requests exactly, while resets are often rounded up to whole seconds.
+        let paced = limit != nil && window != nil
+        if let wait = snapshot.retryAfter, snapshot.retryAfterIsExplicit || status == 429 || !paced {
             blockedUntil = max(blockedUntil ?? now, now + wait)
         } else if status == 429 {
             // A 429 without any hint: back off a whole window (a second when it is unknown).
