@@ -168,6 +168,70 @@ extension MarketDataSerial {
             }
         }
 
+        @Test func healthWhileRunningShowsSymbolsInFlight() async throws {
+            let (app, _) = simulatorApp { $0.latency = .fixed(.milliseconds(40)) }
+            let store = try MarketStore(path: temporaryDatabase())
+            try await app.test(.live) { client in
+                let s = scheduler(
+                    port: try #require(client.port),
+                    store: store,
+                    symbols: ["A1", "A2", "A3", "A4", "A5"]
+                )
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { _ = try await s.runOnce() }
+                    var seen: AutoBackfillScheduler.Health?
+                    for _ in 0..<400 {
+                        let h = await s.health()
+                        if h.state == .running && h.symbolsInFlight > 0 {
+                            seen = h
+                            break
+                        }
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
+                    let running = try #require(seen)
+                    #expect(running.symbolsInFlight <= running.maxConcurrentSymbols)
+                    #expect(try await s.runOnce() == nil, "runs never overlap")
+                    try await group.waitForAll()
+                }
+                #expect(await s.health().state == .idle)
+            }
+        }
+
+        @Test func timeoutsAndMalformedBodiesAreRetried() async throws {
+            let (app, state) = simulatorApp {
+                $0.rateLimit = nil
+                $0.hangFor = .seconds(1)
+            }
+            var faults = ProviderFaults()
+            faults.timeoutRate = 0.2
+            faults.malformedRate = 0.2
+            await state.setFaults(faults)
+            let store = try MarketStore(path: temporaryDatabase())
+            try await app.test(.live) { client in
+                var logger = Logger(label: "timeouts")
+                logger.logLevel = .critical
+                let port = try #require(client.port)
+                let s = AutoBackfillScheduler(
+                    store: store,
+                    client: ProviderClient(
+                        transport: HTTPProviderTransport(baseURL: "http://127.0.0.1:\(port)"),
+                        limiter: RateLimiter(limit: nil, window: nil),
+                        policy: BackoffPolicy(base: .milliseconds(5), cap: .milliseconds(50), maxAttempts: 12),
+                        timeout: .milliseconds(300),
+                        random: SharedRandom(seed: 5),
+                        logger: logger
+                    ),
+                    configuration: BackfillConfiguration(symbols: ["TMO"]),
+                    logger: logger,
+                    today: { Self.today }
+                )
+                let run = try #require(try await s.runOnce())
+                #expect(run.run.status == "ok")
+                #expect(try await store.bars("TMO") == (await expected(state, "TMO")))
+                #expect(run.outcomes[0].requests > 6, "some requests were retried")
+            }
+        }
+
         @Test func aFailingProviderMakesTheHealthFailing() async throws {
             let (app, state) = simulatorApp { $0.rateLimit = nil }
             var faults = ProviderFaults()

@@ -41,6 +41,9 @@ public struct ProviderSimulatorConfiguration: Sendable {
     public var errorRate = 0.0
     /// Bars per response at most; longer ranges are truncated and carry a `next_url`.
     public var maxBarsPerResponse = 120
+    /// How long a request hit by the timeout fault hangs before it is answered (longer than a client's timeout;
+    /// bounded so that the simulator can still shut down).
+    public var hangFor: Duration = .seconds(30)
     /// The first day of the random walk: no bar exists before it.
     public var origin = TradingCalendar.Day(year: 2018, month: 1, day: 2)
 
@@ -313,7 +316,7 @@ func simulateAggregates(
         try await Task.sleep(for: a + (b - a) * u)
     }
     if await state.draw() < faults.timeoutRate {
-        try await Task.sleep(for: .seconds(3600))  // the client's timeout ends it
+        try await Task.sleep(for: configuration.hangFor)  // the client's timeout ends it first
     }
     if await state.draw() < configuration.errorRate {
         let status: HTTPResponse.Status = await state.draw() < 0.5 ? .internalServerError : .serviceUnavailable
