@@ -37,7 +37,7 @@ struct TradingCalendarTests {
 struct BackoffTests {
     @Test func everyWaitLiesInTheJitterWindowAndRespectsRetryAfter() {
         let policy = BackoffPolicy()
-        var rng = SplitMix(seed: 99)
+        var rng = SplitMixGenerator(seed: 99)
         for attempt in 0..<4 {
             let ceiling = min(60, pow(2, Double(attempt)))
             for _ in 0..<500 {
@@ -51,7 +51,7 @@ struct BackoffTests {
     }
 
     @Test func theAttemptLimitHolds() {
-        var rng = SplitMix(seed: 1)
+        var rng = SplitMixGenerator(seed: 1)
         let policy = BackoffPolicy(maxAttempts: 5)
         #expect(policy.delay(afterAttempt: 3, retryAfter: nil, using: &rng) != nil)
         #expect(policy.delay(afterAttempt: 4, retryAfter: nil, using: &rng) == nil)
@@ -153,18 +153,5 @@ struct RateLimitStateTests {
         state.observe(learned, status: 200, now: t0 + .seconds(4))
         #expect(state.limit == 2)
         #expect(state.window == .seconds(10))
-    }
-}
-
-/// A seeded generator for tests (SplitMix64).
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -244,7 +244,8 @@ public final class SharedRandom: Sendable {
     public func withGenerator<T>(_ body: (inout SplitMixGenerator) -> T) -> T { state.withLock { body(&$0) } }
 }
 
-/// SplitMix64: a small seeded generator (the system one can not be seeded).
+/// SplitMix64: a small seeded generator (the system one can not be seeded), used for jitter, demo data and the
+/// simulator's walks and faults.
 public struct SplitMixGenerator: RandomNumberGenerator, Sendable {
     var state: UInt64
     public init(seed: UInt64) { state = seed }
@@ -255,4 +256,15 @@ public struct SplitMixGenerator: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
+    /// A seed derived from a name (FNV-1a), so each symbol gets its own stream.
+    public init(seed: UInt64, name: String) {
+        self.init(seed: seed ^ name.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 })
+    }
+
+    /// A uniform draw in [0, 1).
+    public mutating func unit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+
+    /// A standard normal draw (Box–Muller).
+    public mutating func normal() -> Double { (-2 * log(1 - unit())).squareRoot() * cos(2 * .pi * unit()) }
 }

@@ -113,12 +113,12 @@ public actor ProviderSimulatorState {
     private var windowCount = 0
     private var sliding: [ContinuousClock.Instant] = []
     private var series: [String: [TradingCalendar.Day: Bar]] = [:]
-    private var rng: SimulatorRandom
+    private var rng: SplitMixGenerator
     private let calendar = TradingCalendar()
 
     public init(configuration: ProviderSimulatorConfiguration) {
         self.configuration = configuration
-        rng = SimulatorRandom(seed: configuration.seed ^ 0x5EED)
+        rng = SplitMixGenerator(seed: configuration.seed ^ 0x5EED)
     }
 
     public func setFaults(_ f: ProviderFaults) { faults = f }
@@ -199,10 +199,7 @@ public actor ProviderSimulatorState {
     }
 
     private func generate(_ symbol: String, through last: TradingCalendar.Day) -> [TradingCalendar.Day: Bar] {
-        var r = SimulatorRandom(
-            seed: configuration.seed
-                ^ symbol.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
-        )
+        var r = SplitMixGenerator(seed: configuration.seed, name: symbol)
         var close = 20 + Double(r.next() % 300)
         var out: [TradingCalendar.Day: Bar] = [:]
         for day in calendar.tradingDays(from: configuration.origin, to: last) {
@@ -222,21 +219,6 @@ public actor ProviderSimulatorState {
         }
         return out
     }
-}
-
-/// A seeded generator for the simulator (SplitMix64).
-struct SimulatorRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-    mutating func normal() -> Double { (-2 * log(1 - unit())).squareRoot() * cos(2 * .pi * unit()) }
 }
 
 /// The simulator's routes: `GET /v2/aggs/ticker/{symbol}/range/1/day/{from}/{to}` (Polygon-style) and the admin

@@ -7,9 +7,7 @@ public enum DemoData {
     public static let days = 504
 
     public static func bars(symbol: String, days: Int = days, endingOn end: Date = Date()) -> [Bar] {
-        var rng = SymbolRandom(
-            seed: symbol.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
-        )
+        var rng = SplitMixGenerator(seed: 0, name: symbol)
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         var dates: [Date] = []
@@ -41,27 +39,5 @@ public enum DemoData {
                 volume: volume
             )
         }
-    }
-}
-
-/// SplitMix64 with a normal draw, for demo data.
-struct SymbolRandom {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-
-    mutating func normal() -> Double {
-        let u1 = 1 - unit()
-        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * unit())
     }
 }

@@ -76,16 +76,7 @@ extension MarketStore {
     @discardableResult
     public func storeChunk(symbol: String, bars: [Bar], openGaps: Int, attempts: Int) async throws -> Int {
         let newestWritten = try await pool.write { db -> String? in
-            let statement = try db.cachedStatement(
-                sql: """
-                    INSERT INTO bars (symbol, ts, open, high, low, close, volume) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (symbol, ts) DO UPDATE SET open = excluded.open, high = excluded.high,
-                        low = excluded.low, close = excluded.close, volume = excluded.volume
-                    """
-            )
-            for b in bars {
-                try statement.execute(arguments: [symbol, b.date, b.open, b.high, b.low, b.close, b.volume])
-            }
+            try Self.writeBars(db, symbol: symbol, bars: bars)
             let newest = try String.fetchOne(db, sql: "SELECT MAX(ts) FROM bars WHERE symbol = ?", arguments: [symbol])
             try Self.upsertStatus(
                 db,

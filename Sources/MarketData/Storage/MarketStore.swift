@@ -135,16 +135,7 @@ public final class MarketStore: Sendable {
     public func upsert(_ bars: [Bar], symbol: String) async throws -> Int {
         guard !bars.isEmpty else { return 0 }
         let newestWritten = try await pool.write { db -> String? in
-            let statement = try db.cachedStatement(
-                sql: """
-                    INSERT INTO bars (symbol, ts, open, high, low, close, volume) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (symbol, ts) DO UPDATE SET open = excluded.open, high = excluded.high,
-                        low = excluded.low, close = excluded.close, volume = excluded.volume
-                    """
-            )
-            for b in bars {
-                try statement.execute(arguments: [symbol, b.date, b.open, b.high, b.low, b.close, b.volume])
-            }
+            try Self.writeBars(db, symbol: symbol, bars: bars)
             return try String.fetchOne(db, sql: "SELECT MAX(ts) FROM bars WHERE symbol = ?", arguments: [symbol])
         }
         newest.withLock { $0[symbol] = newestWritten }
@@ -152,6 +143,20 @@ public final class MarketStore: Sendable {
     }
 
     func noteNewest(_ symbol: String, _ date: String?) { newest.withLock { $0[symbol] = date } }
+
+    /// Upserts bars on (symbol, ts) inside the caller's transaction.
+    static func writeBars(_ db: Database, symbol: String, bars: [Bar]) throws {
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO bars (symbol, ts, open, high, low, close, volume) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (symbol, ts) DO UPDATE SET open = excluded.open, high = excluded.high,
+                    low = excluded.low, close = excluded.close, volume = excluded.volume
+                """
+        )
+        for b in bars {
+            try statement.execute(arguments: [symbol, b.date, b.open, b.high, b.low, b.close, b.volume])
+        }
+    }
 
     /// The date of the newest stored bar of `symbol`, from memory.
     public func newestBar(_ symbol: String) -> String? { newest.withLock { $0[symbol] } }

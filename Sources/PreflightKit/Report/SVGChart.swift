@@ -52,15 +52,7 @@ struct SVGChart {
             xLabel: xLabel,
             yLabel: yLabel
         )
-        for s in series where !s.points.isEmpty {
-            let d = s.points.enumerated().map { i, p in
-                "\(i == 0 ? "M" : "L")\(String(format: "%.1f", sx(p.x))),\(String(format: "%.1f", sy(p.y)))"
-            }.joined(separator: " ")
-            svg +=
-                "<path class=\"series\" data-series=\"\(escapeXML(s.name))\" data-points=\"\(s.points.count)\" d=\"\(d)\" "
-            svg +=
-                "fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"1.8\"\(s.dashed ? " stroke-dasharray=\"5 3\"" : "")/>"
-        }
+        svg += paths(series, sx: sx, sy: sy)
         svg += legend(series)
         return svg + "</svg>"
     }
@@ -79,15 +71,7 @@ struct SVGChart {
         }
         var svg = open()
         svg += axes(xTicks: labels, yTicks: yTicks.map { (sy($0), Self.fmt($0)) }, xLabel: "percentile", yLabel: yLabel)
-        for s in series where !s.points.isEmpty {
-            let d = s.points.enumerated().map { i, p in
-                "\(i == 0 ? "M" : "L")\(String(format: "%.1f", sx(p.x))),\(String(format: "%.1f", sy(p.y)))"
-            }.joined(separator: " ")
-            svg +=
-                "<path class=\"series\" data-series=\"\(escapeXML(s.name))\" data-points=\"\(s.points.count)\" d=\"\(d)\" "
-            svg +=
-                "fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"1.8\"\(s.dashed ? " stroke-dasharray=\"5 3\"" : "")/>"
-        }
+        svg += paths(series, sx: sx, sy: sy)
         svg += legend(series)
         return svg + "</svg>"
     }
@@ -143,6 +127,20 @@ struct SVGChart {
             "<text class=\"axis-label\" x=\"\(f(margin.left + plotWidth / 2))\" y=\"\(f(height - 6))\" text-anchor=\"middle\">\(escapeXML(xLabel))</text>"
         svg +=
             "<text class=\"axis-label\" transform=\"translate(14 \(f(margin.top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(escapeXML(yLabel))</text>"
+        return svg
+    }
+
+    /// One `<path>` per series; `data-points` lets tests count what was drawn.
+    private func paths(_ series: [Series], sx: (Double) -> Double, sy: (Double) -> Double) -> String {
+        var svg = ""
+        for s in series where !s.points.isEmpty {
+            let d = s.points.enumerated().map { i, p in "\(i == 0 ? "M" : "L")\(f(sx(p.x))),\(f(sy(p.y)))" }
+                .joined(separator: " ")
+            svg +=
+                "<path class=\"series\" data-series=\"\(escapeXML(s.name))\" data-points=\"\(s.points.count)\" d=\"\(d)\" "
+            svg +=
+                "fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"1.8\"\(s.dashed ? " stroke-dasharray=\"5 3\"" : "")/>"
+        }
         return svg
     }
 
