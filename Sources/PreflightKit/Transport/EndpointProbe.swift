@@ -39,7 +39,10 @@ public enum EndpointProbe {
         }
         let plan = RequestPlan(scenario: scenario, seed: seed)
         let index = scenario.transport.probeRequest.flatMap { name in plan.requestNames.firstIndex(of: name) } ?? 0
-        let request = plan.prepare(request: index, iteration: 0, vu: 0, timeout: timeout)
+        // The probe uses the last data row: what it leaves in a server-side cache is then requested last in a
+        // sequential run, not first.
+        let lastRow = max(0, (scenario.data.map(\.values.count).max() ?? 1) - 1)
+        let request = plan.prepare(request: index, iteration: lastRow, vu: 0, timeout: timeout)
         let started = NIODeadline.now()
         let outcome: HTTPOutcome = await withCheckedContinuation { continuation in
             eventLoop.execute {
