@@ -172,5 +172,58 @@ extension Serial {
                 #expect(report.exitStatus == .thresholdsFailed)
             }
         }
+
+        @Test func largeBodiesAreDrainedCountedAndCheckedTruncated() async throws {
+            let big = String(repeating: "x", count: 200_000) + "END"
+            let router = Router()
+            router.get("/big") { _, _ in big }
+            try await withTestServer(router) { port in
+                let s = try scenario(
+                    """
+                    { "name": "big", "target": { "baseURL": "http://127.0.0.1:${PORT}" },
+                      "http": { "maxBodyBytes": 1024 },
+                      "requests": [ { "name": "big", "path": "/big", "checks": [ { "bodyContains": "END" } ] } ],
+                      "load": { "executor": "per-vu-iterations", "vus": 2, "iterations": 5 },
+                      "thresholds": {} }
+                    """,
+                    port: port
+                )
+                let result = try await runScenario(s)
+                let r = result.metrics.requests[0]
+                #expect(r.count == 10)
+                #expect(r.truncatedBodies == 10)
+                #expect(r.checksFailed == [10], "the check only saw the first 1 KiB")
+                #expect(r.bytesIn >= 10 * 200_000, "every byte was read and counted")
+                #expect(result.warnings.contains { $0.contains("maxBodyBytes") })
+            }
+        }
+
+        @Test func aServerClosingEachConnectionIsReconnectedTo() async throws {
+            let counter = RequestCounter()
+            let router = Router()
+            router.get("/close") { _, _ -> Response in
+                counter.enter()
+                counter.leave()
+                return Response(
+                    status: .ok,
+                    headers: [.connection: "close"],
+                    body: .init(byteBuffer: ByteBuffer(string: "bye"))
+                )
+            }
+            try await withTestServer(router) { port in
+                let s = try scenario(
+                    """
+                    { "name": "close", "target": { "baseURL": "http://127.0.0.1:${PORT}" },
+                      "requests": [ { "name": "close", "path": "/close", "checks": [ { "status": 200 } ] } ],
+                      "load": { "executor": "per-vu-iterations", "vus": 1, "iterations": 20 } }
+                    """,
+                    port: port
+                )
+                let result = try await runScenario(s)
+                #expect(counter.total == 20)
+                #expect(result.metrics.requests[0].checksPassed == [20])
+                #expect(result.metrics.requests[0].errors.reduce(0, +) == 0)
+            }
+        }
     }
 }

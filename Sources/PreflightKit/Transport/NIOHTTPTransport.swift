@@ -215,11 +215,11 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
                 outcome.body!.writeImmutableBuffer(part)
             }
         case .end:
+            // Marked closed before completing: the completion may send the VU's next request at once, and that
+            // one must go on a new connection.
+            if !keepAlive { isOpen = false }
             complete(error: nil)
-            if !keepAlive {
-                isOpen = false
-                context.close(promise: nil)
-            }
+            if !keepAlive { context.close(promise: nil) }
         }
     }
 
