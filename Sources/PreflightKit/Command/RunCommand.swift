@@ -256,12 +256,12 @@ final class ProgressPrinter: Sendable {
     }
 
     func show(_ p: Progress) {
-        let p95 = p.lastSecondP95Ms.map { TextSummary.ms($0) } ?? "–"
+        let p95 = p.lastSecondP95Ms.map { HumanFormat.ms($0) } ?? "–"
         let line = String(
             format: "%@ / %@  %@ req/s  p95 %@  errors %d  VUs %d",
             DurationText.format(seconds: p.elapsed.rounded()),
             DurationText.format(seconds: p.planned),
-            TextSummary.count(p.lastSecondRate),
+            HumanFormat.count(p.lastSecondRate),
             p95,
             p.errors,
             p.activeVUs

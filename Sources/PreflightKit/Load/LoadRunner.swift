@@ -92,8 +92,8 @@ public struct LoadRunner: Sendable {
         let bucketSeconds = Self.bucketSeconds(for: load)
         let cpuBefore = Self.cpuSeconds()
 
-        let warmupShard = makeShard(0, count: 1, loop: loops[0], control: control, bucket: bucketSeconds)
         if let warmup = scenario.warmup, warmup.requests > 0 {
+            let warmupShard = makeShard(0, count: 1, loop: loops[0], control: control, bucket: bucketSeconds)
             logger.info("warm-up", metadata: ["warmup.requests": "\(warmup.requests)"])
             await warmupShard.warmup(requests: warmup.requests)
             await warmupShard.abandonAll()

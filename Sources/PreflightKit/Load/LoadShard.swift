@@ -366,8 +366,7 @@ actor LoadShard {
         let status = outcome.error == nil ? outcome.status : 0
         let corrected = UInt64(max(0, (end - intended).nanoseconds / 1000))
         let uncorrected = UInt64(max(0, (end - sent).nanoseconds / 1000))
-        metrics.requests[r].byStatus[status, default: LatencyPair()].corrected.record(corrected)
-        metrics.requests[r].byStatus[status, default: LatencyPair()].uncorrected.record(uncorrected)
+        Self.add(corrected, uncorrected, to: &metrics.requests[r].byStatus[status, default: LatencyPair()])
         var errorClass = outcome.error
         if errorClass == nil {
             if status >= 500 { errorClass = .http5xx } else if status >= 400 { errorClass = .http4xx }
@@ -396,14 +395,21 @@ actor LoadShard {
         if outcome.bodyTruncated { metrics.requests[r].truncatedBodies += 1 }
         metrics.iterations += 1
         let bucket = max(0, Int((end - start).nanoseconds / bucketNanos))
-        intervals[bucket, default: IntervalStats()].requests += 1
-        if errorClass != nil { intervals[bucket, default: IntervalStats()].errors += 1 }
-        intervals[bucket, default: IntervalStats()].latency.record(corrected)
-        intervals[bucket, default: IntervalStats()].activeVUs = max(
-            intervals[bucket, default: IntervalStats()].activeVUs,
-            busy + 1
-        )
+        Self.add(corrected, failed: errorClass != nil, vus: busy + 1, to: &intervals[bucket, default: IntervalStats()])
         metrics.vusPeak = max(metrics.vusPeak, busy + 1)
+    }
+
+    // One dictionary access each on the hot path: the value is updated in place.
+    private static func add(_ corrected: UInt64, _ uncorrected: UInt64, to pair: inout LatencyPair) {
+        pair.corrected.record(corrected)
+        pair.uncorrected.record(uncorrected)
+    }
+
+    private static func add(_ corrected: UInt64, failed: Bool, vus: Int, to stats: inout IntervalStats) {
+        stats.requests += 1
+        if failed { stats.errors += 1 }
+        stats.latency.record(corrected)
+        stats.activeVUs = max(stats.activeVUs, vus)
     }
 
     // MARK: Collection

@@ -230,7 +230,6 @@ public struct RequestPlan: Sendable {
     }
 
     static func smoothWeightedCycle(_ weights: [Int]) -> [Int] {
-        let total = weights.reduce(0, +)
         guard weights.count > 1 else { return [0] }
         let divisor = weights.reduce(0) { gcd($0, $1) }
         let reduced = weights.map { $0 / divisor }
@@ -245,7 +244,6 @@ public struct RequestPlan: Sendable {
             current[best] -= sum
             cycle.append(best)
         }
-        _ = total
         return cycle
     }
 

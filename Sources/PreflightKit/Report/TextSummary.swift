@@ -2,22 +2,6 @@ import Foundation
 
 /// The one-screen text summary printed after a run (k6-like).
 public enum TextSummary {
-    /// Milliseconds for people: `850µs`, `12.3ms`, `1.24s`.
-    public static func ms(_ v: Double?) -> String {
-        guard let v else { return "–" }
-        if v < 1 { return "\(Int((v * 1000).rounded()))µs" }
-        if v < 100 { return String(format: "%.2fms", v) }
-        if v < 1000 { return String(format: "%.0fms", v) }
-        return String(format: "%.2fs", v / 1000)
-    }
-
-    /// Counts for people: `950`, `14.3k`, `2.1M`.
-    public static func count(_ v: Double) -> String {
-        if v < 1000 { return v.rounded() == v ? String(Int(v)) : String(format: "%.1f", v) }
-        if v < 1_000_000 { return String(format: "%.1fk", v / 1000) }
-        return String(format: "%.1fM", v / 1_000_000)
-    }
-
     public static func render(_ report: Report, folder: String?) -> String {
         var lines: [String] = []
         let mode = report.transport.mode.uppercased()
@@ -35,8 +19,10 @@ public enum TextSummary {
         for r in report.requests {
             let errors = r.errors.values.reduce(0, +)
             rows.append([
-                r.name, String(r.count), String(format: "%.1f", r.rps), ms(r.latency?.p50), ms(r.latency?.p95),
-                ms(r.latency?.p99), ms(r.latency?.max), errors == 0 ? "0" : "\(errors) (\(errorBreakdown(r.errors)))",
+                r.name, String(r.count), String(format: "%.1f", r.rps), HumanFormat.ms(r.latency?.p50),
+                HumanFormat.ms(r.latency?.p95),
+                HumanFormat.ms(r.latency?.p99), HumanFormat.ms(r.latency?.max),
+                errors == 0 ? "0" : "\(errors) (\(errorBreakdown(r.errors)))",
             ])
         }
         lines += table(rows)
@@ -47,7 +33,7 @@ public enum TextSummary {
         if let passes = checks?["passes"], let fails = checks?["fails"], passes + fails > 0 {
             totals += " · checks \(Int(passes))/\(Int(passes + fails)) passed"
         }
-        totals += " · data in \(count(report.metrics["data_received"]?.values["count"] ?? 0))B"
+        totals += " · data in \(HumanFormat.bytes(report.metrics["data_received"]?.values["count"] ?? 0))"
         lines.append(totals)
         if !report.thresholds.isEmpty {
             lines.append("")
