@@ -19,7 +19,16 @@ public struct RequestPlan: Sendable {
 
     enum Escaping: Sendable {
         case path, header, none
+        /// A whole JSON value by the value's type (number, boolean, or a quoted, escaped string).
+        case jsonValue
+        /// A quoted, escaped JSON string whatever the value's type.
+        case jsonString
+        /// Escaped for the inside of a JSON string.
+        case jsonEscaped
     }
+
+    /// A placeholder's value: its text and its JSON type.
+    typealias Value = (text: String, type: ValueType)
 
     struct CompiledRequest: Sendable {
         var name: String
@@ -69,6 +78,20 @@ public struct RequestPlan: Sendable {
                 }
             }
         }
+        func segments(_ body: BodyTemplate) -> [Segment] {
+            switch body {
+            case .text(let t): return segments(t, .none)
+            case .json(let j):
+                return j.parts.map {
+                    switch $0 {
+                    case .literal(let s): .bytes(Array(s.utf8))
+                    case .value(let v): .value(slotOf(v), .jsonValue)
+                    case .string(let v): .value(slotOf(v), .jsonString)
+                    case .escaped(let v): .value(slotOf(v), .jsonEscaped)
+                    }
+                }
+            }
+        }
         let target = scenario.target
         requests = scenario.requests.map { r in
             var head: [Segment] = [.bytes(Array("\(r.method) \(target.baseURL.basePath)".utf8))]
@@ -86,7 +109,7 @@ public struct RequestPlan: Sendable {
                 head.append(.bytes(Array("\r\n".utf8)))
             }
             if !hasUserAgent { head.append(.bytes(Array("User-Agent: preflight/\(PreflightInfo.version)\r\n".utf8))) }
-            let body = r.body.map { segments($0, .none) }
+            let body = r.body.map { segments($0) }
             let constant =
                 r.path.isConstant && r.headers.allSatisfy { $0.value.isConstant } && (r.body?.isConstant ?? true)
             var compiled = CompiledRequest(
@@ -112,7 +135,7 @@ public struct RequestPlan: Sendable {
             )
             if constant {
                 var buffer = ByteBuffer()
-                RequestPlan.encode(compiled, into: &buffer) { _ in "" }
+                RequestPlan.encode(compiled, into: &buffer) { _ in ("", .string) }
                 compiled.constantBytes = buffer
             }
             return compiled
@@ -140,11 +163,14 @@ public struct RequestPlan: Sendable {
         feeds.contains { $0.order == .unique && i >= $0.values.count }
     }
 
-    func value(_ slot: Slot, iteration: Int, vu: Int) -> String {
+    /// `{{iteration}}` and `{{vu}}` are numbers (0-based); feed values carry the type they were read with.
+    func value(_ slot: Slot, iteration: Int, vu: Int) -> Value {
         switch slot {
-        case .iteration: String(iteration)
-        case .vu: String(vu)
-        case .feed(let f): feeds[f].values[valueIndex(feed: f, iteration: iteration) ?? 0]
+        case .iteration: return (String(iteration), .number)
+        case .vu: return (String(vu), .number)
+        case .feed(let f):
+            let i = valueIndex(feed: f, iteration: iteration) ?? 0
+            return (feeds[f].values[i], feeds[f].types[i])
         }
     }
 
@@ -177,16 +203,42 @@ public struct RequestPlan: Sendable {
 
     /// A template rendered with the data of iteration `i` (mock bodies use the request's own data).
     func render(_ template: Template, iteration i: Int, vu: Int) -> String {
-        template.render { name in
-            switch name {
-            case "iteration": String(i)
-            case "vu": String(vu)
-            default: feeds.firstIndex { $0.name == name }.map { value(.feed($0), iteration: i, vu: vu) } ?? ""
+        template.render { name in lookup(name, iteration: i, vu: vu).text }
+    }
+
+    /// A mock body rendered with the data of iteration `i`, JSON bodies with the same typing as request bodies.
+    func render(_ body: BodyTemplate, iteration i: Int, vu: Int) -> String {
+        RequestPlan.render(body) { lookup($0, iteration: i, vu: vu) }
+    }
+
+    /// A body rendered with values by placeholder name (the drill's canary has its own: seq, now, firstSeq).
+    static func render(_ body: BodyTemplate, value: (String) -> Value) -> String {
+        switch body {
+        case .text(let t): return t.render { value($0).text }
+        case .json(let j):
+            var buffer = ByteBuffer()
+            for part in j.parts {
+                switch part {
+                case .literal(let s): buffer.writeString(s)
+                case .value(let v): writeJSON(value(v), .jsonValue, into: &buffer)
+                case .string(let v): writeJSON(value(v), .jsonString, into: &buffer)
+                case .escaped(let v): writeJSON(value(v), .jsonEscaped, into: &buffer)
+                }
             }
+            return String(buffer: buffer)
         }
     }
 
-    static func encode(_ r: CompiledRequest, into buffer: inout ByteBuffer, value: (Slot) -> String) {
+    private func lookup(_ name: String, iteration i: Int, vu: Int) -> Value {
+        switch name {
+        case "iteration": return value(.iteration, iteration: i, vu: vu)
+        case "vu": return value(.vu, iteration: i, vu: vu)
+        default:
+            return feeds.firstIndex { $0.name == name }.map { value(.feed($0), iteration: i, vu: vu) } ?? ("", .string)
+        }
+    }
+
+    static func encode(_ r: CompiledRequest, into buffer: inout ByteBuffer, value: (Slot) -> Value) {
         write(r.head, into: &buffer, value: value)
         if let body = r.body {
             var bodyBuffer = ByteBuffer()
@@ -200,13 +252,15 @@ public struct RequestPlan: Sendable {
         }
     }
 
-    static func write(_ segments: [Segment], into buffer: inout ByteBuffer, value: (Slot) -> String) {
+    static func write(_ segments: [Segment], into buffer: inout ByteBuffer, value: (Slot) -> Value) {
         for segment in segments {
             switch segment {
             case .bytes(let b): buffer.writeBytes(b)
             case .value(let slot, let escaping):
-                let text = value(slot)
+                let v = value(slot)
+                let text = v.text
                 switch escaping {
+                case .jsonValue, .jsonString, .jsonEscaped: writeJSON(v, escaping, into: &buffer)
                 case .none: buffer.writeString(text)
                 case .header:
                     for byte in text.utf8 { buffer.writeInteger(byte == 13 || byte == 10 ? UInt8(ascii: " ") : byte) }
@@ -223,10 +277,28 @@ public struct RequestPlan: Sendable {
         }
     }
 
-    /// Bytes allowed as-is in a request target; others (spaces, controls, non-ASCII, `"<>\^`{|}`) are escaped.
+    /// Writes a value into a JSON body: typed, as a string, or escaped inside a string; straight into the buffer.
+    static func writeJSON(_ v: Value, _ escaping: Escaping, into buffer: inout ByteBuffer) {
+        if case .jsonValue = escaping, v.type != .string {
+            buffer.writeString(v.text)
+            return
+        }
+        let quoted = if case .jsonEscaped = escaping { false } else { true }
+        if quoted { buffer.writeInteger(UInt8(ascii: "\"")) }
+        JSONEscape.appendEscaped(v.text, write: { buffer.writeStaticString($0) }, byte: { buffer.writeInteger($0) })
+        if quoted { buffer.writeInteger(UInt8(ascii: "\"")) }
+    }
+
+    /// Bytes a placeholder's value keeps as-is in a path or query: RFC 3986's unreserved characters and the
+    /// sub-delimiters that mean nothing there. Everything else is percent-encoded, `/ ? # % & = +` included, so a
+    /// value always stays one path segment or one query value (`a/b` is sent as `a%2Fb`).
     static func pathSafe(_ b: UInt8) -> Bool {
-        guard b > 0x20, b < 0x7F else { return false }
-        return !"\"<>\\^`{|}".utf8.contains(b)
+        switch b {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default: return "-._~!$'()*,;:@".utf8.contains(b)
+        }
     }
 
     static func smoothWeightedCycle(_ weights: [Int]) -> [Int] {

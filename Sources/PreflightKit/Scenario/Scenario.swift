@@ -115,7 +115,7 @@ public struct MockSettings: Sendable {
     public struct Response: Sendable {
         public var status = 200
         public var headers: [(name: String, value: Template)] = []
-        public var body = Template(literal: "")
+        public var body = BodyTemplate.text(Template(literal: ""))
     }
 
     /// Default: lognormal, median 120 ms, p99 300 ms, truncated to [50 ms, 300 ms].
@@ -143,8 +143,45 @@ public struct HTTPSettings: Sendable {
 public struct DataFeed: Sendable {
     public enum Order: String, Sendable, CaseIterable { case sequential, random, unique }
     public var name: String
+    /// Each value's text, as sent in a path, a header or inside a string.
     public var values: [String]
+    /// Each value's JSON type, used where a JSON body has the placeholder as a whole value (`"{{n}}"`).
+    public var types: [ValueType]
     public var order: Order
+
+    public init(name: String, values: [String], types: [ValueType]? = nil, order: Order) {
+        self.name = name
+        self.values = values
+        self.types = types ?? Array(repeating: .string, count: values.count)
+        self.order = order
+    }
+}
+
+/// The JSON type a placeholder's value takes in a JSON body.
+public enum ValueType: Sendable, Equatable {
+    case string, number, bool
+
+    /// The type a CSV reader would give the text: a JSON number is a number, `true`/`false` booleans, else text.
+    /// "007" and "1e" stay text, so ids with leading zeros survive.
+    public static func inferred(from text: String) -> ValueType {
+        if text == "true" || text == "false" { return .bool }
+        return JSONEscape.isNumber(text) ? .number : .string
+    }
+}
+
+/// A request or mock body: text with placeholders, or a JSON document with typed placeholders.
+public enum BodyTemplate: Sendable, Equatable {
+    case text(Template)
+    case json(JSONBodyTemplate)
+
+    public var variables: [String] {
+        switch self {
+        case .text(let t): t.variables
+        case .json(let j): j.variables
+        }
+    }
+
+    public var isConstant: Bool { variables.isEmpty }
 }
 
 /// One named request of a scenario; iterations choose among requests by weight.
@@ -154,7 +191,7 @@ public struct RequestTemplate: Sendable {
     /// Path and query after the base URL's path, with placeholders.
     public var path: Template
     public var headers: [(name: String, value: Template)]
-    public var body: Template?
+    public var body: BodyTemplate?
     public var weight: Int
     public var checks: [Check]
     /// Overrides `http.timeout` for this request.

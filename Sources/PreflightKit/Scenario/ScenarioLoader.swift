@@ -356,24 +356,13 @@ private struct Reader {
         }
         if let b = o.optional("body") {
             switch b.value {
-            case .string:
-                if let t = b.template().flatMap({ checkPlaceholders($0, node: b, placeholders: placeholders) }) {
-                    r.body = t
-                }
-            case .object, .array:
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                let text = String(decoding: (try? encoder.encode(b.value)) ?? Data(), as: UTF8.self)
-                if case .success(let t) = Template.parse(text),
-                    let t = checkPlaceholders(t, node: b, placeholders: placeholders)
-                {
-                    r.body = t
-                }
+            case .string, .object, .array: r.body = body(b, placeholders: placeholders) ?? r.body
             default: b.fail("must be a string or JSON, got \(b.value.kindDescription)")
             }
         } else if let f = o.optional("bodyFile"), let file = f.string(), let data = readFile(file, node: f) {
             switch Template.parse(String(decoding: data, as: UTF8.self)) {
-            case .success(let t): r.body = checkPlaceholders(t, node: f, placeholders: placeholders) ?? r.body
+            case .success(let t):
+                r.body = checkPlaceholders(t, node: f, placeholders: placeholders).map { .text($0) } ?? r.body
             case .failure(let reason): f.fail("the file \(reason.message)", hint: reason.hint)
             }
         }
@@ -408,7 +397,7 @@ private struct Reader {
                 return nil
             }
             if case .array = n.value {
-                return feedValues(n).map { DataFeed(name: name, values: $0, order: .sequential) }
+                return feedValues(n).map { DataFeed(name: name, values: $0.texts, types: $0.types, order: .sequential) }
             }
             guard let o = n.object(keys: ["values", "csv", "json", "column", "order"]) else { return nil }
             let sources = ["values", "csv", "json"].filter(o.has)
@@ -422,33 +411,42 @@ private struct Reader {
             }
             let order = o.optional("order")?.oneOf(DataFeed.Order.self) ?? .sequential
             let column = o.optional("column")?.string()
-            var values: [String]?
+            var values: (texts: [String], types: [ValueType])?
             if let v = o.optional("values") {
                 values = feedValues(v)
             } else if let c = o.optional("csv"), let file = c.string() {
-                values = readFile(file, node: c).flatMap { csvColumn($0, column: column ?? name, node: c) }
+                values = readFile(file, node: c).flatMap { csvColumn($0, column: column ?? name, node: c) }.map {
+                    ($0, $0.map(ValueType.inferred(from:)))
+                }
             } else if let j = o.optional("json"), let file = j.string() {
                 values = readFile(file, node: j).flatMap { jsonValues($0, node: j) }
             }
             guard let values else { return nil }
-            return DataFeed(name: name, values: values, order: order)
+            return DataFeed(name: name, values: values.texts, types: values.types, order: order)
         }
     }
 
-    func feedValues(_ node: JSONNode) -> [String]? {
+    /// Inline or JSON-file values keep their JSON types: `5` is a number, `"5"` a string.
+    func feedValues(_ node: JSONNode) -> (texts: [String], types: [ValueType])? {
         guard let items = node.array() else { return nil }
         if items.isEmpty {
             node.fail("must not be empty")
             return nil
         }
-        var out: [String] = []
+        var texts: [String] = []
+        var types: [ValueType] = []
         for item in items {
             switch item.value {
-            case .string, .number, .bool: out.append(item.value.textValue)
-            default: item.fail("must be a string or number, got \(item.value.kindDescription)")
+            case .string: types.append(.string)
+            case .number: types.append(.number)
+            case .bool: types.append(.bool)
+            default:
+                item.fail("must be a string, number or boolean, got \(item.value.kindDescription)")
+                continue
             }
+            texts.append(item.value.textValue)
         }
-        return out.count == items.count ? out : nil
+        return texts.count == items.count ? (texts, types) : nil
     }
 
     func readFile(_ relative: String, node: JSONNode) -> Data? {
@@ -488,7 +486,7 @@ private struct Reader {
         return values
     }
 
-    func jsonValues(_ data: Data, node: JSONNode) -> [String]? {
+    func jsonValues(_ data: Data, node: JSONNode) -> (texts: [String], types: [ValueType])? {
         guard let doc = try? JSONValue.parse(data) else {
             node.fail("the file is not valid JSON")
             return nil
@@ -560,18 +558,12 @@ private struct Reader {
                 if let t = checkPlaceholders(t, node: n, placeholders: placeholders) { headers.append((key, t)) }
             }
         }
-        var body: Template?
+        var body: BodyTemplate?
         if let b = obj.optional("body") {
             switch b.value {
-            case .string: body = b.template().flatMap { checkPlaceholders($0, node: b, placeholders: placeholders) }
+            case .string: body = self.body(b, placeholders: placeholders)
             case .object, .array:
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                let text = String(decoding: (try? encoder.encode(b.value)) ?? Data(), as: UTF8.self)
-                switch Template.parse(text) {
-                case .success(let t): body = checkPlaceholders(t, node: b, placeholders: placeholders)
-                case .failure(let r): diag.add(b.path, r)
-                }
+                body = self.body(b, placeholders: placeholders)
                 if !headers.contains(where: { $0.name.lowercased() == "content-type" }) {
                     headers.append(("Content-Type", Template(literal: "application/json")))
                 }
@@ -594,16 +586,41 @@ private struct Reader {
         )
     }
 
+    /// A body: a string is a text template; an object or array is a JSON body with typed placeholders.
+    func body(_ node: JSONNode, placeholders: Set<String>) -> BodyTemplate? {
+        if case .string = node.value {
+            return node.template().flatMap { checkPlaceholders($0, node: node, placeholders: placeholders) }.map {
+                .text($0)
+            }
+        }
+        switch JSONBodyTemplate.compile(node.value) {
+        case .success(let j):
+            let unknown = j.variables.filter { !placeholders.contains($0) }
+            guard unknown.isEmpty else {
+                reportUnknownPlaceholders(unknown, node: node, placeholders: placeholders)
+                return nil
+            }
+            return .json(j)
+        case .failure(let reason):
+            diag.add(node.path, reason)
+            return nil
+        }
+    }
+
     func checkPlaceholders(_ t: Template, node: JSONNode, placeholders: Set<String>) -> Template? {
         let unknown = t.variables.filter { !placeholders.contains($0) }
         guard unknown.isEmpty else {
-            node.fail(
-                "uses {{\(unknown[0])}}, which no data feed defines",
-                hint: "available: \(placeholders.sorted().map { "{{\($0)}}" }.joined(separator: ", "))"
-            )
+            reportUnknownPlaceholders(unknown, node: node, placeholders: placeholders)
             return nil
         }
         return t
+    }
+
+    func reportUnknownPlaceholders(_ unknown: [String], node: JSONNode, placeholders: Set<String>) {
+        node.fail(
+            "uses {{\(unknown[0])}}, which no data feed defines",
+            hint: "available: \(placeholders.sorted().map { "{{\($0)}}" }.joined(separator: ", "))"
+        )
     }
 
     func checkList(_ node: JSONNode, placeholders: Set<String>) -> [Check]? {
