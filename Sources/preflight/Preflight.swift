@@ -20,7 +20,9 @@ struct Preflight: AsyncParsableCommand {
             1 internal error; 130 interrupted (a partial report was written).
             """,
         version: PreflightInfo.version,
-        subcommands: [Run.self, Validate.self, RenderReport.self, Serve.self, ProviderSim.self, Baseline.self]
+        subcommands: [
+            Run.self, Drill.self, Validate.self, RenderReport.self, Serve.self, ProviderSim.self, Baseline.self,
+        ]
     )
 }
 
@@ -104,6 +106,49 @@ struct Run: AsyncParsableCommand {
     }
 }
 
+struct Drill: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run RTO/RPO drills: break the target on purpose, measure recovery and lost writes.",
+        discussion: """
+            Exit codes: 0 every objective met; 99 an objective failed; 3 invalid drill (steady state never held, \
+            fault not verified, canary never readable); 2 bad drill file, nothing run; 130 interrupted (the \
+            rollback ran, a partial report was written).
+            Example: PREFLIGHT_FAULT_CMD='kill -9 $(cat api.pid)' preflight drill scenarios/rto_rpo_recovery.json
+            """
+    )
+
+    @Argument(help: "Drill files, or folders holding them.")
+    var drills: [String]
+
+    @Option(help: "Replace every drill's target.baseURL.")
+    var target: String?
+
+    @Option(help: "Folder for report folders.")
+    var out = "reports"
+
+    @Option(name: .customLong("var"), help: "Set ${KEY} in drills (wins over the environment).")
+    var variables: [String] = []
+
+    @Option(help: "Seed for the background load's random choices.")
+    var seed: UInt64?
+
+    @Flag(help: "Accepted for symmetry with run; drills print one line per phase.")
+    var quiet = false
+
+    func run() async throws {
+        var options = DrillCommandOptions(paths: drills)
+        options.target = target
+        options.outDirectory = out
+        options.variables = try parseVariables(variables)
+        options.seed = seed
+        let control = RunControl()
+        let signals = SignalWatcher(control: control)
+        let status = await DrillCommand(options: options, logger: makeLogger()).run(control: control)
+        signals.cancel()
+        throw ExitCode(status.rawValue)
+    }
+}
+
 struct Validate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check scenario files without sending anything.")
 
@@ -116,13 +161,40 @@ struct Validate: AsyncParsableCommand {
     func run() async throws {
         var options = RunCommandOptions(paths: scenarios)
         options.variables = try parseVariables(variables)
-        switch RunCommand(options: options, logger: makeLogger()).loadAll() {
-        case .success(let list):
-            for s in list { print("ok \(s.file): \(s.name), \(s.requests.count) requests, \(s.load.executor.name)") }
-        case .failure(let e):
-            FileHandle.standardError.write(Data((e.description + "\n").utf8))
-            throw ExitCode(ExitStatus.usage.rawValue)
+        var drillOptions = DrillCommandOptions(paths: scenarios)
+        drillOptions.variables = options.variables
+        var failed = false
+        // Load scenarios and drills are told apart by their "kind"; both are checked, every problem reported.
+        let drillFiles = (try? DrillCommand.drillFiles(scenarios)) ?? []
+        let loadOnly = scenarios.filter { !drillFiles.contains($0) }
+        if !loadOnly.isEmpty {
+            options.paths = loadOnly
+            switch RunCommand(options: options, logger: makeLogger()).loadAll() {
+            case .success(let list):
+                for s in list {
+                    print("ok \(s.file): \(s.name), \(s.requests.count) requests, \(s.load.executor.name)")
+                }
+            case .failure(let e):
+                // A folder holding only drills has no load scenario to check.
+                if !(e.errors.count == 1 && e.errors[0].problems.first?.message == "no scenario files found"
+                    && !drillFiles.isEmpty)
+                {
+                    FileHandle.standardError.write(Data((e.description + "\n").utf8))
+                    failed = true
+                }
+            }
         }
+        if !drillFiles.isEmpty {
+            drillOptions.paths = drillFiles
+            switch DrillCommand(options: drillOptions, logger: makeLogger()).loadAll() {
+            case .success(let list):
+                for d in list { print("ok \(d.file): drill \(d.name), \(d.objectives.count) objectives") }
+            case .failure(let e):
+                FileHandle.standardError.write(Data((e.description + "\n").utf8))
+                failed = true
+            }
+        }
+        if failed { throw ExitCode(ExitStatus.usage.rawValue) }
     }
 }
 

@@ -41,6 +41,7 @@ public enum HumanFormat {
         let agg = t.expression.prefix { !"<>=!".contains($0) }.trimmingCharacters(in: .whitespaces)
         switch metric {
         case "http_req_duration" where agg != "count": return ms(v)
+        case "drill_rto", "drill_detection", "drill_rpo", "drill_slo_recovered": return ms(v)
         case "http_req_failed", "checks": return percent(v)
         case "data_received", "data_sent": return agg == "rate" ? bytes(v) + "/s" : bytes(v)
         default: return agg == "rate" ? count(v) + "/s" : count(v)

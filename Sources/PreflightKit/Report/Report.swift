@@ -21,6 +21,8 @@ public struct Report: Codable, Sendable {
     public var timeseries: [TimePoint]
     public var histograms: [String: [String: EncodedLatencyPair]]
     public var warnings: [String]
+    /// The drill's measurements (SPEC §5); absent for load runs.
+    public var drill: DrillSection?
 
     public struct Tool: Codable, Sendable {
         public var name: String

@@ -52,9 +52,16 @@ public struct ReportWriter: Sendable {
 
     /// Creates a fresh folder for the run and writes `report.json` into it; returns the folder.
     public func write(_ report: Report) throws -> URL {
+        let folder = try makeFolder(scenario: report.scenario.name, date: report.run.startedAt)
+        try write(report, to: folder)
+        return folder
+    }
+
+    /// A new, empty run folder `<scenario>-<UTC timestamp>` (with `-2`, `-3`… when the name is taken).
+    public func makeFolder(scenario: String, date: Date) throws -> URL {
         let fm = FileManager.default
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
-        let base = Self.folderName(scenario: report.scenario.name, date: report.run.startedAt)
+        let base = Self.folderName(scenario: scenario, date: date)
         var folder = root.appendingPathComponent(base)
         var n = 2
         while fm.fileExists(atPath: folder.path) {
@@ -62,9 +69,13 @@ public struct ReportWriter: Sendable {
             n += 1
         }
         try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    /// Writes `report.json` and the rendered files into an existing folder (a drill's, which holds its logs).
+    public func write(_ report: Report, to folder: URL) throws {
         try Self.writeAtomically(Self.encoder().encode(report), to: folder.appendingPathComponent("report.json"))
         try Self.writeRendered(report, to: folder)
-        return folder
     }
 
     /// `report.html`, `junit.xml` and `summary.md`, each written atomically.

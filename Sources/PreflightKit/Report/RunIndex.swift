@@ -45,7 +45,7 @@ public enum RunIndex {
             .inconclusive, .incomplete { color: #9a6700; font-weight: 600; } .mock { background: #fff8c5; font-weight: 700; padding: 0 4px; }
             td.num { text-align: right; font-variant-numeric: tabular-nums; }
             </style></head><body><h1>Preflight runs</h1>
-            <table><thead><tr><th>Started (UTC)</th><th>Scenario</th><th>Verdict</th><th>Mode</th><th>p95</th><th>Report</th></tr></thead><tbody>
+            <table><thead><tr><th>Started (UTC)</th><th>Scenario</th><th>Verdict</th><th>Mode</th><th>Key figures</th><th>Report</th></tr></thead><tbody>
 
             """
         for e in entries {
@@ -57,7 +57,14 @@ public enum RunIndex {
                     "<tr><td>\(escapeXML(HumanFormat.date(r.run.startedAt)))</td><td>\(escapeXML(r.scenario.name))</td>"
                 h +=
                     "<td class=\"\(escapeXML(r.verdict))\">\(escapeXML(r.verdict.uppercased()))\(r.run.interrupted ? " (interrupted)" : "")</td>"
-                h += "<td>\(mode)</td><td class=\"num\">\(HumanFormat.ms(p95))</td>"
+                let figures =
+                    r.drill.map { d in
+                        "RTO \(HumanFormat.ms(d.rtoSeconds.map { $0 * 1000 }))"
+                            + (d.rpoMeasured
+                                ? " · RPO \(HumanFormat.ms(d.rpoSeconds.map { $0 * 1000 })) · lost \(d.lostWrites ?? 0)"
+                                : " · RPO not measured")
+                    } ?? "p95 \(HumanFormat.ms(p95))"
+                h += "<td>\(mode)</td><td class=\"num\">\(escapeXML(figures))</td>"
                 h += "<td><a href=\"\(folder)/report.html\">\(folder)</a></td></tr>\n"
             } else {
                 h += "<tr><td>–</td><td>–</td><td class=\"incomplete\">INCOMPLETE</td><td>–</td><td>–</td>"

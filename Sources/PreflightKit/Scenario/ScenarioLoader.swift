@@ -119,7 +119,7 @@ public struct ScenarioLoader: Sendable {
 }
 
 /// The validating reader behind `ScenarioLoader`: one method per block of the format.
-private struct Reader {
+struct Reader {
     let diag: Diagnostics
     let baseDirectory: URL
     let expander: VariableExpander

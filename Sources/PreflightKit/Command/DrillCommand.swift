@@ -1,0 +1,170 @@
+import Foundation
+import Logging
+
+/// What `preflight drill` was asked to do.
+public struct DrillCommandOptions: Sendable {
+    public var paths: [String]
+    /// Replaces every drill's `target.baseURL`.
+    public var target: String?
+    public var outDirectory = "reports"
+    public var variables: [String: String] = [:]
+    public var seed: UInt64?
+    public var environment = ProcessInfo.processInfo.environment
+
+    public init(paths: [String]) { self.paths = paths }
+}
+
+/// `preflight drill`: validates every drill first (exit 2 before anything runs), then runs them one after another.
+public struct DrillCommand: Sendable {
+    public var options: DrillCommandOptions
+    public var console: Console
+    public var logger: Logger
+
+    public init(options: DrillCommandOptions, console: Console = .standard, logger: Logger) {
+        self.options = options
+        self.console = console
+        self.logger = logger
+    }
+
+    /// The drill files among `paths`: files as given, folders by their drill files.
+    public static func drillFiles(_ paths: [String]) throws(ScenarioError) -> [String] {
+        var files: [String] = []
+        let fm = FileManager.default
+        for path in paths {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: path, isDirectory: &isDir) else {
+                throw ScenarioError(file: path, problems: [.init(path: "$", message: "no such file or folder")])
+            }
+            if isDir.boolValue {
+                let names = ((try? fm.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".json") }
+                    .sorted()
+                files += names.map { (path as NSString).appendingPathComponent($0) }.filter(DrillLoader.isDrill)
+            } else {
+                files.append(path)
+            }
+        }
+        return files
+    }
+
+    /// Loads and validates every drill; every problem of every file is reported.
+    public func loadAll() -> Result<[Drill], ScenarioErrors> {
+        let loader = DrillLoader(variables: options.variables, environment: options.environment)
+        let files: [String]
+        do {
+            files = try Self.drillFiles(options.paths)
+        } catch {
+            return .failure(ScenarioErrors(errors: [error]))
+        }
+        if files.isEmpty {
+            return .failure(
+                ScenarioErrors(errors: [
+                    ScenarioError(
+                        file: options.paths.joined(separator: " "),
+                        problems: [
+                            .init(path: "$", message: "no drill files found", hint: "drills say \"kind\": \"drill\"")
+                        ]
+                    )
+                ])
+            )
+        }
+        var drills: [Drill] = []
+        var errors: [ScenarioError] = []
+        for file in files {
+            do {
+                var d = try loader.load(file: file)
+                if let target = options.target {
+                    switch TargetURL.parse(target) {
+                    case .success(let url):
+                        d.target.baseURL = url
+                        d.background?.target.baseURL = url
+                    case .failure(let r):
+                        throw ScenarioError(
+                            file: file,
+                            problems: [.init(path: "--target", message: "\"\(target)\" \(r.message)", hint: r.hint)]
+                        )
+                    }
+                }
+                drills.append(d)
+            } catch let e as ScenarioError {
+                errors.append(e)
+            } catch {
+                errors.append(ScenarioError(file: file, problems: [.init(path: "$", message: "\(error)")]))
+            }
+        }
+        return errors.isEmpty ? .success(drills) : .failure(ScenarioErrors(errors: errors))
+    }
+
+    public func run(control: RunControl) async -> ExitStatus {
+        let drills: [Drill]
+        switch loadAll() {
+        case .success(let d): drills = d
+        case .failure(let e):
+            console.err(e.description)
+            return .usage
+        }
+        var statuses: [ExitStatus] = []
+        for drill in drills {
+            guard !control.isInterrupted else { break }
+            do {
+                statuses.append(try await runOne(drill, control: control))
+            } catch {
+                console.err("error: \(drill.file): \(error)")
+                statuses.append(.internalError)
+            }
+        }
+        return RunCommand.worst(statuses)
+    }
+
+    func runOne(_ drill: Drill, control: RunControl) async throws -> ExitStatus {
+        let seed = options.seed ?? UInt64.random(in: 0...UInt64(Int64.max))
+        let root = URL(fileURLWithPath: options.outDirectory)
+        let writer = ReportWriter(root: root)
+        let folder = try writer.makeFolder(scenario: drill.name, date: Date())
+        console.err("drill \(drill.name) (\(drill.file)) against \(drill.target.baseURL); run folder \(folder.path)")
+        let runner = DrillRunner(
+            drill: drill,
+            folder: folder,
+            environment: options.environment,
+            seed: seed,
+            console: console,
+            logger: logger
+        )
+        let result = try await runner.run(control: control)
+        let report = Report.build(drill: drill, result: result, seed: seed)
+        try writer.write(report, to: folder)
+        try RunIndex.write(root: root)
+        if let stepSummary = options.environment["GITHUB_STEP_SUMMARY"], !stepSummary.isEmpty {
+            RunCommand(options: RunCommandOptions(paths: []), console: console, logger: logger)
+                .appendStepSummary(MarkdownSummary.render(report), to: stepSummary)
+        }
+        console.out(DrillSummary.render(report, folder: folder.path))
+        return report.exitStatus
+    }
+}
+
+/// The drill's lines on stdout.
+public enum DrillSummary {
+    public static func render(_ r: Report, folder: String?) -> String {
+        var lines = ["\(r.verdict.uppercased())  \(r.scenario.name): \(r.verdictReason)"]
+        if let d = r.drill {
+            let s: (Double?) -> String = { HumanFormat.ms($0.map { $0 * 1000 }) }
+            lines.append(
+                "  RTO \(s(d.rtoSeconds)) (± \(s(d.rtoResolutionSeconds))) · detection \(s(d.detectionSeconds)) · "
+                    + "first success \(s(d.timeToFirstSuccessSeconds)) · SLO recovered \(s(d.sloRecoveredSeconds))"
+            )
+            if let c = d.canary {
+                lines.append(
+                    "  canary: \(c.written) written, \(c.acknowledged) acknowledged, \(c.lostWrites) lost, RPO "
+                        + "\(s(c.rpoSeconds)), \(c.presentUnacknowledged) stored unacknowledged, \(c.duplicates) duplicated"
+                )
+            } else {
+                lines.append("  RPO not measured (no canary)")
+            }
+            for t in d.objectives {
+                lines.append("  \(t.ok ? "✓" : "✗") \(t.metric) \(t.expression): \(HumanFormat.observed(t))")
+            }
+        }
+        if let folder { lines.append("  report: \(folder)/report.html") }
+        return lines.joined(separator: "\n")
+    }
+}
