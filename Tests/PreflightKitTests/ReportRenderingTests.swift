@@ -89,7 +89,24 @@ struct ReportRenderingTests {
         // Rendering 600 buckets is measured in the closing note, not asserted here.
     }
 
-    @Test(arguments: ["pass", "fail", "mock", "long"])
+    @Test func aDrillReportShowsItsTimelineProbeStripObjectivesAndActions() throws {
+        let r = try Self.fixture("drill")
+        let d = try #require(r.drill)
+        let html = HTMLReport.render(r)
+        #expect(html.contains("<h2>Drill</h2>"))
+        for e in d.timeline { #expect(html.contains(">\(e.event) "), "\(e.event)") }
+        // One rectangle per probe in the strip, coloured by its outcome.
+        let red = html.components(separatedBy: "fill=\"#cf222e\"/>").count - 1
+        let green = html.components(separatedBy: "fill=\"#2da44e\"/>").count - 1
+        #expect(red == d.probes.samples.filter { !$0.ok }.count)
+        #expect(green == d.probes.samples.filter(\.ok).count)
+        for t in d.objectives { #expect(html.contains("<code>\(t.metric)</code>")) }
+        for a in d.actions { #expect(html.contains("<td>\(a.kind)</td>")) }
+        let index = RunIndex.render([RunIndex.Entry(folder: "d", report: r, problem: nil, date: r.run.startedAt)])
+        #expect(index.contains("RTO \(HumanFormat.ms(d.rtoSeconds! * 1000)) · RPO"))
+    }
+
+    @Test(arguments: ["pass", "fail", "mock", "long", "drill"])
     func theHTMLReferencesNothingOutside(_ name: String) throws {
         let html = HTMLReport.render(try Self.fixture(name))
         let external = try Regex(
@@ -98,7 +115,7 @@ struct ReportRenderingTests {
         #expect(html.firstMatch(of: external) == nil)
     }
 
-    @Test(arguments: ["pass", "fail", "mock", "long"])
+    @Test(arguments: ["pass", "fail", "mock", "long", "drill"])
     func junitParsesWithTheRightCounts(_ name: String) throws {
         let r = try Self.fixture(name)
         let xml = try XMLDocument(data: Data(JUnitReport.render(r).utf8))

@@ -130,6 +130,14 @@ public struct RunCommand: Sendable {
             console.err(e.description)
             return .usage
         }
+        for folder in options.paths {
+            let drills = (try? DrillCommand.drillFiles([folder])) ?? []
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir), isDir.boolValue else { continue }
+            for drill in drills {
+                console.err("skipped the drill \(drill): run drills with `preflight drill \(drill)`")
+            }
+        }
         var statuses: [ExitStatus] = []
         for scenario in scenarios {
             guard !control.isInterrupted else { break }

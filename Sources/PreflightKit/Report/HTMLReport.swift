@@ -29,6 +29,7 @@ public enum HTMLReport {
             h += "the numbers cover the part that ran.</section>\n"
         }
         h += thresholds(r)
+        h += drill(r)
         h += requests(r)
         h += charts(r)
         if !r.warnings.isEmpty {

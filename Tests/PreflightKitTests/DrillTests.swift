@@ -1,0 +1,317 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+import Testing
+
+@testable import PreflightKit
+
+/// A server that can be "crashed" by a file the drill's fault action creates: while down it answers 503, and
+/// it comes back after `downFor` (never when nil). With `buffered`, it acknowledges canary writes before they
+/// are durable (a write becomes durable a second after it arrived), so a crash always loses the writes of its
+/// last second — a lying server.
+final class CrashableServer: Sendable {
+    struct State {
+        var durable: [Int] = []
+        var buffer: [(seq: Int, at: ContinuousClock.Instant)] = []
+        var crashedAt: ContinuousClock.Instant?
+    }
+
+    let crashFile: URL
+    let downFor: Duration?
+    let buffered: Bool
+    let state = Mutex(State())
+
+    init(crashFile: URL, downFor: Duration?, buffered: Bool) {
+        self.crashFile = crashFile
+        self.downFor = downFor
+        self.buffered = buffered
+    }
+
+    /// Whether the server is down now; the first look after the crash file appears loses the buffer.
+    func isDown() -> Bool {
+        let crashed = FileManager.default.fileExists(atPath: crashFile.path)
+        return state.withLock { s in
+            let now = ContinuousClock.now
+            if crashed && s.crashedAt == nil {
+                s.crashedAt = now
+                s.buffer = []
+            }
+            let old = s.buffer.prefix { !buffered || now - $0.at >= .seconds(1) }
+            s.durable += old.map(\.seq)
+            s.buffer.removeFirst(old.count)
+            guard let at = s.crashedAt else { return false }
+            guard let downFor else { return true }
+            return now - at < downFor
+        }
+    }
+
+    var router: Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/readyz") { _, _ -> Response in Response(status: self.isDown() ? .serviceUnavailable : .ok) }
+        router.get("/work") { _, _ -> Response in Response(status: self.isDown() ? .serviceUnavailable : .ok) }
+        router.post("/canary") { request, _ -> Response in
+            let bytes = try await request.body.collect(upTo: 4096)
+            guard !self.isDown() else { return Response(status: .serviceUnavailable) }
+            guard case .number(let n)? = (try? JSONValue.parse(Data(bytes.readableBytesView)))?["seq"] else {
+                return Response(status: .badRequest)
+            }
+            self.state.withLock { $0.buffer.append((Int(n), ContinuousClock.now)) }
+            _ = self.isDown()  // an honest server stores it now
+            return Response(status: .created)
+        }
+        router.get("/canary") { _, _ -> Response in
+            guard !self.isDown() else { return Response(status: .serviceUnavailable) }
+            let seqs = self.state.withLock { $0.durable + $0.buffer.map(\.seq) }
+            let body = #"{"canary":[\#(seqs.map { #"{"seq":\#($0)}"# }.joined(separator: ","))]}"#
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+        return router
+    }
+}
+
+extension Serial {
+    @Suite struct DrillRunTests {
+        static func drill(
+            port: Int,
+            dir: URL,
+            fault: String,
+            recovery: String? = nil,
+            recoveryTimeout: String = "20s",
+            background: Bool = false,
+            canary: Bool = true
+        ) -> String {
+            """
+            { "kind": "drill", "name": "t", "target": { "baseURL": "http://127.0.0.1:\(port)" },
+              "steadyState": { "probe": { "path": "/readyz" }, "interval": "100ms", "mustHoldFor": "500ms" },
+              \(background ? #""background": { "requests": [ { "name": "work", "path": "/work" } ], "load": { "executor": "constant-arrival-rate", "rate": 20, "duration": "60s", "preAllocatedVUs": 5, "maxVUs": 20 } },"# : "")
+              \(canary ? #""canary": { "write": { "path": "/canary", "body": { "seq": "{{seq}}", "at": "{{now}}" } }, "read": { "path": "/canary?from={{firstSeq}}" }, "interval": "50ms", "readTimeout": "5s" },"# : "")
+              "fault": { "after": "1s", "action": { "run": ["sh", "-c", \(jsonString(fault))] }, "verifyWithin": "2s" },
+              "recovery": { \(recovery.map { #""action": { "run": ["sh", "-c", \#(jsonString($0))] },"# } ?? "")
+                            "healthy": { "consecutiveSuccesses": 3 }, "timeout": "\(recoveryTimeout)" },
+              "rollback": { "action": { "run": ["sh", "-c", "touch '\(dir.path)/rolled-back'"] } },
+              "slo": { "window": "1s" },
+              "objectives": { "rto": "<30s"\(canary ? #", "rpo": "<2s", "lostWrites": "==0""# : "") } }
+            """
+        }
+
+        static func jsonString(_ s: String) -> String {
+            String(decoding: try! JSONEncoder().encode(s), as: UTF8.self)
+        }
+
+        struct Outcome {
+            var status: PreflightKit.ExitStatus
+            var report: Report
+            var folder: URL
+            var stdout: String
+        }
+
+        static func run(_ json: String, in dir: URL, control: RunControl = RunControl()) async throws -> Outcome {
+            let file = dir.appendingPathComponent("drill.json")
+            try json.write(to: file, atomically: true, encoding: .utf8)
+            var options = DrillCommandOptions(paths: [file.path])
+            options.outDirectory = dir.appendingPathComponent("reports").path
+            options.seed = 1
+            let out = Mutex("")
+            let console = Console(
+                out: { line in out.withLock { $0 += line + "\n" } },
+                errRaw: { _ in },
+                errIsTerminal: false
+            )
+            var logger = Logger(label: "drill-test")
+            logger.logLevel = .critical
+            let status = await DrillCommand(options: options, console: console, logger: logger).run(control: control)
+            let root = dir.appendingPathComponent("reports")
+            let folder = try #require(
+                try FileManager.default.contentsOfDirectory(atPath: root.path).first { $0.hasPrefix("t-") }
+            )
+            let url = root.appendingPathComponent(folder)
+            let report = try ReportReader.decode(Data(contentsOf: url.appendingPathComponent("report.json")))
+            return Outcome(status: status, report: report, folder: url, stdout: out.withLock { $0 })
+        }
+
+        static func tempDir() throws -> URL {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "preflight-drill-\(UUID().uuidString)"
+            )
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            return dir
+        }
+
+        @Test func aServerThatAcknowledgesBeforeStoringLosesWritesAndTheDrillFails() async throws {
+            let dir = try Self.tempDir()
+            let server = CrashableServer(
+                crashFile: dir.appendingPathComponent("crash"),
+                downFor: .seconds(1),
+                buffered: true
+            )
+            let outcome = try await withTestServer(server.router) { port in
+                try await Self.run(
+                    Self.drill(port: port, dir: dir, fault: "touch '\(dir.path)/crash'", background: true),
+                    in: dir
+                )
+            }
+            let d = try #require(outcome.report.drill)
+            #expect(outcome.status == .thresholdsFailed)
+            #expect(outcome.report.verdict == "fail")
+            #expect((d.lostWrites ?? 0) > 0)
+            #expect((d.rpoSeconds ?? 0) > 0)
+            #expect(d.rtoSeconds != nil)
+            let lost = outcome.report.thresholds.first { $0.metric == "drill_lost_writes" }
+            #expect(lost?.ok == false)
+            #expect(lost?.observed == Double(d.lostWrites ?? -1))
+            // RPO comes from the client's own log, which is in the run folder.
+            let log = CanaryLog.read(outcome.folder.appendingPathComponent("canary.log"))
+            #expect(log.count == d.canary?.written)
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("rolled-back").path))
+            // The background load ran and its metrics are in the same report, with SLO recovery measured.
+            #expect((outcome.report.requests.first?.count ?? 0) > 20)
+            #expect(d.sloRecoveredSeconds != nil)
+            let junit = try String(contentsOf: outcome.folder.appendingPathComponent("junit.xml"), encoding: .utf8)
+            #expect(junit.contains("drill_lost_writes"))
+        }
+
+        @Test func aFaultThatBreaksNothingIsAnInvalidDrillAndTheRollbackRuns() async throws {
+            let dir = try Self.tempDir()
+            let server = CrashableServer(crashFile: dir.appendingPathComponent("crash"), downFor: nil, buffered: false)
+            let outcome = try await withTestServer(server.router) { port in
+                try await Self.run(Self.drill(port: port, dir: dir, fault: "true", canary: false), in: dir)
+            }
+            #expect(outcome.status == .inconclusive)
+            #expect(outcome.report.drill?.ending == "invalid")
+            #expect(outcome.report.drill?.invalidReason?.contains("could not be verified") == true)
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("rolled-back").path))
+            #expect(outcome.report.warnings.contains { $0.contains("RPO") })
+        }
+
+        @Test func aRecoveryThatNeverComesFailsTheRTOObjectiveAtTheTimeout() async throws {
+            let dir = try Self.tempDir()
+            let server = CrashableServer(crashFile: dir.appendingPathComponent("crash"), downFor: nil, buffered: false)
+            let outcome = try await withTestServer(server.router) { port in
+                try await Self.run(
+                    Self.drill(
+                        port: port,
+                        dir: dir,
+                        fault: "touch '\(dir.path)/crash'",
+                        recoveryTimeout: "2s",
+                        canary: false
+                    ),
+                    in: dir
+                )
+            }
+            #expect(outcome.status == .thresholdsFailed)
+            let rto = outcome.report.thresholds.first { $0.metric == "drill_rto" }
+            #expect(rto?.ok == false)
+            #expect(rto?.observed == nil)
+            #expect(outcome.report.drill?.timeline.contains { $0.event == "recovery-timeout" } == true)
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("rolled-back").path))
+        }
+
+        @Test func aSignalDuringTheFaultRollsBackAndWritesAPartialReport() async throws {
+            let dir = try Self.tempDir()
+            let server = CrashableServer(crashFile: dir.appendingPathComponent("crash"), downFor: nil, buffered: false)
+            let control = RunControl()
+            let started = dir.appendingPathComponent("fault-started")
+            let outcome = try await withTestServer(server.router) { port in
+                try await withThrowingTaskGroup(of: Outcome?.self) { group in
+                    group.addTask {
+                        try await Self.run(
+                            Self.drill(port: port, dir: dir, fault: "touch '\(started.path)'; sleep 5", canary: false),
+                            in: dir,
+                            control: control
+                        )
+                    }
+                    group.addTask {
+                        for _ in 0..<300 where !FileManager.default.fileExists(atPath: started.path) {
+                            try await Task.sleep(for: .milliseconds(50))
+                        }
+                        control.interrupt()
+                        return nil
+                    }
+                    var result: Outcome?
+                    for try await r in group where r != nil { result = r }
+                    return try #require(result)
+                }
+            }
+            #expect(outcome.status == .interrupted)
+            #expect(outcome.report.run.interrupted)
+            #expect(outcome.report.drill?.ending == "interrupted")
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("rolled-back").path))
+        }
+
+        /// The reference API as a child process: SIGKILL while the canary writes, restart on the same database.
+        @Test func killingTheReferenceAPIMeasuresRTOAndLosesNoAcknowledgedWrite() async throws {
+            let dir = try Self.tempDir()
+            let binary = CLITests.binary.path
+            let port = try freePort()
+            let start = dir.appendingPathComponent("start.sh")
+            try """
+            #!/bin/sh
+            '\(binary)' serve --port \(port) --db '\(dir.path)/api.sqlite' --symbols AAPL --demo-data </dev/null >>'\(dir.path)/api.log' 2>&1 &
+            echo $! > '\(dir.path)/api.pid'
+            """.write(to: start, atomically: true, encoding: .utf8)
+            chmod(start.path, 0o755)
+            defer { _ = try? runShell("kill -9 $(cat '\(dir.path)/api.pid') 2>/dev/null") }
+            _ = try runShell("'\(start.path)'")
+            let json = """
+                { "kind": "drill", "name": "t", "target": { "baseURL": "http://127.0.0.1:\(port)" },
+                  "steadyState": { "probe": { "path": "/readyz" }, "interval": "100ms", "mustHoldFor": "1s", "timeout": "60s" },
+                  "canary": { "write": { "path": "/api/v1/admin/drill/canary", "body": { "seq": "{{seq}}", "writtenAt": "{{now}}" } },
+                              "read": { "path": "/api/v1/admin/drill/canary?from={{firstSeq}}" }, "interval": "50ms" },
+                  "fault": { "after": "1s", "action": { "run": ["sh", "-c", "kill -9 $(cat '\(dir.path)/api.pid')"] } },
+                  "recovery": { "action": { "run": ["sh", "-c", "sleep 1; '\(start.path)'"] },
+                                "healthy": { "consecutiveSuccesses": 3 }, "timeout": "60s" },
+                  "objectives": { "rto": "<60s", "rpo": "==0", "lostWrites": "==0" } }
+                """
+            let outcome = try await Self.run(json, in: dir)
+            let d = try #require(outcome.report.drill)
+            #expect(outcome.status == .pass, "\(outcome.stdout)")
+            #expect(d.lostWrites == 0)
+            #expect((d.acknowledgedWrites ?? 0) > 10)
+            let rto = try #require(d.rtoSeconds)
+            // The recovery waits 1 s before restarting; a restart on this machine takes a few seconds at most.
+            #expect(rto >= 1.0)
+            #expect(rto < 30)
+            #expect((d.detectionSeconds ?? 99) <= 0.3)
+            #expect(d.actions.map(\.kind) == ["fault", "recovery"])
+            #expect(d.actions.allSatisfy { $0.exitStatus == 0 })
+        }
+    }
+}
+
+/// A free loopback port (bound, read, released).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
+        }
+    }
+    guard bound else { throw TestServerError.noPort }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// Runs a shell line and waits for it (a server it starts in the background is not waited for).
+@discardableResult
+func runShell(_ line: String) throws -> Int32 {
+    switch ChildProcess.spawn(
+        executable: "/bin/sh",
+        argv: ["sh", "-c", line],
+        environment: ProcessInfo.processInfo.environment,
+        stdout: "/dev/null",
+        stderr: "/dev/null"
+    ) {
+    case .success(let pid):
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return status
+    case .failure(let e): throw e
+    }
+}
