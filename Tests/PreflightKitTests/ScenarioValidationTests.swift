@@ -188,7 +188,7 @@ private let cases: [ValidationCase] = [
     .init(
         change: [(["thresholds"], .object(["checks": .array([.string("rate>>0.9")])]))],
         expectedPath: "$.thresholds.checks[0]",
-        expectedMessage: "\"rate>>0.9\": bound \">0.9\" is not a number"
+        expectedMessage: "\"rate>>0.9\": unexpected \">\" after the operator >"
     ),
     .init(
         change: [(["data", "symbol"], .array([]))],

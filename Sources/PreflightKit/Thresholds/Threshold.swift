@@ -149,28 +149,35 @@ public struct ThresholdSpec: Sendable, Equatable {
         return .success((metricName, tags))
     }
 
-    /// Parses an expression such as `p(95)<300` for a metric of the given kind.
+    /// Parses an expression such as `p(95)<300` for a metric of the given kind, with k6's rules: whitespace around
+    /// the whole expression and around the operator, nowhere else (so a stray space can never move a gate:
+    /// `count<1 0` is an error, not `count<10`); bounds are decimal numbers with an optional sign, fraction and
+    /// exponent (`-1.5`, `1e3`), finite, never hex; `===` is accepted as `==`, as k6 does.
     static func parseExpression(
         _ text: String,
         kind: MetricCatalog.Kind
     ) -> Result<
         (Aggregation, Operator, Double), ScenarioProblem.Reason
     > {
-        let compact = text.filter { !$0.isWhitespace }
-        guard let op = Operator.allCases.first(where: { compact.contains($0.rawValue) }),
-            let range = compact.range(of: op.rawValue)
-        else {
-            return .failure(.init("has no comparison", hint: "write aggregation, operator and value, like p(95)<300"))
-        }
-        let lhs = String(compact[..<range.lowerBound])
-        let rhs = String(compact[range.upperBound...])
-        guard let bound = Double(rhs), bound.isFinite else {
+        let chars = Array(text.trimmingCharacters(in: .whitespaces))
+        var i = 0
+        let quoted: (Character) -> String = { "\"\($0)\"" }
+        let operatorChars: Set<Character> = ["<", ">", "=", "!"]
+        func skipSpaces() { while i < chars.count, chars[i] == " " || chars[i] == "\t" { i += 1 } }
+        // The aggregation: a lower-case word, and for p a percentile in parentheses without spaces.
+        let nameStart = i
+        while i < chars.count, chars[i].isASCII, chars[i].isLetter || (i > nameStart && chars[i].isNumber) { i += 1 }
+        let name = String(chars[nameStart..<i])
+        guard !name.isEmpty else {
             return .failure(
-                .init("bound \"\(rhs)\" is not a number", hint: "durations are plain milliseconds: p(95)<300")
+                .init(
+                    chars.isEmpty ? "is empty" : "must start with an aggregation, got \(quoted(chars[0]))",
+                    hint: "write aggregation, operator and value, like p(95)<300"
+                )
             )
         }
-        let agg: Aggregation
-        switch lhs {
+        var agg: Aggregation
+        switch name {
         case "avg": agg = .avg
         case "min": agg = .min
         case "med": agg = .med
@@ -178,17 +185,104 @@ public struct ThresholdSpec: Sendable, Equatable {
         case "count": agg = .count
         case "rate": agg = .rate
         case "value": agg = .value
+        case "p" where i < chars.count && chars[i] == "(":
+            i += 1
+            let numberStart = i
+            while i < chars.count, chars[i] != ")" { i += 1 }
+            let inner = String(chars[numberStart..<min(i, chars.count)])
+            guard i < chars.count else {
+                return .failure(.init("p( has no closing parenthesis", hint: "write p(95)"))
+            }
+            i += 1
+            let decimal = inner.range(of: #"^[0-9]+(\.[0-9]+)?$"#, options: .regularExpression) != nil
+            guard decimal, let p = Double(inner) else {
+                return .failure(
+                    .init("percentile \"\(inner)\" is not a number", hint: "write p(95) or p(99.9), without spaces")
+                )
+            }
+            guard p >= 0, p <= 100 else {
+                return .failure(.init("percentile must be within 0–100, got \(inner)", hint: "e.g. p(99.9)"))
+            }
+            agg = .percentile(p)
         default:
-            if lhs.hasPrefix("p("), lhs.hasSuffix(")"), let p = Double(lhs.dropFirst(2).dropLast()), p >= 0, p <= 100 {
-                agg = .percentile(p)
-            } else {
+            return .failure(
+                .init(
+                    "unknown aggregation \"\(name)\"",
+                    hint: name.hasPrefix("p") && name.dropFirst().allSatisfy(\.isNumber)
+                        ? "write the percentile in parentheses right after p, like p(95)"
+                        : "allowed here: \(MetricCatalog.aggregations(for: kind))"
+                )
+            )
+        }
+        skipSpaces()
+        // The operator; `===` is k6's spelling of `==`.
+        let rest = String(chars[i...])
+        let spellings: [(String, Operator)] = [
+            ("===", .equal), ("<=", .lessOrEqual), (">=", .greaterOrEqual), ("==", .equal), ("!=", .notEqual),
+            ("<", .less), (">", .greater),
+        ]
+        guard let (spelling, op) = spellings.first(where: { rest.hasPrefix($0.0) }) else {
+            if i < chars.count {
                 return .failure(
                     .init(
-                        "unknown aggregation \"\(lhs)\"",
-                        hint: "allowed here: \(MetricCatalog.aggregations(for: kind))"
+                        "unexpected \(quoted(chars[i])) after the aggregation \(agg)",
+                        hint: "follow it with one of < <= > >= == !=, like \(agg)<300"
                     )
                 )
             }
+            return .failure(.init("has no comparison", hint: "write aggregation, operator and value, like p(95)<300"))
+        }
+        i += spelling.count
+        skipSpaces()
+        if i < chars.count, operatorChars.contains(chars[i]) {
+            return .failure(
+                .init(
+                    "unexpected \(quoted(chars[i])) after the operator \(spelling)",
+                    hint: "operators are written without spaces inside: < <= > >= == !="
+                )
+            )
+        }
+        // The bound: a decimal number, sign, fraction and exponent allowed.
+        let boundStart = i
+        if i < chars.count, chars[i] == "-" || chars[i] == "+" { i += 1 }
+        let digitsStart = i
+        while i < chars.count, chars[i].isASCII, chars[i].isNumber { i += 1 }
+        var boundOK = i > digitsStart
+        if boundOK, i < chars.count, chars[i] == "." {
+            i += 1
+            let fraction = i
+            while i < chars.count, chars[i].isASCII, chars[i].isNumber { i += 1 }
+            boundOK = i > fraction
+        }
+        if boundOK, i < chars.count, chars[i] == "e" || chars[i] == "E" {
+            i += 1
+            if i < chars.count, chars[i] == "-" || chars[i] == "+" { i += 1 }
+            let exponent = i
+            while i < chars.count, chars[i].isASCII, chars[i].isNumber { i += 1 }
+            boundOK = i > exponent
+        }
+        let boundText = String(chars[boundStart..<i])
+        guard boundOK, let bound = Double(boundText) else {
+            let shown = String(chars[boundStart...])
+            return .failure(
+                .init(
+                    "bound \"\(shown)\" is not a number",
+                    hint:
+                        "a decimal number like 300 or 0.01 (durations are plain milliseconds); no hex, NaN or Infinity"
+                )
+            )
+        }
+        guard bound.isFinite else {
+            return .failure(.init("bound \(boundText) is too large", hint: "use a finite number"))
+        }
+        skipSpaces()
+        guard i == chars.count else {
+            return .failure(
+                .init(
+                    "unexpected \(quoted(chars[i])) after the bound \(boundText)",
+                    hint: "nothing may follow the number; a space inside a number is not allowed"
+                )
+            )
         }
         let allowed: Bool
         switch (kind, agg) {
