@@ -139,8 +139,95 @@ extension Serial {
             router.get("/x") { _, _ in Response(status: .init(code: status)) }
             let result = try await withTestServer(router) { port in try await probe(port: port) }
             #expect(!result.exists)
-            #expect(result.reason == "endpoint returned \(status)")
+            #expect(result.reason.hasPrefix("endpoint returned \(status)"))
             #expect(result.status == status)
+        }
+
+        /// A framework-style API: an unknown route and an unknown item on a known route both answer 404, with
+        /// different bodies.
+        static func frameworkRouter() -> Router<BasicRequestContext> {
+            let router = Router()
+            router.get("/items/:id") { _, context -> Response in
+                let id = context.parameters.get("id") ?? ""
+                return Response(
+                    status: .notFound,
+                    headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: #"{"detail":"unknown item \#(id)"}"#))
+                )
+            }
+            router.get("/**") { _, _ -> Response in
+                Response(
+                    status: .notFound,
+                    headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: #"{"detail":"Not Found"}"#))
+                )
+            }
+            return router
+        }
+
+        func probe(port: Int, path: String, base: String = "") async throws -> ProbeResult {
+            let s = try scenario(
+                """
+                { "name": "p", "target": { "baseURL": "http://127.0.0.1:${PORT}\(base)" },
+                  "data": { "id": ["A1", "B2"] },
+                  "requests": [ { "name": "x", "path": "\(path)" } ], "load": { "executor": "per-vu-iterations" } }
+                """,
+                port: port
+            )
+            return await EndpointProbe.probe(s, seed: 1, on: MultiThreadedEventLoopGroup.singleton.next())
+        }
+
+        @Test func anApplications404ForAnUnknownItemOnAKnownRouteIsReal() async throws {
+            let result = try await withTestServer(Self.frameworkRouter()) { port in
+                try await probe(port: port, path: "/items/{{id}}")
+            }
+            #expect(result.exists)
+            #expect(result.reason.hasPrefix("route exists: the application answered 404 for this resource"))
+            #expect(result.decoys?.count == 2)
+            #expect(result.decoys?.allSatisfy { $0.status == 404 } == true)
+            #expect(result.bodySHA256 != result.decoys?.last?.bodySHA256)
+        }
+
+        @Test func aRouteThatDoesNotExistIsMockEvenWhenTheServerAnswersJSON() async throws {
+            let result = try await withTestServer(Self.frameworkRouter()) { port in
+                try await probe(port: port, path: "/nothing/here/{{id}}")
+            }
+            #expect(!result.exists)
+            #expect(result.reason.contains("as does a path that cannot exist"))
+        }
+
+        @Test func aStaticServerWithOne404PageForEveryPathIsMock() async throws {
+            let router = Router()
+            router.get("/**") { request, _ -> Response in
+                Response(
+                    status: .notFound,
+                    headers: [.contentType: "text/html"],
+                    body: .init(
+                        byteBuffer: ByteBuffer(string: "<html><body><h1>404 Not Found</h1><hr>nginx</body></html>")
+                    )
+                )
+            }
+            let result = try await withTestServer(router) { port in try await probe(port: port, path: "/items/{{id}}") }
+            #expect(!result.exists)
+        }
+
+        @Test func aPageThatEchoesThePathStillCountsAsTheSameAnswer() async throws {
+            let router = Router()
+            router.get("/**") { request, _ -> Response in
+                Response(
+                    status: .notFound,
+                    headers: [.contentType: "application/json"],
+                    body: .init(
+                        byteBuffer: ByteBuffer(
+                            string: #"{"error":"no route for \#(request.uri.path)","id":"\#(UUID().uuidString)"}"#
+                        )
+                    )
+                )
+            }
+            let result = try await withTestServer(router) { port in
+                try await probe(port: port, path: "/v2/items/{{id}}")
+            }
+            #expect(!result.exists)
         }
 
         @Test(arguments: [200, 401, 403, 429, 500, 503])

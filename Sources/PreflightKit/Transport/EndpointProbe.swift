@@ -1,4 +1,6 @@
+import Foundation
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 
 /// What one probe request found out about the endpoint.
@@ -10,8 +12,20 @@ public struct ProbeResult: Sendable, Equatable {
     public var status: Int?
     public var error: String?
     public var latencyMs: Double?
+    public var contentType: String?
+    public var bodySHA256: String?
+    public var decoys: [Report.ProbeAnswer]?
 
-    public var info: Report.ProbeInfo { Report.ProbeInfo(status: status, error: error, latencyMs: latencyMs) }
+    public var info: Report.ProbeInfo {
+        Report.ProbeInfo(
+            status: status,
+            error: error,
+            latencyMs: latencyMs,
+            contentType: contentType,
+            bodySHA256: bodySHA256,
+            decoys: decoys
+        )
+    }
 }
 
 /// Decides whether the endpoint under test exists (SPEC §6) with one request and a short timeout.
@@ -42,9 +56,64 @@ public enum EndpointProbe {
         // The probe uses the last data row: what it leaves in a server-side cache is then requested last in a
         // sequential run, not first.
         let lastRow = max(0, (scenario.data.map(\.values.count).max() ?? 1) - 1)
-        let request = plan.prepare(request: index, iteration: lastRow, vu: 0, timeout: timeout)
+        var request = plan.prepare(request: index, iteration: lastRow, vu: 0, timeout: timeout)
+        request.wantsBody = true
         let started = NIODeadline.now()
-        let outcome: HTTPOutcome = await withCheckedContinuation { continuation in
+        let outcome = await send(request, transport: transport, on: eventLoop)
+        let latency = Double((NIODeadline.now() - started).nanoseconds) / 1e6
+        var result = classify(outcome, latencyMs: latency, target: scenario.target.baseURL, timeout: timeout)
+        result.contentType = outcome.headers?.first(name: "content-type")
+        result.bodySHA256 = outcome.body.map { SHA256.hex(Array($0.readableBytesView)) }
+        // Only a 404 is ambiguous (no such route, or no such resource on an existing route). A 405 or 501 says the
+        // method is not served there: the endpoint as the scenario describes it (method and path) does not exist.
+        guard !result.exists, let status = result.status, status == 404,
+            let target = Self.requestTarget(of: request)
+        else { return result }
+        // A 404 from an application that knows the route ("no such symbol") differs from the answer to a path
+        // that cannot exist; a missing route answers both alike.
+        let token = "preflight-probe-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
+        let base = scenario.target.baseURL.basePath
+        let decoyTargets = [Self.replacingLastSegment(of: target, with: token), "\(base)/\(token)"]
+        var decoys: [Report.ProbeAnswer] = []
+        var differs = false
+        for (n, decoyTarget) in decoyTargets.enumerated() {
+            var decoy = request
+            decoy.bytes = Self.rewriting(request.bytes, target: decoyTarget)
+            let answer = await send(decoy, transport: transport, on: eventLoop)
+            decoys.append(
+                Report.ProbeAnswer(
+                    path: decoyTarget,
+                    status: answer.status == 0 ? nil : answer.status,
+                    error: answer.error?.name,
+                    contentType: answer.headers?.first(name: "content-type"),
+                    bodySHA256: answer.body.map { SHA256.hex(Array($0.readableBytesView)) }
+                )
+            )
+            // The root decoy decides: a path under no route at all. The other is recorded for the reader.
+            if n == decoyTargets.count - 1 {
+                differs = !Self.sameAnswer(outcome, target, answer, decoyTarget, token: token)
+            }
+        }
+        result.decoys = decoys
+        if differs {
+            result.exists = true
+            result.reason =
+                "route exists: the application answered \(status) for this resource, and differently for a path "
+                + "that cannot exist"
+        } else {
+            result.reason = "endpoint returned \(status), as does a path that cannot exist (\(decoyTargets[1]))"
+        }
+        return result
+    }
+
+    static func send(
+        _ request: PreparedRequest,
+        transport: NIOHTTPTransport,
+        on eventLoop: any EventLoop
+    ) async
+        -> HTTPOutcome
+    {
+        await withCheckedContinuation { continuation in
             eventLoop.execute {
                 let connection = transport.makeConnection(on: eventLoop)
                 connection.send(request) { outcome in
@@ -53,8 +122,70 @@ public enum EndpointProbe {
                 }
             }
         }
-        let latency = Double((NIODeadline.now() - started).nanoseconds) / 1e6
-        return classify(outcome, latencyMs: latency, target: scenario.target.baseURL, timeout: timeout)
+    }
+
+    /// The request target (`/base/path?query`) of an encoded request.
+    static func requestTarget(of request: PreparedRequest) -> String? {
+        let view = request.bytes.readableBytesView
+        guard let firstSpace = view.firstIndex(of: UInt8(ascii: " ")) else { return nil }
+        let rest = view[(firstSpace + 1)...]
+        guard let secondSpace = rest.firstIndex(of: UInt8(ascii: " ")) else { return nil }
+        return String(decoding: view[(firstSpace + 1)..<secondSpace], as: UTF8.self)
+    }
+
+    /// The encoded request with another request target; method, headers and body unchanged.
+    static func rewriting(_ bytes: ByteBuffer, target: String) -> ByteBuffer {
+        let view = bytes.readableBytesView
+        guard let firstSpace = view.firstIndex(of: UInt8(ascii: " ")),
+            let secondSpace = view[(firstSpace + 1)...].firstIndex(of: UInt8(ascii: " "))
+        else { return bytes }
+        var out = ByteBuffer()
+        out.writeBytes(view[view.startIndex...firstSpace])
+        out.writeString(target)
+        out.writeBytes(view[secondSpace...])
+        return out
+    }
+
+    /// `/a/b/c?x=1` with its last path segment replaced: `/a/b/TOKEN`.
+    static func replacingLastSegment(of target: String, with token: String) -> String {
+        let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
+        guard let slash = path.lastIndex(of: "/") else { return "/\(token)" }
+        return String(path[...slash]) + token
+    }
+
+    /// Whether two answers are the same once what each request put in them is blanked out: the same status,
+    /// content type and body, the body's copy of its own path, path segments, and digit or hex runs (ids,
+    /// timestamps, request ids) masked.
+    static func sameAnswer(
+        _ a: HTTPOutcome,
+        _ aTarget: String,
+        _ b: HTTPOutcome,
+        _ bTarget: String,
+        token: String
+    ) -> Bool {
+        guard a.status == b.status, a.error == b.error else { return false }
+        let type: (HTTPOutcome) -> String? = {
+            $0.headers?.first(name: "content-type")?.split(separator: ";").first.map {
+                $0.trimmingCharacters(in: .whitespaces).lowercased()
+            }
+        }
+        guard type(a) == type(b) else { return false }
+        return normalized(a.body, target: aTarget, token: token) == normalized(b.body, target: bTarget, token: token)
+    }
+
+    static func normalized(_ body: ByteBuffer?, target: String, token: String) -> String {
+        var text = body.map { String(buffer: $0) } ?? ""
+        let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
+        var pieces = [target, path, token]
+        pieces += path.split(separator: "/").map(String.init).filter { $0.count >= 2 }
+        for piece in pieces.sorted(by: { $0.count > $1.count }) where !piece.isEmpty {
+            text = text.replacingOccurrences(of: piece, with: "_")
+            if let decoded = piece.removingPercentEncoding, decoded != piece {
+                text = text.replacingOccurrences(of: decoded, with: "_")
+            }
+        }
+        text = text.replacingOccurrences(of: #"[0-9a-fA-F-]{8,}|[0-9]+"#, with: "#", options: .regularExpression)
+        return text
     }
 
     /// The decision for one probe outcome; pure, so every case is tested without a network.

@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+
+@testable import PreflightKit
+
+extension Serial {
+    /// The probe and the README's quick start against the reference API, started as a child process.
+    @Suite struct ReferenceAPIProbeTests {
+        static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+
+        /// Starts `preflight serve` on a free port with the given symbols; stops it after `body`.
+        static func withReferenceAPI<T: Sendable>(
+            symbols: String,
+            _ body: @Sendable (Int, URL) async throws -> T
+        ) async throws -> T {
+            let dir = try CLITests.tempDir()
+            let port = try freePort()
+            let pidFile = dir.appendingPathComponent("api.pid").path
+            try runShell(
+                "'\(CLITests.binary.path)' serve --port \(port) --db '\(dir.path)/api.sqlite' --demo-data "
+                    + "--symbols '\(symbols)' </dev/null >'\(dir.path)/api.log' 2>&1 & echo $! > '\(pidFile)'"
+            )
+            defer { _ = try? runShell("kill $(cat '\(pidFile)') 2>/dev/null") }
+            // Ready when /readyz answers (filling 600 symbols with demo data takes a few seconds).
+            let probe = try OneShotHTTP(
+                target: TargetURL.parse("http://127.0.0.1:\(port)").get(),
+                http: HTTPSettings(),
+                headers: [],
+                connectTimeout: 1
+            )
+            var ready = false
+            for _ in 0..<600 where !ready {
+                ready = await probe.send(method: "GET", path: "/readyz", timeout: 1).status == 200
+                if !ready { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            try #require(ready, "the reference API did not become ready")
+            return try await body(port, dir)
+        }
+
+        static func scenario(path: String, symbol: String) -> String {
+            """
+            { "name": "probe-\(symbol.lowercased())", "target": { "baseURL": "${PREFLIGHT_TARGET}" },
+              "data": { "symbol": ["\(symbol)"] },
+              "requests": [ { "name": "features", "path": "\(path)", "checks": [ { "status": 200 } ] } ],
+              "load": { "executor": "per-vu-iterations", "vus": 1, "iterations": 5 } }
+            """
+        }
+
+        @Test func anUnknownSymbolIsTheRealAPIFailingAndAWrongPrefixIsAMissingEndpoint() async throws {
+            try await Self.withReferenceAPI(symbols: "AAPL") { port, dir in
+                let env = ["PREFLIGHT_TARGET": "http://127.0.0.1:\(port)"]
+                try Self.scenario(path: "/api/v1/features/quant/{{symbol}}", symbol: "ZZZZ9")
+                    .write(to: dir.appendingPathComponent("unknown.json"), atomically: true, encoding: .utf8)
+                try Self.scenario(path: "/api/v9/features/quant/{{symbol}}", symbol: "AAPL")
+                    .write(to: dir.appendingPathComponent("prefix.json"), atomically: true, encoding: .utf8)
+                let unknown = try await CLITests.preflight(["run", "unknown.json"], in: dir, environment: env)
+                #expect(unknown.status == 99, "\(unknown.stderr)")
+                let prefix = try await CLITests.preflight(["run", "prefix.json"], in: dir, environment: env)
+                #expect(prefix.status == 3, "\(prefix.stderr)")
+                let reports = try CLITests.reports(in: dir)
+                let byName = Dictionary(uniqueKeysWithValues: reports.map { ($0.scenario.name, $0) })
+                #expect(byName["probe-zzzz9"]?.transport.mode == "real")
+                #expect(byName["probe-zzzz9"]?.transport.reason.hasPrefix("route exists") == true)
+                #expect(byName["probe-zzzz9"]?.transport.probe?.decoys?.count == 2)
+                #expect(byName["probe-aapl"]?.transport.mode == "mock")
+            }
+        }
+
+        /// The README's quick start: one `serve` command, then `run scenarios/` — every load scenario REAL.
+        @Test func theQuickStartRunsEveryShippedScenarioAgainstTheRealAPI() async throws {
+            let csv = try String(
+                contentsOf: Self.repository.appendingPathComponent("scenarios/data/universe.csv"),
+                encoding: .utf8
+            )
+            let symbols = csv.split(separator: "\n").dropFirst().joined(separator: ",")
+            try await Self.withReferenceAPI(symbols: symbols) { port, dir in
+                let run = try await CLITests.preflight(
+                    [
+                        "run", Self.repository.appendingPathComponent("scenarios").path, "--target",
+                        "http://127.0.0.1:\(port)", "--var", "DURATION=2s", "--out",
+                        dir.appendingPathComponent("reports").path,
+                    ],
+                    in: dir
+                )
+                let reports = try CLITests.reports(in: dir)
+                #expect(Set(reports.map(\.scenario.name)) == ["cached-symbol", "uncached-symbols"], "\(run.stderr)")
+                for r in reports {
+                    #expect(r.transport.mode == "real", "\(r.scenario.name): \(r.transport.reason)")
+                    #expect((r.requests.first?.checks.passed ?? 0) > 0, "\(r.scenario.name)")
+                }
+                #expect(run.stderr.contains("skipped the drill"))
+            }
+        }
+    }
+}
