@@ -308,7 +308,8 @@ extension MarketDataSerial {
             let services = try await makeServices()
             try await application(services).test(.router) { client in
                 let r = try await client.execute(uri: "/api/v1/admin/scheduler-health", method: .get)
-                #expect(r.status == .serviceUnavailable)
+                #expect(r.status == .ok)
+                #expect(String(buffer: r.body).contains(#""state":"disabled""#))
                 #expect(
                     try await client.execute(uri: "/api/v1/admin/backfill", method: .post).status == .serviceUnavailable
                 )

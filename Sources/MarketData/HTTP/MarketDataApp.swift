@@ -184,11 +184,10 @@ public func buildMarketDataRouter(_ services: MarketDataServices) -> Router<Basi
     }
     let scheduler = services.scheduler
     admin.get("scheduler-health") { _, _ in
+        // No scheduler is a configuration, not a fault: a health check on any `serve` answers 200 (SPEC §10).
         guard let scheduler else {
-            throw APIError(
-                .serviceUnavailable,
-                "scheduler_disabled",
-                "no provider is configured (serve --provider URL)"
+            return JSONText.response(
+                #"{"status":"disabled","state":"disabled","reason":"no provider is configured (serve --provider URL)"}"#
             )
         }
         return try encodeJSON(await scheduler.health())

@@ -1,0 +1,388 @@
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// What `preflight demo` was asked to do.
+public struct DemoOptions: Sendable {
+    /// Folder for report folders and `index.html`.
+    public var outDirectory = "reports"
+    /// A smaller universe and shorter runs (what the test suite runs).
+    public var quick = false
+    /// Keep the database and logs in this folder instead of a temporary one.
+    public var keep: String?
+    /// The shipped scenarios and drill.
+    public var scenariosDirectory = "scenarios"
+    /// The `preflight` executable whose `serve` and `provider-sim` the demo starts.
+    public var executable: String
+    public var environment = ProcessInfo.processInfo.environment
+
+    public init(executable: String) { self.executable = executable }
+}
+
+/// The demo's child processes, so that none outlives it: whatever path it ends by (success, failure, a signal,
+/// a second signal), `stopAll` is called.
+public final class DemoChildren: Sendable {
+    private let state = Mutex<(pids: [pid_t], pidFiles: [String])>(([], []))
+
+    public init() {}
+
+    func add(_ pid: pid_t) { state.withLock { $0.pids.append(pid) } }
+    func add(pidFile: String) { state.withLock { $0.pidFiles.append(pidFile) } }
+
+    /// Every process the demo started, read again from the pid files (a restart writes a new pid there).
+    var pids: [pid_t] {
+        state.withLock { s in
+            s.pids
+                + s.pidFiles.compactMap { file in
+                    (try? String(contentsOfFile: file, encoding: .utf8)).flatMap {
+                        pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines))
+                    }
+                }
+        }
+    }
+
+    /// SIGTERM to each (and its process group), then SIGKILL to whatever is left after `grace` seconds.
+    public func stopAll(grace: Double = 3) {
+        let list = pids.filter { $0 > 1 }
+        for pid in list {
+            kill(pid, SIGTERM)
+            kill(-pid, SIGTERM)
+        }
+        let deadline = Date().addingTimeInterval(grace)
+        while Date() < deadline, list.contains(where: { kill($0, 0) == 0 && !Self.isZombie($0) }) {
+            for pid in list { _ = waitpid(pid, nil, WNOHANG) }
+            usleep(50_000)
+        }
+        for pid in list where kill(pid, 0) == 0 {
+            kill(pid, SIGKILL)
+            kill(-pid, SIGKILL)
+            _ = waitpid(pid, nil, WNOHANG)
+        }
+    }
+
+    static func isZombie(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
+    }
+}
+
+/// `preflight demo`: the provider simulator and the reference API (with its scheduler) as child processes on
+/// free loopback ports, a backfill, every load scenario in REAL mode, the RTO/RPO drill (a real SIGKILL and
+/// restart of the API), `index.html`, a final table; no child process survives it.
+public struct DemoCommand: Sendable {
+    public var options: DemoOptions
+    public var console: Console
+    public var logger: Logger
+    public var children: DemoChildren
+
+    public init(options: DemoOptions, children: DemoChildren, console: Console = .standard, logger: Logger) {
+        self.options = options
+        self.children = children
+        self.console = console
+        self.logger = logger
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The demo's sizes: the full one, and `--quick`.
+    struct Plan {
+        var symbols: Int
+        var lookbackDays: Int
+        var cacheSize: Int
+        var duration: String
+        var faultAfter: String
+    }
+
+    var plan: Plan {
+        options.quick
+            ? Plan(symbols: 100, lookbackDays: 120, cacheSize: 32, duration: "3s", faultAfter: "2s")
+            : Plan(symbols: 600, lookbackDays: 400, cacheSize: 256, duration: "20s", faultAfter: "5s")
+    }
+
+    public func run(control: RunControl) async -> ExitStatus {
+        let clock = ContinuousClock()
+        let began = clock.now
+        let folder: URL
+        do {
+            folder = try workFolder()
+        } catch {
+            console.err("demo: \(error)")
+            return .internalError
+        }
+        defer {
+            children.stopAll()
+            if options.keep == nil { try? FileManager.default.removeItem(at: folder) }
+        }
+        do {
+            return try await steps(folder: folder, control: control, clock: clock, began: began)
+        } catch {
+            console.err("demo failed: \(error)")
+            return control.isInterrupted ? .interrupted : .internalError
+        }
+    }
+
+    func workFolder() throws -> URL {
+        if let keep = options.keep {
+            let url = URL(fileURLWithPath: keep)
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            return url
+        }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("preflight-demo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    // swiftlint:disable:next function_body_length
+    func steps(
+        folder: URL,
+        control: RunControl,
+        clock: ContinuousClock,
+        began: ContinuousClock.Instant
+    ) async throws
+        -> ExitStatus
+    {
+        let plan = self.plan
+        var stepStart = clock.now
+        func step(_ text: String) {
+            let took = (clock.now - stepStart).seconds
+            console.err(String(format: "  %@ (%.1f s)", text, took))
+            stepStart = clock.now
+        }
+        console.err("preflight demo\(options.quick ? " --quick" : ""): work folder \(folder.path)")
+
+        // The universe: the shipped one, or its first symbols for --quick (plus AAPL, the cached scenario's).
+        let csv = try String(
+            contentsOfFile: "\(options.scenariosDirectory)/data/universe.csv",
+            encoding: .utf8
+        )
+        var symbols = Array(csv.split(separator: "\n").dropFirst().map(String.init).prefix(plan.symbols))
+        if !symbols.contains("AAPL") { symbols.append("AAPL") }
+        let universe = folder.appendingPathComponent("universe.csv")
+        try ("symbol\n" + symbols.joined(separator: "\n") + "\n").write(to: universe, atomically: true, encoding: .utf8)
+
+        // 1. The provider simulator.
+        let providerPort = try Self.freePort()
+        let provider = try spawn(
+            [
+                "provider-sim", "--port", "\(providerPort)", "--rate-limit", "200/1s", "--max-bars", "1000",
+                "--seed", "1",
+            ],
+            log: folder.appendingPathComponent("provider.log")
+        )
+        children.add(provider)
+        try "\(provider)\n".write(to: folder.appendingPathComponent("provider.pid"), atomically: true, encoding: .utf8)
+        let providerURL = try TargetURL.parse("http://127.0.0.1:\(providerPort)").get()
+        try await waitUntilAnswering(
+            providerURL,
+            path: "/admin/stats",
+            control: control,
+            what: "the provider simulator"
+        )
+        step("provider simulator on \(providerURL)")
+
+        // 2. The reference API with its scheduler, started by a script the drill uses again to restart it.
+        let apiPort = try Self.freePort()
+        let pidFile = folder.appendingPathComponent("api.pid").path
+        children.add(pidFile: pidFile)
+        let start = folder.appendingPathComponent("start-api.sh")
+        let serve = [
+            options.executable, "serve", "--port", "\(apiPort)", "--db",
+            folder.appendingPathComponent("market.sqlite").path,
+            "--provider", providerURL.description, "--parallel-backfill", "--max-concurrent-symbols", "8",
+            "--lookback-days", "\(plan.lookbackDays)", "--cache-size", "\(plan.cacheSize)", "--symbols",
+            symbols.joined(separator: ","),
+        ]
+        try """
+        #!/bin/sh
+        # Starts the reference API in the background and records its pid (the demo and its drill both use this).
+        \(serve.map(Self.shellQuoted).joined(separator: " ")) </dev/null >>\(Self.shellQuoted(folder.appendingPathComponent("api.log").path)) 2>&1 &
+        echo $! > \(Self.shellQuoted(pidFile))
+        """.write(to: start, atomically: true, encoding: .utf8)
+        chmod(start.path, 0o755)
+        try await runAndWait(["/bin/sh", start.path], log: folder.appendingPathComponent("start-api.log"))
+        let apiURL = try TargetURL.parse("http://127.0.0.1:\(apiPort)").get()
+        try await waitUntilAnswering(apiURL, path: "/readyz", control: control, what: "the reference API")
+        step("reference API on \(apiURL) (scheduler on, parallel backfill)")
+
+        // 3. The backfill of the universe.
+        try await waitForBackfill(apiURL, symbols: symbols.count, control: control)
+        step("backfill of \(symbols.count) symbols × \(plan.lookbackDays) days")
+
+        // 4. Every load scenario, REAL.
+        var runOptions = RunCommandOptions(paths: [options.scenariosDirectory])
+        runOptions.target = apiURL.description
+        runOptions.mode = .real
+        runOptions.outDirectory = options.outDirectory
+        runOptions.quiet = true
+        runOptions.seed = 1
+        runOptions.variables = ["DURATION": plan.duration, "PREFLIGHT_UNIVERSE": universe.path]
+        let quietConsole = Console(out: { _ in }, errRaw: console.errRaw, errIsTerminal: false)
+        let loads = RunCommand(options: runOptions, console: quietConsole, logger: logger)
+        var statuses: [ExitStatus] = []
+        guard case .success(let scenarios) = loads.loadAll() else {
+            throw Failure(description: "the scenarios in \(options.scenariosDirectory) do not validate")
+        }
+        for scenario in scenarios where !control.isInterrupted {
+            statuses.append(try await loads.runOne(scenario, control: control))
+            step("scenario \(scenario.name)")
+        }
+
+        // 5. The drill: SIGKILL the API, restart it on the same database and port.
+        if !control.isInterrupted {
+            var drillOptions = DrillCommandOptions(paths: [options.scenariosDirectory])
+            drillOptions.target = apiURL.description
+            drillOptions.outDirectory = options.outDirectory
+            drillOptions.seed = 1
+            drillOptions.variables = [
+                "PREFLIGHT_FAULT_CMD": "kill -9 $(cat \(Self.shellQuoted(pidFile)))",
+                "PREFLIGHT_RECOVER_CMD": Self.shellQuoted(start.path),
+                "PREFLIGHT_FAULT_AFTER": plan.faultAfter,
+                "PREFLIGHT_RECOVERY_TIMEOUT": "60s",
+            ]
+            drillOptions.environment = options.environment
+            let drills = DrillCommand(options: drillOptions, console: quietConsole, logger: logger)
+            switch drills.loadAll() {
+            case .success(let list):
+                for drill in list where !control.isInterrupted {
+                    statuses.append(try await drills.runOne(drill, control: control))
+                    step("drill \(drill.name) (the API was killed with SIGKILL and restarted)")
+                }
+            case .failure(let e): throw Failure(description: e.description)
+            }
+        }
+        let root = URL(fileURLWithPath: options.outDirectory)
+        try RunIndex.write(root: root)
+        let status = control.isInterrupted ? ExitStatus.interrupted : RunCommand.worst(statuses)
+        console.out(table(root: root, since: began.duration(to: clock.now).seconds))
+        console.out(
+            "index: \(root.appendingPathComponent("index.html").path) · exit \(status.rawValue) · "
+                + String(format: "%.0f s in all", (clock.now - began).seconds)
+        )
+        return status
+    }
+
+    /// The final table: the runs this demo wrote, from their reports.
+    func table(root: URL, since seconds: Double) -> String {
+        let cutoff = Date().addingTimeInterval(-seconds - 1)
+        let entries = RunIndex.entries(in: root).filter { ($0.report?.run.startedAt ?? .distantPast) >= cutoff }
+            .reversed()
+        var rows = [["scenario", "verdict", "mode", "key figures", "report"]]
+        for e in entries {
+            guard let r = e.report else { continue }
+            let figures: String
+            if let d = r.drill {
+                figures =
+                    "RTO \(HumanFormat.ms(d.rtoSeconds.map { $0 * 1000 })), lost writes \(d.lostWrites.map(String.init) ?? "–")"
+                    + ", RPO \(d.rpoSeconds == 0 ? "0 s" : HumanFormat.ms(d.rpoSeconds.map { $0 * 1000 }))"
+            } else {
+                let reqs = r.metrics["http_reqs"]?.values["count"] ?? 0
+                let p95 = r.metrics["http_req_duration"]?.values["p(95)"]
+                let failed = r.metrics["http_req_failed"]?.values["rate"] ?? 0
+                figures = "\(Int(reqs)) requests, p95 \(HumanFormat.ms(p95)), failed \(HumanFormat.percent(failed))"
+            }
+            rows.append([
+                r.scenario.name, r.verdict.uppercased(), r.transport.mode.uppercased(), figures,
+                "\(root.lastPathComponent)/\(e.folder)/report.html",
+            ])
+        }
+        return "\n" + TextSummary.table(rows).joined(separator: "\n")
+    }
+
+    // MARK: Processes
+
+    func spawn(_ arguments: [String], log: URL) throws -> pid_t {
+        switch ChildProcess.spawn(
+            executable: options.executable,
+            argv: [options.executable] + arguments,
+            environment: options.environment,
+            stdout: log.path,
+            stderr: log.path + ".err"
+        ) {
+        case .success(let pid): return pid
+        case .failure(let e): throw Failure(description: "cannot start \(arguments.first ?? ""): \(e)")
+        }
+    }
+
+    func runAndWait(_ argv: [String], log: URL) async throws {
+        switch ChildProcess.spawn(
+            executable: argv[0],
+            argv: argv,
+            environment: options.environment,
+            stdout: log.path,
+            stderr: log.path
+        ) {
+        case .success(let pid):
+            let status = await ChildProcess.wait(pid)
+            guard status == 0 else { throw Failure(description: "\(argv.joined(separator: " ")) exited \(status)") }
+        case .failure(let e): throw Failure(description: "cannot run \(argv[0]): \(e)")
+        }
+    }
+
+    func waitUntilAnswering(_ url: TargetURL, path: String, control: RunControl, what: String) async throws {
+        let client = try OneShotHTTP(target: url, http: HTTPSettings(), headers: [], connectTimeout: 1)
+        for _ in 0..<600 {
+            guard !control.isInterrupted else { throw Failure(description: "interrupted") }
+            if await client.send(method: "GET", path: path, timeout: 1).status == 200 { return }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        throw Failure(description: "\(what) did not answer \(path) within 60 s")
+    }
+
+    /// Polls `scheduler-health` until every symbol is backfilled, with a progress line.
+    func waitForBackfill(_ url: TargetURL, symbols total: Int, control: RunControl) async throws {
+        let client = try OneShotHTTP(target: url, http: HTTPSettings(), headers: [], connectTimeout: 2)
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(options.quick ? 120 : 300)
+        var last = ""
+        while clock.now < deadline {
+            guard !control.isInterrupted else { throw Failure(description: "interrupted") }
+            let answer = await client.send(
+                method: "GET",
+                path: "/api/v1/admin/scheduler-health",
+                timeout: 10,
+                wantsBody: true
+            )
+            if let body = answer.body, let doc = try? JSONValue.parse(Data(body.readableBytesView)),
+                case .array(let list)? = doc["symbols"]
+            {
+                let done = list.filter {
+                    if case .number(let lag)? = $0["lagTradingDays"] { return lag <= 1 }
+                    return false
+                }.count
+                let bars = doc["lastRun"]?["barsWritten"].map(\.textValue) ?? "–"
+                let waits = doc["lastRun"]?["rateLimitHits"].map(\.textValue) ?? "0"
+                let line = "    backfill: \(done)/\(total) symbols · last run \(bars) bars · \(waits) rate-limit waits"
+                if line != last {
+                    console.err(line)
+                    last = line
+                }
+                if done >= total, doc["state"] != .string("running") { return }
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+        throw Failure(description: "the backfill did not finish in time (\(last.trimmingCharacters(in: .whitespaces)))")
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
+            }
+        }
+        guard ok else { throw Failure(description: "no free loopback port") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    static func shellQuoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: #"'\''"#) + "'" }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+
+@testable import PreflightKit
+
+extension Serial {
+    /// `preflight demo --quick` as a user runs it: the built binary, from the repository's folder.
+    @Suite struct DemoTests {
+        static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+
+        /// Processes whose command line mentions `text` (the demo's work folder is in every child's arguments or
+        /// in its pid files).
+        static func processes(mentioning text: String, pidFiles: [URL]) -> [Int32] {
+            var pids: [Int32] = pidFiles.compactMap {
+                (try? String(contentsOf: $0, encoding: .utf8)).flatMap {
+                    Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+                }
+            }
+            .filter { kill($0, 0) == 0 && !DemoChildren.isZombie($0) }
+            let all = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            for entry in all {
+                guard let pid = Int32(entry), pid != getpid(),
+                    let cmd = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+                else { continue }
+                let line = String(decoding: cmd.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+                if line.contains(text) && !DemoChildren.isZombie(pid) { pids.append(pid) }
+            }
+            return Array(Set(pids))
+        }
+
+        @Test func theQuickDemoRunsEverythingRealAndLeavesNoProcessBehind() async throws {
+            let out = try CLITests.tempDir()
+            let keep = out.appendingPathComponent("work")
+            let result = try await CLITests.preflight(
+                ["demo", "--quick", "--keep", keep.path, "--out", out.appendingPathComponent("reports").path],
+                in: Self.repository
+            )
+            #expect(result.status == 0, "\(result.stderr.suffix(3000))")
+            let reports = try CLITests.reports(in: out)
+            #expect(Set(reports.map(\.scenario.name)) == ["cached-symbol", "uncached-symbols", "rto-rpo-recovery"])
+            for r in reports {
+                #expect(r.transport.mode == "real", "\(r.scenario.name)")
+                #expect(r.verdict == "pass", "\(r.scenario.name): \(r.verdictReason)")
+            }
+            let drill = try #require(reports.first { $0.drill != nil }?.drill)
+            #expect(drill.rtoSeconds != nil)
+            #expect(drill.lostWrites == 0)
+            #expect((drill.acknowledgedWrites ?? 0) > 0)
+            let index = try String(
+                contentsOf: out.appendingPathComponent("reports/index.html"),
+                encoding: .utf8
+            )
+            for r in reports { #expect(index.contains(r.scenario.name)) }
+            #expect(result.stdout.contains("rto-rpo-recovery"))
+            let left = Self.processes(
+                mentioning: keep.path,
+                pidFiles: [keep.appendingPathComponent("api.pid"), keep.appendingPathComponent("provider.pid")]
+            )
+            #expect(left.isEmpty, "processes left behind: \(left)")
+        }
+
+        @Test func anInterruptedDemoExits130WithPartialReportsAndNoProcessBehind() async throws {
+            let out = try CLITests.tempDir()
+            let keep = out.appendingPathComponent("work")
+            let reportsDir = out.appendingPathComponent("reports")
+            let result = try await CLITests.preflight(
+                ["demo", "--quick", "--keep", keep.path, "--out", reportsDir.path],
+                in: Self.repository
+            ) { pid in
+                // Interrupt once the first scenario's report is written, while the next one runs.
+                for _ in 0..<1800 {
+                    let folders = (try? FileManager.default.contentsOfDirectory(atPath: reportsDir.path)) ?? []
+                    if folders.contains(where: { $0.hasPrefix("cached-symbol-") }) { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                try await Task.sleep(for: .milliseconds(1000))
+                kill(pid, SIGINT)
+            }
+            #expect(result.status == 130, "\(result.stderr.suffix(2000))")
+            let reports = try CLITests.reports(in: out)
+            // The demo stopped partway: the first report is there, the drill's is not.
+            #expect(reports.contains { $0.scenario.name == "cached-symbol" })
+            #expect(!reports.contains { $0.scenario.name == "rto-rpo-recovery" }, "\(reports.map(\.scenario.name))")
+            #expect(result.stderr.contains("interrupted"))
+            let left = Self.processes(
+                mentioning: keep.path,
+                pidFiles: [keep.appendingPathComponent("api.pid"), keep.appendingPathComponent("provider.pid")]
+            )
+            #expect(left.isEmpty, "processes left behind: \(left)")
+        }
+    }
+}
