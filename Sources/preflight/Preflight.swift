@@ -18,6 +18,8 @@ struct Preflight: AsyncParsableCommand {
             Exit codes: 0 every threshold passed against the real target; 99 a threshold failed; \
             3 inconclusive (mock transport without --allow-mock); 2 usage or scenario error, nothing sent; \
             1 internal error; 130 interrupted (a partial report was written).
+            Start with: preflight demo
+            Shell completions: preflight --generate-completion-script bash|zsh|fish
             """,
         version: PreflightInfo.version,
         subcommands: [
@@ -25,6 +27,25 @@ struct Preflight: AsyncParsableCommand {
             Baseline.self,
         ]
     )
+
+    /// Parses and runs, with one change to swift-argument-parser's exit codes: a usage error (unknown option, bad
+    /// value, missing argument) exits 2 as the exit-code table says, not EX_USAGE (64).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(ExitStatus.usage.rawValue)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Logs go to stderr; `PREFLIGHT_LOG_LEVEL` (trace…critical) sets the level, `notice` by default.
@@ -51,7 +72,13 @@ func parseVariables(_ pairs: [String]) throws -> [String: String] {
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run load scenarios and write reports.",
-        discussion: "Every scenario is validated before any request is sent."
+        discussion: """
+            Every scenario is validated before any request is sent.
+            Examples:
+              preflight run scenarios/
+              preflight run scenarios/cached_symbol.json --target http://127.0.0.1:8000 --var DURATION=10s
+              preflight run my.json --mode real --seed 42 --out ci-reports --quiet
+            """
     )
 
     @Argument(help: "Scenario files, or folders of them.")
@@ -200,7 +227,14 @@ func currentExecutable() -> String {
 }
 
 struct Validate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check scenario files without sending anything.")
+    static let configuration = CommandConfiguration(
+        abstract: "Check scenario and drill files without sending anything.",
+        discussion: """
+            Examples:
+              preflight validate scenarios/
+              preflight validate my.json --var PREFLIGHT_TARGET=http://127.0.0.1:8000
+            """
+    )
 
     @Argument(help: "Scenario files, or folders of them.")
     var scenarios: [String]
@@ -251,7 +285,11 @@ struct Validate: AsyncParsableCommand {
 struct RenderReport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Re-render report.html, junit.xml and summary.md from a report.json."
+        abstract: "Re-render report.html, junit.xml and summary.md from a report.json.",
+        discussion: """
+            Example:
+              preflight report reports/cached-symbol-20261129T110502Z/report.json --out /tmp/rendered
+            """
     )
 
     @Argument(help: "A report.json written by `preflight run`.")
@@ -269,7 +307,12 @@ struct RenderReport: ParsableCommand {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the reference Market Data API (SQLite storage, quant features, cache).",
-        discussion: "Stops gracefully on SIGTERM or SIGINT. Admin routes need --admin-token's bearer token when set."
+        discussion: """
+            Stops gracefully on SIGTERM or SIGINT. Admin routes need --admin-token's bearer token when set.
+            Examples:
+              preflight serve --demo-data
+              preflight serve --port 0 --db /tmp/api.sqlite --provider http://127.0.0.1:9000 --parallel-backfill
+            """
     )
 
     @Option(help: "Port on 127.0.0.1 (0 picks a free one).")
@@ -369,6 +412,9 @@ struct ProviderSim: AsyncParsableCommand {
         discussion: """
             GET /v2/aggs/ticker/{symbol}/range/1/day/{from}/{to}; admin: POST /admin/faults {down, timeoutRate, \
             malformedRate, impossibleRate}, POST /admin/down, POST /admin/up, GET /admin/stats.
+            Examples:
+              preflight provider-sim --rate-limit 50/1s --latency 20ms-80ms
+              preflight provider-sim --port 0 --rate-limit none --error-rate 0.05 --seed 7
             """
     )
 
@@ -428,8 +474,11 @@ struct ProviderSim: AsyncParsableCommand {
 struct Baseline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a backfill of N symbols against the provider simulator, sequential vs parallel.",
-        discussion:
-            "Prints where the time goes (provider calls, database writes, rate limiter) and writes baseline.json."
+        discussion: """
+            Prints where the time goes (provider calls, database writes, rate limiter) and writes baseline.json.
+            Example:
+              preflight baseline --symbols 30 --out reports
+            """
     )
 
     @Option(help: "Symbols to backfill (two years each).")

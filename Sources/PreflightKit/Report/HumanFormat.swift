@@ -5,6 +5,7 @@ public enum HumanFormat {
     /// A duration given in milliseconds.
     public static func ms(_ v: Double?) -> String {
         guard let v, v.isFinite else { return "–" }
+        if v == 0 { return "0 ms" }
         if v < 1 { return "\(Int((v * 1000).rounded())) µs" }
         if v < 10 { return String(format: "%.2f ms", v) }
         if v < 100 { return String(format: "%.1f ms", v) }
