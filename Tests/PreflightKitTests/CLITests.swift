@@ -160,6 +160,18 @@ extension Serial {
             }
         }
 
+        /// The exit-code table says 2 for usage errors; swift-argument-parser's own default is 64.
+        @Test(arguments: [
+            ["run", "s.json", "--mode", "bogus"], ["run", "s.json", "--bogus"], ["run", "s.json", "--seed", "abc"],
+            ["run", "s.json", "--event-loops", "0"], ["run"], ["drill"], ["no-such-command"],
+        ])
+        func aUsageErrorExits2WithTheUsageLine(_ arguments: [String]) async throws {
+            let dir = try Self.tempDir()
+            let result = try await Self.preflight(arguments, in: dir)
+            #expect(result.status == 2, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.contains("Usage:") || result.stderr.contains("Error:"), "\(result.stderr)")
+        }
+
         @Test func sigintWritesAPartialReportAndExits130() async throws {
             let dir = try Self.tempDir()
             defer { try? FileManager.default.removeItem(at: dir) }

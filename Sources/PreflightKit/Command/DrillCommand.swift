@@ -73,22 +73,12 @@ public struct DrillCommand: Sendable {
             do {
                 var d = try loader.load(file: file)
                 if let target = options.target {
-                    switch TargetURL.parse(target) {
-                    case .success(let url):
-                        d.target.baseURL = url
-                        d.background?.target.baseURL = url
-                    case .failure(let r):
-                        throw ScenarioError(
-                            file: file,
-                            problems: [.init(path: "--target", message: "\"\(target)\" \(r.message)", hint: r.hint)]
-                        )
-                    }
+                    d.target.baseURL = try TargetURL.override(target, file: file)
+                    d.background?.target.baseURL = d.target.baseURL
                 }
                 drills.append(d)
-            } catch let e as ScenarioError {
-                errors.append(e)
             } catch {
-                errors.append(ScenarioError(file: file, problems: [.init(path: "$", message: "\(error)")]))
+                errors.append(error)
             }
         }
         return errors.isEmpty ? .success(drills) : .failure(ScenarioErrors(errors: errors))

@@ -100,22 +100,11 @@ public struct RunCommand: Sendable {
         for file in files {
             do {
                 var s = try loader.load(file: file)
-                if let target = options.target {
-                    switch TargetURL.parse(target) {
-                    case .success(let url): s.target.baseURL = url
-                    case .failure(let r):
-                        throw ScenarioError(
-                            file: file,
-                            problems: [.init(path: "--target", message: "\"\(target)\" \(r.message)", hint: r.hint)]
-                        )
-                    }
-                }
+                if let target = options.target { s.target.baseURL = try TargetURL.override(target, file: file) }
                 if let mode = options.mode { s.transport.mode = mode }
                 scenarios.append(s)
-            } catch let e as ScenarioError {
-                errors.append(e)
             } catch {
-                errors.append(ScenarioError(file: file, problems: [.init(path: "$", message: "\(error)")]))
+                errors.append(error)
             }
         }
         return errors.isEmpty ? .success(scenarios) : .failure(ScenarioErrors(errors: errors))

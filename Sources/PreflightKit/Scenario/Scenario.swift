@@ -43,6 +43,18 @@ public struct TargetURL: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(scheme)://\(hostHeader)\(basePath)" }
 
+    /// Parses a `--target` option for `file`: a usage problem at the path `--target` when it is not usable.
+    public static func override(_ text: String, file: String) throws(ScenarioError) -> TargetURL {
+        switch parse(text) {
+        case .success(let url): return url
+        case .failure(let r):
+            throw ScenarioError(
+                file: file,
+                problems: [.init(path: "--target", message: "\"\(text)\" \(r.message)", hint: r.hint)]
+            )
+        }
+    }
+
     /// Parses a base URL; returns nil with a reason when it is not usable.
     public static func parse(_ text: String) -> Result<TargetURL, ScenarioProblem.Reason> {
         guard let comps = URLComponents(string: text), let scheme = comps.scheme?.lowercased() else {
