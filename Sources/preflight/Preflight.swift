@@ -48,10 +48,27 @@ struct Preflight: AsyncParsableCommand {
     }
 }
 
-/// Logs go to stderr; `PREFLIGHT_LOG_LEVEL` (trace…critical) sets the level, `notice` by default.
+/// One line on stdout with the address a server listens on (with `--port 0`, the only way to learn the port).
+func printListening(_ what: String, host: String, port: Int) {
+    let h = host.contains(":") ? "[\(host)]" : host
+    // Written straight to the descriptor: stdout may be a pipe, where print's buffer would hold the line back.
+    FileHandle.standardOutput.write(Data("\(what): listening on http://\(h):\(port)\n".utf8))
+}
+
+/// Logs go to stderr; `PREFLIGHT_LOG_LEVEL` (trace…critical) sets the level, `notice` by default. An unknown level
+/// is said once on stderr, not silently ignored.
 func makeLogger() -> Logger {
-    let level =
-        ProcessInfo.processInfo.environment["PREFLIGHT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
+    let raw = ProcessInfo.processInfo.environment["PREFLIGHT_LOG_LEVEL"]
+    let parsed = raw.flatMap { Logger.Level(rawValue: $0.lowercased()) }
+    if let raw, !raw.isEmpty, parsed == nil {
+        FileHandle.standardError.write(
+            Data(
+                "warning: PREFLIGHT_LOG_LEVEL=\(raw) is not a level (trace, debug, info, notice, warning, error, critical); using notice\n"
+                    .utf8
+            )
+        )
+    }
+    let level = parsed ?? .notice
     var logger = Logger(label: "preflight") { StreamLogHandler.standardError(label: $0) }
     logger.logLevel = level
     return logger
@@ -396,9 +413,11 @@ struct Serve: AsyncParsableCommand {
         // One registry for the API's own metrics and anything reporting through swift-metrics; `/metrics` shows it.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let host = configuration.host
         let app = try await buildMarketDataApplication(
             configuration: configuration,
             metrics: APIMetrics(registry: registry),
+            onListening: { port in printListening("preflight serve", host: host, port: port) },
             logger: logger
         )
         try await app.runService()
@@ -466,7 +485,12 @@ struct ProviderSim: AsyncParsableCommand {
         configuration.errorRate = errorRate
         guard maxBars > 0 else { throw ValidationError("--max-bars must be positive") }
         configuration.maxBarsPerResponse = maxBars
-        let (app, _) = buildProviderSimulator(configuration: configuration, logger: makeLogger())
+        let host = configuration.host
+        let (app, _) = buildProviderSimulator(
+            configuration: configuration,
+            onListening: { port in printListening("preflight provider-sim", host: host, port: port) },
+            logger: makeLogger()
+        )
         try await app.runService()
     }
 }

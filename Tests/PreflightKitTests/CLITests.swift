@@ -172,6 +172,20 @@ extension Serial {
             #expect(result.stderr.contains("Usage:") || result.stderr.contains("Error:"), "\(result.stderr)")
         }
 
+        /// With `--port 0` the listen line is the only way to learn the port.
+        @Test(arguments: [["serve", "--port", "0", "--db", "api.sqlite"], ["provider-sim", "--port", "0"]])
+        func serversPrintTheAddressTheyListenOn(_ arguments: [String]) async throws {
+            let dir = try Self.tempDir()
+            let result = try await Self.preflight(arguments, in: dir) { pid in
+                try await Task.sleep(for: .seconds(3))
+                kill(pid, SIGTERM)
+            }
+            let line = try #require(result.stdout.split(separator: "\n").first { $0.contains("listening on") })
+            let port = Int(line.split(separator: ":").last ?? "") ?? 0
+            #expect(line.hasPrefix("preflight \(arguments[0]): listening on http://127.0.0.1:"))
+            #expect(port > 0)
+        }
+
         @Test func sigintWritesAPartialReportAndExits130() async throws {
             let dir = try Self.tempDir()
             defer { try? FileManager.default.removeItem(at: dir) }

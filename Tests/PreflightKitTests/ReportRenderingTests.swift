@@ -129,6 +129,19 @@ struct ReportRenderingTests {
         #expect(suite.attribute(forName: "failures")?.stringValue == String(expectedFailures))
     }
 
+    @Test func aMockRunAllowedToPassNeverPassesTheTransportCase() throws {
+        var r = try Self.fixture("mock")
+        r.verdict = "pass"  // what --allow-mock with passing thresholds gives
+        let xml = try XMLDocument(data: Data(JUnitReport.render(r).utf8))
+        let transport = try #require(
+            try xml.nodes(forXPath: "//testcase[@name='transport is real']").first as? XMLElement
+        )
+        #expect(transport.elements(forName: "skipped").count == 1)
+        #expect(transport.elements(forName: "failure").isEmpty)
+        let suite = try #require(try xml.nodes(forXPath: "/testsuites/testsuite").first as? XMLElement)
+        #expect(suite.attribute(forName: "skipped")?.stringValue == "1")
+    }
+
     @Test func markdownSummarisesVerdictModeAndThresholds() throws {
         let mock = MarkdownSummary.render(try Self.fixture("mock"))
         #expect(mock.hasPrefix("## ⚠️ INCONCLUSIVE — fixture-mock"))

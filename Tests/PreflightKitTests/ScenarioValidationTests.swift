@@ -316,6 +316,19 @@ struct ScenarioValidationTests {
         #expect(rate == 7)
     }
 
+    @Test func variableDefaultsFollowTheShell() {
+        let diag = Diagnostics()
+        let expander = VariableExpander(variables: ["EMPTY": "", "SET": "v"], environment: [:])
+        let cases: [(String, String)] = [
+            ("${EMPTY:-d}", "d"), ("${EMPTY-d}", ""), ("${UNSET:-d}", "d"), ("${UNSET-d}", "d"), ("${SET:-d}", "v"),
+            ("${SET-d}", "v"), ("${EMPTY}", ""), ("a${UNSET:-}b", "ab"),
+        ]
+        for (text, want) in cases {
+            #expect(expander.expand(string: text, path: "$", diag: diag) == want, "\(text)")
+        }
+        #expect(diag.problems.isEmpty)
+    }
+
     @Test func csvAndJSONFeedsAreRead() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pf-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

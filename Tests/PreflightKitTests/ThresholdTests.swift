@@ -119,6 +119,17 @@ struct ThresholdTests {
         #expect(results == [ThresholdResult(metric: t.metric, expression: t.expression, observed: nil, ok: false)])
     }
 
+    @Test func aCountOverNoDataIsZeroSoCountEqualsZeroCanBeAsserted() throws {
+        let t = try ThresholdSpec.parse(
+            metric: "http_req_duration{status:404}",
+            expression: "count==0",
+            requestNames: names
+        )
+        .get()
+        let results = ThresholdResult.evaluate([t], values: sampleValues())
+        #expect(results == [ThresholdResult(metric: t.metric, expression: t.expression, observed: 0, ok: true)])
+    }
+
     @Test func eachOperatorDecides() {
         #expect(ThresholdSpec.Operator.less.holds(1, 2) && !ThresholdSpec.Operator.less.holds(2, 2))
         #expect(ThresholdSpec.Operator.lessOrEqual.holds(2, 2) && !ThresholdSpec.Operator.lessOrEqual.holds(3, 2))

@@ -61,6 +61,7 @@ public struct MarketDataServices: Sendable {
 public func buildMarketDataApplication(
     configuration: MarketDataConfiguration,
     metrics: APIMetrics = APIMetrics(),
+    onListening: @escaping @Sendable (Int) async -> Void = { _ in },
     logger: Logger
 ) async throws -> some ApplicationProtocol {
     let store = try MarketStore(path: configuration.databasePath)
@@ -107,6 +108,7 @@ public func buildMarketDataApplication(
             serverName: "preflight-api"
         ),
         services: scheduler.map { [$0] } ?? [],
+        onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
         logger: logger
     )
 }

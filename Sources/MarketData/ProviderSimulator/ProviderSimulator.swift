@@ -331,6 +331,7 @@ func simulateAggregates(
 /// The simulator as an application, for `preflight provider-sim` and the tests.
 public func buildProviderSimulator(
     configuration: ProviderSimulatorConfiguration,
+    onListening: @escaping @Sendable (Int) async -> Void = { _ in },
     logger: Logger
 ) -> (application: some ApplicationProtocol, state: ProviderSimulatorState) {
     let state = ProviderSimulatorState(configuration: configuration)
@@ -340,6 +341,7 @@ public func buildProviderSimulator(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "provider-sim"
         ),
+        onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
         logger: logger
     )
     return (app, state)

@@ -5,6 +5,7 @@ import Foundation
 public enum JUnitReport {
     public static func render(_ r: Report) -> String {
         var cases: [(name: String, classname: String, failure: (type: String, message: String)?)] = []
+        var skipped: Set<String> = []
         let suite = "preflight.\(r.scenario.name)"
         let mockedWithoutPermission = r.transport.mode == "mock" && r.verdict == "inconclusive" && !r.run.interrupted
         cases.append(
@@ -13,6 +14,8 @@ public enum JUnitReport {
                 mockedWithoutPermission ? ("mock", "the mock transport answered: \(r.transport.reason)") : nil
             )
         )
+        // With --allow-mock the run may pass, but the transport was not real: that case is skipped, never passed.
+        if r.transport.mode == "mock" && !mockedWithoutPermission { skipped.insert("transport is real") }
         cases.append(
             (
                 "run completed", suite,
@@ -30,12 +33,14 @@ public enum JUnitReport {
             cases.append(("\(t.metric) \(t.expression)", "\(suite).thresholds", failure))
         }
         let failures = cases.filter { $0.failure != nil }.count
+        let skippedCount = cases.filter { skipped.contains($0.name) && $0.failure == nil }.count
         let time = String(format: "%.3f", r.run.durationSeconds)
         var x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         x +=
             "<testsuites name=\"preflight\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"0\" time=\"\(time)\">\n"
         x += "  <testsuite name=\"\(escapeXML(r.scenario.name))\" tests=\"\(cases.count)\" failures=\"\(failures)\" "
-        x += "errors=\"0\" skipped=\"0\" time=\"\(time)\" timestamp=\"\(HumanFormat.date(r.run.startedAt))\">\n"
+        x +=
+            "errors=\"0\" skipped=\"\(skippedCount)\" time=\"\(time)\" timestamp=\"\(HumanFormat.date(r.run.startedAt))\">\n"
         x += "    <properties>\n"
         for (k, v) in [
             ("verdict", r.verdict), ("transport.mode", r.transport.mode), ("transport.reason", r.transport.reason),
@@ -46,7 +51,11 @@ public enum JUnitReport {
         x += "    </properties>\n"
         for c in cases {
             x += "    <testcase name=\"\(escapeXML(c.name))\" classname=\"\(escapeXML(c.classname))\" time=\"0\""
-            if let f = c.failure {
+            if skipped.contains(c.name) && c.failure == nil {
+                x +=
+                    ">\n      <skipped message=\"\(escapeXML("the mock transport answered (--allow-mock): \(r.transport.reason)"))\"/>\n"
+                x += "    </testcase>\n"
+            } else if let f = c.failure {
                 x += ">\n      <failure type=\"\(escapeXML(f.type))\" message=\"\(escapeXML(f.message))\">"
                 x += "\(escapeXML(f.message))</failure>\n    </testcase>\n"
             } else {

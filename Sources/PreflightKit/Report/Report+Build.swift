@@ -61,7 +61,10 @@ extension Report {
                 + (result.aborted ? "; the run was aborted" : "")
         } else {
             verdict = "pass"
-            reason = thresholds.isEmpty ? "no thresholds defined" : "all \(thresholds.count) thresholds passed"
+            reason =
+                thresholds.isEmpty
+                ? "no thresholds defined"
+                : thresholds.count == 1 ? "the 1 threshold passed" : "all \(thresholds.count) thresholds passed"
         }
         return Report(
             tool: Tool(name: PreflightInfo.name, version: PreflightInfo.version),

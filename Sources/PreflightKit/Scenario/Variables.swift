@@ -43,11 +43,17 @@ struct VariableExpander {
                 return s
             }
             let body = rest[start.upperBound..<end]
+            // Shell semantics: ${NAME:-d} takes d when NAME is unset or empty, ${NAME-d} only when it is unset.
             let name: Substring
             let fallback: Substring?
+            var emptyTakesDefault = false
             if let sep = body.range(of: ":-") {
                 name = body[..<sep.lowerBound]
                 fallback = body[sep.upperBound...]
+                emptyTakesDefault = true
+            } else if let dash = body.firstIndex(of: "-") {
+                name = body[..<dash]
+                fallback = body[body.index(after: dash)...]
             } else {
                 name = body
                 fallback = nil
@@ -59,7 +65,7 @@ struct VariableExpander {
                 diag.add(path, "has an invalid variable ${\(body)}", hint: "names use letters, digits and _")
                 return s
             }
-            if let v = lookup(String(name)) {
+            if let v = lookup(String(name)), !(v.isEmpty && emptyTakesDefault && fallback != nil) {
                 out += v
             } else if let fallback {
                 out += fallback

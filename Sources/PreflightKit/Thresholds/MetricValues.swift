@@ -61,7 +61,10 @@ public struct MetricValues: Sendable {
     }
 
     /// A trend aggregation in milliseconds (count as a number).
+    /// A count over no data is 0, well defined (`count==0` can be asserted); every other aggregation over no
+    /// data stays nil ("no data"), which fails its threshold.
     static func aggregate(_ h: LatencyHistogram, _ aggregation: ThresholdSpec.Aggregation) -> Double? {
+        if aggregation == .count { return Double(h.totalCount) }
         guard h.totalCount > 0 else { return nil }
         switch aggregation {
         case .percentile(let p): return Double(h.valueAtPercentile(p)) / 1000
