@@ -136,6 +136,11 @@ struct Run: AsyncParsableCommand {
         }
         options.allowMock = allowMock
         options.outDirectory = out
+        if let seed, seed > PreflightInfo.maxSeed {
+            throw ValidationError(
+                "--seed must be at most \(PreflightInfo.maxSeed) (2^53 - 1), so JSON readers keep it exact"
+            )
+        }
         options.seed = seed
         options.variables = try parseVariables(variables)
         options.quiet = quiet
@@ -185,6 +190,11 @@ struct Drill: AsyncParsableCommand {
         options.target = target
         options.outDirectory = out
         options.variables = try parseVariables(variables)
+        if let seed, seed > PreflightInfo.maxSeed {
+            throw ValidationError(
+                "--seed must be at most \(PreflightInfo.maxSeed) (2^53 - 1), so JSON readers keep it exact"
+            )
+        }
         options.seed = seed
         let control = RunControl()
         let signals = SignalWatcher(control: control)

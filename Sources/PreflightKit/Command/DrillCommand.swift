@@ -106,7 +106,7 @@ public struct DrillCommand: Sendable {
     }
 
     func runOne(_ drill: Drill, control: RunControl) async throws -> ExitStatus {
-        let seed = options.seed ?? UInt64.random(in: 0...UInt64(Int64.max))
+        let seed = options.seed ?? UInt64.random(in: 0...PreflightInfo.maxSeed)
         let root = URL(fileURLWithPath: options.outDirectory)
         let writer = ReportWriter(root: root)
         let folder = try writer.makeFolder(scenario: drill.name, date: Date())

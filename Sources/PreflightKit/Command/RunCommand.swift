@@ -196,10 +196,13 @@ public struct RunCommand: Sendable {
     }
 
     func runOne(_ scenario: Scenario, control: RunControl) async throws -> ExitStatus {
-        let seed = options.seed ?? UInt64.random(in: 0...UInt64(Int64.max))
+        let seed = options.seed ?? UInt64.random(in: 0...PreflightInfo.maxSeed)
         let (transport, decision) = try await chooseTransport(scenario, seed: seed)
         var scenario = scenario
         if decision.mode == "mock" { scenario.warmup = nil }  // there is nothing to warm up
+        if decision.probe != nil, scenario.data.contains(where: { $0.order == .unique }) {
+            scenario = EndpointProbe.removingProbedUniqueValues(scenario, seed: seed)
+        }
         let banner =
             decision.mode == "mock" ? "MOCK TRANSPORT — \(decision.reason); results do not describe the target" : nil
         if let banner { console.err(banner) }

@@ -141,7 +141,8 @@ public struct LoadRunner: Sendable {
                 "\(metrics.droppedIterations) iterations were dropped: all \(load.maxVUs) VUs were busy and the backlog of \(load.maxBacklog) was full; raise maxVUs or maxBacklog, or the target is slower than the rate"
             )
         }
-        if load.executor.isOpenModel, metrics.vusMax >= load.maxVUs, metrics.droppedIterations == 0 {
+        // VUs busy at once, not VUs allocated: with maxVUs == preAllocatedVUs every VU is allocated from the start.
+        if load.executor.isOpenModel, metrics.vusPeak >= load.maxVUs, metrics.droppedIterations == 0 {
             warnings.append("all \(load.maxVUs) VUs were in use at some point; iterations waited in the backlog")
         }
         if late > 0, Double(late) > 0.01 * Double(max(1, metrics.iterations)) {

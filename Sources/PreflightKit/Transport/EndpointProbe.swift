@@ -53,9 +53,7 @@ public enum EndpointProbe {
         }
         let plan = RequestPlan(scenario: scenario, seed: seed)
         let index = scenario.transport.probeRequest.flatMap { name in plan.requestNames.firstIndex(of: name) } ?? 0
-        // The probe uses the last data row: what it leaves in a server-side cache is then requested last in a
-        // sequential run, not first.
-        let lastRow = max(0, (scenario.data.map(\.values.count).max() ?? 1) - 1)
+        let lastRow = probeIteration(scenario)
         var request = plan.prepare(request: index, iteration: lastRow, vu: 0, timeout: timeout)
         request.wantsBody = true
         let started = NIODeadline.now()
@@ -104,6 +102,26 @@ public enum EndpointProbe {
             result.reason = "endpoint returned \(status), as does a path that cannot exist (\(decoyTargets[1]))"
         }
         return result
+    }
+
+    /// The probe uses the last data row: what it leaves in a server-side cache is then requested last in a
+    /// sequential run, not first.
+    public static func probeIteration(_ scenario: Scenario) -> Int {
+        max(0, (scenario.data.map(\.values.count).max() ?? 1) - 1)
+    }
+
+    /// The scenario without the `unique` values the probe sent, so that "each value at most once" holds with the
+    /// probe included.
+    public static func removingProbedUniqueValues(_ scenario: Scenario, seed: UInt64) -> Scenario {
+        var s = scenario
+        let plan = RequestPlan(scenario: scenario, seed: seed)
+        let row = probeIteration(scenario)
+        for (f, feed) in scenario.data.enumerated() where feed.order == .unique && feed.values.count > 1 {
+            let index = plan.valueIndex(feed: f, iteration: row) ?? 0
+            s.data[f].values.remove(at: index)
+            s.data[f].types.remove(at: index)
+        }
+        return s
     }
 
     static func send(
