@@ -107,6 +107,30 @@ struct ProviderSimulatorTests {
         }
     }
 
+    @Test func aPartialFaultsBodyChangesOnlyItsKeysAndRatesAreShares() async throws {
+        let (app, state) = simulator { $0.rateLimit = nil }
+        try await app.test(.router) { client in
+            let post: (String) async throws -> HTTPResponse.Status = { body in
+                try await client.execute(
+                    uri: "/admin/faults",
+                    method: .post,
+                    headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: body)
+                ).status
+            }
+            let partial = try await post(#"{"malformedRate":0.5}"#)
+            let down = try await post(#"{"down":true}"#)
+            #expect(partial == .ok && down == .ok)
+            var f = await state.faults
+            #expect(f.malformedRate == 0.5 && f.down && f.timeoutRate == 0)
+            let tooHigh = try await post(#"{"timeoutRate":2}"#)
+            let notBool = try await post(#"{"down":"yes"}"#)
+            #expect(tooHigh == .badRequest && notBool == .badRequest)
+            f = await state.faults
+            #expect(f.timeoutRate == 0)
+        }
+    }
+
     @Test func optionsParse() {
         #expect(ProviderSimulatorConfiguration.parseRateLimit("5/1m")??.window == .seconds(60))
         #expect(ProviderSimulatorConfiguration.parseRateLimit("50/1s")??.count == 50)

@@ -163,7 +163,12 @@ struct ReportRenderingTests {
                 .write(to: folder.appendingPathComponent("report.json"))
         }
         try FileManager.default.createDirectory(
-            at: root.appendingPathComponent("run-empty"),
+            at: root.appendingPathComponent("run-empty-20261129T110502Z"),
+            withIntermediateDirectories: true
+        )
+        // A sibling that is no run folder (`--out .` in a project) is not listed at all.
+        try FileManager.default.createDirectory(
+            at: root.appendingPathComponent("Sources"),
             withIntermediateDirectories: true
         )
         let garbage = root.appendingPathComponent("run-garbage")
@@ -176,8 +181,22 @@ struct ReportRenderingTests {
         let positions = newestFirst.map { html.range(of: $0)!.lowerBound }
         #expect(positions == positions.sorted())
         #expect(count("INCOMPLETE", in: html) == 2)
-        #expect(html.contains("run-empty (no report.json)"))
+        #expect(html.contains("run-empty-20261129T110502Z (no report.json)"))
+        #expect(!html.contains("Sources"))
         #expect(html.contains("<span class=\"mock\">MOCK</span>"))
+    }
+
+    @Test func aThresholdWithoutDataIsWrittenWithObservedNull() throws {
+        let t = ThresholdResult(
+            metric: "http_req_duration{status:404}",
+            expression: "p(95)<1",
+            observed: nil,
+            ok: false
+        )
+        let json = String(decoding: try ReportWriter.encoder().encode(t), as: UTF8.self)
+        #expect(json.contains(#""observed" : null"#))
+        let back = try ReportWriter.decoder().decode(ThresholdResult.self, from: Data(json.utf8))
+        #expect(back == t)
     }
 
     @Test func aReportFromAFutureSchemaIsRefused() throws {

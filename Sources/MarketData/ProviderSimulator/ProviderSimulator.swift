@@ -243,7 +243,35 @@ public func buildProviderSimulatorRouter(_ state: ProviderSimulatorState) -> Rou
         }
     }
     router.post("admin/faults") { request, context in
-        let faults = try await request.decode(as: ProviderFaults.self, context: context)
+        // A partial body changes only the keys it names; rates must be shares (0…1).
+        struct Patch: Decodable {
+            var down: Bool?
+            var timeoutRate: Double?
+            var malformedRate: Double?
+            var impossibleRate: Double?
+        }
+        guard let patch = try? await request.decode(as: Patch.self, context: context) else {
+            return JSONText.response(
+                #"{"status":"ERROR","error":"expected {\"down\": bool, \"timeoutRate\"|\"malformedRate\"|\"impossibleRate\": 0…1}, any subset"}"#,
+                status: .badRequest
+            )
+        }
+        for (name, rate) in [
+            ("timeoutRate", patch.timeoutRate), ("malformedRate", patch.malformedRate),
+            ("impossibleRate", patch.impossibleRate),
+        ] {
+            if let rate, !(0...1).contains(rate) {
+                return JSONText.response(
+                    #"{"status":"ERROR","error":"\#(name) must be between 0 and 1, got \#(rate)"}"#,
+                    status: .badRequest
+                )
+            }
+        }
+        var faults = await state.faults
+        if let v = patch.down { faults.down = v }
+        if let v = patch.timeoutRate { faults.timeoutRate = v }
+        if let v = patch.malformedRate { faults.malformedRate = v }
+        if let v = patch.impossibleRate { faults.impossibleRate = v }
         await state.setFaults(faults)
         return JSONText.response(#"{"status":"OK"}"#)
     }

@@ -21,7 +21,10 @@ public enum RunIndex {
             let modified = (try? fm.attributesOfItem(atPath: folder.path)[.modificationDate] as? Date) ?? .distantPast
             let file = folder.appendingPathComponent("report.json")
             guard let data = fm.contents(atPath: file.path) else {
-                out.append(Entry(folder: name, report: nil, problem: "no report.json", date: modified))
+                // Only a folder named like a run folder is an incomplete run; other folders (`--out .`) are not runs.
+                if name.range(of: #"-[0-9]{8}T[0-9]{6}Z(-[0-9]+)?$"#, options: .regularExpression) != nil {
+                    out.append(Entry(folder: name, report: nil, problem: "no report.json", date: modified))
+                }
                 continue
             }
             do {

@@ -89,6 +89,19 @@ public struct ThresholdResult: Sendable, Codable, Equatable {
     /// True when Preflight added the threshold because the scenario defined none.
     public var `default`: Bool?
 
+    enum CodingKeys: String, CodingKey { case metric, expression, observed, ok, abortOnFail, `default` }
+
+    /// `observed` is written as `null` when there was no data, as the README promises, never left out.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(metric, forKey: .metric)
+        try c.encode(expression, forKey: .expression)
+        try c.encode(observed, forKey: .observed)
+        try c.encode(ok, forKey: .ok)
+        try c.encodeIfPresent(abortOnFail, forKey: .abortOnFail)
+        try c.encodeIfPresent(`default`, forKey: .default)
+    }
+
     public static func evaluate(_ thresholds: [ThresholdSpec], values: MetricValues) -> [ThresholdResult] {
         thresholds.map { t in
             let observed = values.value(for: t)
