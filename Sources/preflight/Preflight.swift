@@ -276,7 +276,8 @@ struct Validate: AsyncParsableCommand {
         drillOptions.variables = options.variables
         var failed = false
         // Load scenarios and drills are told apart by their "kind"; both are checked, every problem reported.
-        let drillFiles = (try? DrillCommand.drillFiles(scenarios)) ?? []
+        // A file named on the command line is a drill only when it says so; a folder contributes its drills.
+        let drillFiles = ((try? DrillCommand.drillFiles(scenarios)) ?? []).filter(DrillLoader.isDrill)
         let loadOnly = scenarios.filter { !drillFiles.contains($0) }
         if !loadOnly.isEmpty {
             options.paths = loadOnly

@@ -186,6 +186,23 @@ extension Serial {
             #expect(port > 0)
         }
 
+        @Test func validateTellsLoadScenariosFromDrillsByTheirKind() async throws {
+            let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("scenarios")
+            let dir = try Self.tempDir()
+            let files = [
+                repo.appendingPathComponent("cached_symbol.json").path,
+                repo.appendingPathComponent("rto_rpo_recovery.json").path,
+            ]
+            let one = try await Self.preflight(["validate"] + files, in: dir)
+            #expect(one.status == 0, "\(one.stderr)")
+            #expect(one.stdout.contains("cached-symbol, 1 requests"))
+            #expect(one.stdout.contains("drill rto-rpo-recovery"))
+            let folder = try await Self.preflight(["validate", repo.path], in: dir)
+            #expect(folder.status == 0, "\(folder.stderr)")
+            #expect(folder.stdout.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count == 3)
+        }
+
         @Test func sigintWritesAPartialReportAndExits130() async throws {
             let dir = try Self.tempDir()
             defer { try? FileManager.default.removeItem(at: dir) }
