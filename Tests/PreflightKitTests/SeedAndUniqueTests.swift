@@ -74,6 +74,36 @@ extension Serial {
             #expect(Set(values).count == values.count, "a unique value was sent twice: \(values)")
         }
 
+        @Test func progressCountsAThinkingVUAsActive() async throws {
+            let seen = Mutex<[Int]>([])
+            try await withTestServer(countingRouter()) { port in
+                let s = try scenario(
+                    """
+                    { "name": "think", "target": { "baseURL": "http://127.0.0.1:${PORT}" },
+                      "requests": [ { "name": "ok", "path": "/ok" } ],
+                      "load": { "executor": "constant-vus", "vus": 1, "duration": "3s", "thinkTime": "200ms" } }
+                    """,
+                    port: port
+                )
+                var logger = Logger(label: "t")
+                logger.logLevel = .critical
+                let runner = LoadRunner(
+                    scenario: s,
+                    transport: try NIOHTTPTransport(target: s.target.baseURL, http: s.http),
+                    options: RunOptions(
+                        seed: 1,
+                        eventLoops: 1,
+                        progress: { p in seen.withLock { $0.append(p.activeVUs) } }
+                    ),
+                    logger: logger
+                )
+                _ = try await runner.run(control: RunControl())
+            }
+            let vus = seen.withLock { $0 }
+            #expect(!vus.isEmpty)
+            #expect(vus.allSatisfy { $0 == 1 }, "\(vus)")
+        }
+
         @Test func aLightArrivalRateRunWarnsOfNoBusyVUs() async throws {
             let result = try await withTestServer(countingRouter()) { port in
                 let s = try scenario(

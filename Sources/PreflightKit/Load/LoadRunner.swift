@@ -295,7 +295,9 @@ actor Collector {
             errors: totalErrors,
             lastSecondRate: Double(newest?.requests ?? 0) / bucketSeconds,
             lastSecondP95Ms: newest.flatMap { $0.requests > 0 ? Double($0.latency.valueAtPercentile(95)) / 1000 : nil },
-            activeVUs: active
+            // The most VUs busy in the last full second, as the report's time series counts them; the instant's
+            // count alone read 0 for a VU that was thinking or between fast requests.
+            activeVUs: max(active, newest?.activeVUs ?? 0)
         )
     }
 
