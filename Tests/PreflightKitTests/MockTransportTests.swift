@@ -211,6 +211,19 @@ extension Serial {
             #expect(!result.exists)
         }
 
+        @Test func blankingMasksIdsBeforePathSegmentsSoAUUIDHoldingASegmentStaysWhole() {
+            let a = ByteBuffer(
+                string: #"{"error":"no route for /v2/items/B2","id":"3F2504E0-4F89-11D3-9AB2-0305E82C3301"}"#
+            )
+            let b = ByteBuffer(
+                string: #"{"error":"no route for /preflight-probe-x1","id":"1A2B3C4D-0000-1111-2222-333344445555"}"#
+            )
+            #expect(
+                EndpointProbe.normalized(a, target: "/v2/items/B2", token: "preflight-probe-x1")
+                    == EndpointProbe.normalized(b, target: "/preflight-probe-x1", token: "preflight-probe-x1")
+            )
+        }
+
         @Test func aPageThatEchoesThePathStillCountsAsTheSameAnswer() async throws {
             let router = Router()
             router.get("/**") { request, _ -> Response in

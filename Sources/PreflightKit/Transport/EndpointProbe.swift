@@ -192,17 +192,19 @@ public enum EndpointProbe {
     }
 
     static func normalized(_ body: ByteBuffer?, target: String, token: String) -> String {
-        var text = body.map { String(buffer: $0) } ?? ""
+        // Ids, UUIDs, timestamps and request ids first, in the body and in the pieces alike: a short path segment
+        // ("B2") replaced before the masking could cut a UUID that happens to contain it.
+        let mask: (String) -> String = {
+            $0.replacingOccurrences(of: #"[0-9a-fA-F-]{8,}|[0-9]+"#, with: "#", options: .regularExpression)
+        }
+        var text = mask(body.map { String(buffer: $0) } ?? "")
         let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
         var pieces = [target, path, token]
         pieces += path.split(separator: "/").map(String.init).filter { $0.count >= 2 }
-        for piece in pieces.sorted(by: { $0.count > $1.count }) where !piece.isEmpty {
+        pieces += pieces.compactMap { $0.removingPercentEncoding }
+        for piece in Set(pieces.map(mask)).sorted(by: { $0.count > $1.count }) where piece.count >= 2 {
             text = text.replacingOccurrences(of: piece, with: "_")
-            if let decoded = piece.removingPercentEncoding, decoded != piece {
-                text = text.replacingOccurrences(of: decoded, with: "_")
-            }
         }
-        text = text.replacingOccurrences(of: #"[0-9a-fA-F-]{8,}|[0-9]+"#, with: "#", options: .regularExpression)
         return text
     }
 
