@@ -144,7 +144,9 @@ extension Serial {
                     } else {
                         #expect(correctedP99 >= 0.8, "corrected p99 \(correctedP99) s")
                         #expect(uncorrectedP99 < 0.2, "uncorrected p99 \(uncorrectedP99) s")
-                        #expect(result.metrics.droppedIterations == 0)
+                        // The default backlog holds one second of arrivals, exactly the stall: on a loaded machine
+                        // the stall's edges can cost an arrival or two, never the second's worth (200).
+                        #expect(result.metrics.droppedIterations <= 3)
                     }
                 }
             }

@@ -101,7 +101,9 @@ extension Serial {
             }
             let vus = seen.withLock { $0 }
             #expect(!vus.isEmpty)
-            #expect(vus.allSatisfy { $0 == 1 }, "\(vus)")
+            // Before, the instant's count read 0 nearly always (the VU spends 200 ms thinking per ~1 ms request).
+            #expect(vus.allSatisfy { $0 <= 1 }, "\(vus)")
+            #expect(vus.filter { $0 == 1 }.count * 2 > vus.count, "\(vus)")
         }
 
         @Test func aLightArrivalRateRunWarnsOfNoBusyVUs() async throws {
