@@ -277,7 +277,7 @@ struct Validate: AsyncParsableCommand {
         var failed = false
         // Load scenarios and drills are told apart by their "kind"; both are checked, every problem reported.
         // A file named on the command line is a drill only when it says so; a folder contributes its drills.
-        let drillFiles = ((try? DrillCommand.drillFiles(scenarios)) ?? []).filter(DrillLoader.isDrill)
+        let drillFiles = ((try? DrillCommand.drillFiles(scenarios)) ?? []).filter(DrillLoader.isDrill(file:))
         let loadOnly = scenarios.filter { !drillFiles.contains($0) }
         if !loadOnly.isEmpty {
             options.paths = loadOnly

@@ -137,7 +137,6 @@ public struct DemoCommand: Sendable {
         return url
     }
 
-    // swiftlint:disable:next function_body_length
     func steps(
         folder: URL,
         control: RunControl,

@@ -28,22 +28,7 @@ public struct DrillCommand: Sendable {
 
     /// The drill files among `paths`: files as given, folders by their drill files.
     public static func drillFiles(_ paths: [String]) throws(ScenarioError) -> [String] {
-        var files: [String] = []
-        let fm = FileManager.default
-        for path in paths {
-            var isDir: ObjCBool = false
-            guard fm.fileExists(atPath: path, isDirectory: &isDir) else {
-                throw ScenarioError(file: path, problems: [.init(path: "$", message: "no such file or folder")])
-            }
-            if isDir.boolValue {
-                let names = ((try? fm.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".json") }
-                    .sorted()
-                files += names.map { (path as NSString).appendingPathComponent($0) }.filter(DrillLoader.isDrill)
-            } else {
-                files.append(path)
-            }
-        }
-        return files
+        try ScenarioLoader.files(paths, inFolders: DrillLoader.isDrill(file:))
     }
 
     /// Loads and validates every drill; every problem of every file is reported.

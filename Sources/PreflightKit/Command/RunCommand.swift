@@ -69,17 +69,8 @@ public struct RunCommand: Sendable {
         let files: [String]
         do {
             files = try ScenarioLoader.scenarioFiles(options.paths)
-        } catch let e as ScenarioError {
-            return .failure(ScenarioErrors(errors: [e]))
         } catch {
-            return .failure(
-                ScenarioErrors(errors: [
-                    ScenarioError(
-                        file: options.paths.joined(separator: " "),
-                        problems: [.init(path: "$", message: "\(error)")]
-                    )
-                ])
-            )
+            return .failure(ScenarioErrors(errors: [error]))
         }
         if files.isEmpty {
             return .failure(

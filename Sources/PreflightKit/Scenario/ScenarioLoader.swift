@@ -34,7 +34,12 @@ public struct ScenarioLoader: Sendable {
 
     /// The scenario files named by `paths`: files as given, folders by their `*.json` files (not `schema.json`
     /// and not drills, which `preflight drill` runs), sorted by name.
-    public static func scenarioFiles(_ paths: [String]) throws -> [String] {
+    public static func scenarioFiles(_ paths: [String]) throws(ScenarioError) -> [String] {
+        try files(paths) { !DrillLoader.isDrill(file: $0) }
+    }
+
+    /// Files as given, and of each folder its `*.json` files but `schema.json` that `include` keeps, by name.
+    static func files(_ paths: [String], inFolders include: (String) -> Bool) throws(ScenarioError) -> [String] {
         var files: [String] = []
         let fm = FileManager.default
         for path in paths {
@@ -42,22 +47,14 @@ public struct ScenarioLoader: Sendable {
             guard fm.fileExists(atPath: path, isDirectory: &isDir) else {
                 throw ScenarioError(file: path, problems: [.init(path: "$", message: "no such file or folder")])
             }
-            if isDir.boolValue {
-                let names = try fm.contentsOfDirectory(atPath: path).filter {
-                    $0.hasSuffix(".json") && $0 != "schema.json"
-                }
-                for name in names.sorted() {
-                    let file = (path as NSString).appendingPathComponent(name)
-                    if let data = fm.contents(atPath: file), let doc = try? JSONValue.parse(data),
-                        doc["kind"] == .string("drill")
-                    {
-                        continue
-                    }
-                    files.append(file)
-                }
-            } else {
+            guard isDir.boolValue else {
                 files.append(path)
+                continue
             }
+            let names = ((try? fm.contentsOfDirectory(atPath: path)) ?? []).filter {
+                $0.hasSuffix(".json") && $0 != "schema.json"
+            }
+            files += names.sorted().map { (path as NSString).appendingPathComponent($0) }.filter(include)
         }
         return files
     }
