@@ -83,6 +83,8 @@ public struct DrillRunner: Sendable {
         let background = Mutex<(result: RunResult?, plan: RequestPlan?, offset: Double?)>((nil, nil, nil))
         let finished = Atomic<Bool>(false)
         let canaryStopped = Atomic<Bool>(false)
+        /// Set by the canary writer as it exits, after its last answer is logged.
+        let canaryWriterDone = Atomic<Bool>(false)
         let backgroundControl = RunControl()
     }
 
@@ -195,6 +197,7 @@ public struct DrillRunner: Sendable {
                                     shared: shared,
                                     now: now
                                 )
+                                shared.canaryWriterDone.store(true, ordering: .releasing)
                                 logger.debug("drill canary writer stopped")
                             }
                         }
@@ -224,6 +227,11 @@ public struct DrillRunner: Sendable {
                     case .readCanary:
                         guard let canary = drill.canary else { continue }
                         group.addTask {
+                            // The read-back waits for the write in flight: acknowledged after a read already sent,
+                            // it would be counted as lost (found as 1 lost write against the reference API).
+                            for _ in 0..<200 where !shared.canaryWriterDone.load(ordering: .acquiring) {
+                                try? await Task.sleep(for: .milliseconds(50))
+                            }
                             let seqs = await Self.readCanary(canary, client: canaryClient, firstSeq: firstSeq)
                             shared.readBack.withLock { $0 = seqs }
                             sink.yield(.canaryRead(ok: seqs != nil, at: now()))
