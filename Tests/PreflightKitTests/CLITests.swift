@@ -104,9 +104,9 @@ extension Serial {
                 #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("index.html").path))
                 let reports = try Self.reports(in: dir)
                 #expect(reports.count == 1)
-                #expect(reports.first?.verdict == "pass")
+                #expect(reports.first?.verdict == .pass)
                 #expect(reports.first?.run.seed == 7)
-                #expect(reports.first?.transport.mode == "real")
+                #expect(reports.first?.transport.mode == .real)
                 #expect(reports.first?.thresholds.allSatisfy { $0.ok && $0.observed != nil } == true)
             }
         }
@@ -126,7 +126,7 @@ extension Serial {
                 let run = try await Self.preflight(["run", file], in: dir)
                 #expect(run.status == 99)
                 #expect(run.stdout.contains("✗ http_reqs count<5   observed 10"))
-                #expect(try Self.reports(in: dir).first?.verdict == "fail")
+                #expect(try Self.reports(in: dir).first?.verdict == .fail)
             }
         }
 
@@ -223,7 +223,7 @@ extension Serial {
                 #expect(run.status == 130, "\(run.stderr)")
                 let report = try #require(try Self.reports(in: dir).first)
                 #expect(report.run.interrupted)
-                #expect(report.verdict == "inconclusive")
+                #expect(report.verdict == .inconclusive)
                 #expect(report.run.durationSeconds < 50)
                 #expect((report.requests.first?.count ?? 0) >= 30)
             }
@@ -298,12 +298,12 @@ extension Serial {
                 "MOCK TRANSPORT — target endpoint not found (cannot connect to 127.0.0.1:\(port)); results do not describe the target"
             #expect(run.stderr.components(separatedBy: banner).count == 3, "banner at start and end: \(run.stderr)")
             let report = try #require(try Self.reports(in: dir).first)
-            #expect(report.transport.mode == "mock")
+            #expect(report.transport.mode == .mock)
             #expect(report.transport.reason == "target endpoint not found (cannot connect to 127.0.0.1:\(port))")
             #expect(report.transport.probe?.error == "connect")
             #expect(report.transport.mock?.distribution == "uniform")
             #expect(report.transport.mock?.seed == 5)
-            #expect(report.verdict == "inconclusive")
+            #expect(report.verdict == .inconclusive)
             #expect(report.thresholds.allSatisfy { $0.ok })
             #expect(report.requests.first?.checks.failed == 0)
             #expect(report.requests.first?.checks.passed == 80)
@@ -325,7 +325,7 @@ extension Serial {
                 #expect(run.status == 99, "\(run.stderr)")
                 #expect(!run.stderr.contains("MOCK"))
                 let report = try #require(try Self.reports(in: dir).first)
-                #expect(report.transport.mode == "real")
+                #expect(report.transport.mode == .real)
                 #expect(report.transport.reason == "endpoint answered 500")
                 #expect(report.transport.probe?.status == 500)
                 #expect(report.requests.first?.errors["http_5xx"] == 20)

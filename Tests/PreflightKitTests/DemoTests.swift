@@ -40,8 +40,8 @@ extension Serial {
             let reports = try CLITests.reports(in: out)
             #expect(Set(reports.map(\.scenario.name)) == ["cached-symbol", "uncached-symbols", "rto-rpo-recovery"])
             for r in reports {
-                #expect(r.transport.mode == "real", "\(r.scenario.name)")
-                #expect(r.verdict == "pass", "\(r.scenario.name): \(r.verdictReason)")
+                #expect(r.transport.mode == .real, "\(r.scenario.name)")
+                #expect(r.verdict == .pass, "\(r.scenario.name): \(r.verdictReason)")
             }
             let drill = try #require(reports.first { $0.drill != nil }?.drill)
             #expect(drill.rtoSeconds != nil)

@@ -154,7 +154,7 @@ extension Serial {
             }
             let d = try #require(outcome.report.drill)
             #expect(outcome.status == .thresholdsFailed)
-            #expect(outcome.report.verdict == "fail")
+            #expect(outcome.report.verdict == .fail)
             #expect((d.lostWrites ?? 0) > 0)
             #expect((d.rpoSeconds ?? 0) > 0)
             #expect(d.rtoSeconds != nil)

@@ -28,6 +28,9 @@ extension Serial {
                 #expect(counter.total == count)
                 #expect(result.metrics.requests[0].byStatus[200] != nil)
                 #expect(result.metrics.droppedIterations == 0)
+                // Every arrival's dispatch was timed; on a loaded 2-core machine it may be late, but not seconds.
+                #expect(result.harness.scheduledStarts == count)
+                #expect((result.harness.dispatchLatenessP99Ms ?? .infinity) < 1_000)
             }
         }
 
@@ -169,9 +172,38 @@ extension Serial {
                 #expect(result.durationSeconds < 15, "aborted after \(result.durationSeconds) s")
                 let plan = RequestPlan(scenario: s, seed: 1)
                 let report = Report.build(scenario: s, plan: plan, result: result, transport: .forcedReal, seed: 1)
-                #expect(report.verdict == "fail")
+                #expect(report.verdict == .fail)
                 #expect(report.verdictReason.hasSuffix("; the run was aborted"))
                 #expect(report.exitStatus == .thresholdsFailed)
+            }
+        }
+
+        @Test func requestsStillInFlightAfterGracefulStopAreCountedAsAbandoned() async throws {
+            let counter = RequestCounter()
+            try await withTestServer(countingRouter(counter: counter, hold: .seconds(3))) { port in
+                let s = try scenario(
+                    """
+                    { "name": "abandon", "target": { "baseURL": "http://127.0.0.1:${PORT}" },
+                      "http": { "timeout": "30s" },
+                      "requests": [ { "name": "ok", "path": "/ok" } ],
+                      "load": { "executor": "constant-vus", "vus": 2, "duration": "500ms", "gracefulStop": "500ms" } }
+                    """,
+                    port: port
+                )
+                let result = try await runScenario(s)
+                #expect(result.metrics.abandonedIterations == 2)
+                #expect(result.metrics.totalRequests == 0)
+                #expect(
+                    result.warnings.contains { $0.hasPrefix("2 iterations were still in flight when gracefulStop") }
+                )
+                let report = Report.build(
+                    scenario: s,
+                    plan: RequestPlan(scenario: s, seed: 1),
+                    result: result,
+                    transport: .forcedReal,
+                    seed: 1
+                )
+                #expect(report.run.abandonedIterations == 2)
             }
         }
 

@@ -60,10 +60,10 @@ extension Serial {
                 #expect(prefix.status == 3, "\(prefix.stderr)")
                 let reports = try CLITests.reports(in: dir)
                 let byName = Dictionary(uniqueKeysWithValues: reports.map { ($0.scenario.name, $0) })
-                #expect(byName["probe-zzzz9"]?.transport.mode == "real")
+                #expect(byName["probe-zzzz9"]?.transport.mode == .real)
                 #expect(byName["probe-zzzz9"]?.transport.reason.hasPrefix("route exists") == true)
                 #expect(byName["probe-zzzz9"]?.transport.probe?.decoys?.count == 2)
-                #expect(byName["probe-aapl"]?.transport.mode == "mock")
+                #expect(byName["probe-aapl"]?.transport.mode == .mock)
             }
         }
 
@@ -86,7 +86,7 @@ extension Serial {
                 let reports = try CLITests.reports(in: dir)
                 #expect(Set(reports.map(\.scenario.name)) == ["cached-symbol", "uncached-symbols"], "\(run.stderr)")
                 for r in reports {
-                    #expect(r.transport.mode == "real", "\(r.scenario.name): \(r.transport.reason)")
+                    #expect(r.transport.mode == .real, "\(r.scenario.name): \(r.transport.reason)")
                     #expect((r.requests.first?.checks.passed ?? 0) > 0, "\(r.scenario.name)")
                 }
                 #expect(run.stderr.contains("skipped the drill"))

@@ -131,7 +131,7 @@ struct ReportRenderingTests {
 
     @Test func aMockRunAllowedToPassNeverPassesTheTransportCase() throws {
         var r = try Self.fixture("mock")
-        r.verdict = "pass"  // what --allow-mock with passing thresholds gives
+        r.verdict = .pass  // what --allow-mock with passing thresholds gives
         let xml = try XMLDocument(data: Data(JUnitReport.render(r).utf8))
         let transport = try #require(
             try xml.nodes(forXPath: "//testcase[@name='transport is real']").first as? XMLElement

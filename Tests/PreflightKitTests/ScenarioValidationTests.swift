@@ -309,11 +309,11 @@ struct ScenarioValidationTests {
         let loader = ScenarioLoader(variables: ["PORT": "9001"], environment: ["PORT": "1", "HOST": "127.0.0.2"])
         let s = try loader.load(data: data, file: "x", baseDirectory: URL(fileURLWithPath: "/tmp"))
         #expect(s.target.baseURL == TargetURL(scheme: "http", host: "127.0.0.2", port: 9001, basePath: ""))
-        guard case .constantArrivalRate(let rate, _, _) = s.load.executor else {
+        guard case .constantArrivalRate(let e) = s.load.executor else {
             Issue.record("wrong executor")
             return
         }
-        #expect(rate == 7)
+        #expect(e.rate == 7)
     }
 
     @Test func variableDefaultsFollowTheShell() {
@@ -389,6 +389,6 @@ struct SchemaTests {
             }
             found[name] = Set(p.keys).subtracting(["executor", "gracefulStop"])
         }
-        #expect(found == LoaderKeys.executorKeys.mapValues(Set.init))
+        #expect(found == LoadSettings.Executor.keys.mapValues(Set.init))
     }
 }

@@ -285,7 +285,7 @@ public struct DemoCommand: Sendable {
                 figures = "\(Int(reqs)) requests, p95 \(HumanFormat.ms(p95)), failed \(HumanFormat.percent(failed))"
             }
             rows.append([
-                r.scenario.name, r.verdict.uppercased(), r.transport.mode.uppercased(), figures,
+                r.scenario.name, r.verdict.word, r.transport.mode.word, figures,
                 "\(root.lastPathComponent)/\(e.folder)/report.html",
             ])
         }

@@ -120,7 +120,7 @@ public struct DrillCommand: Sendable {
 /// The drill's lines on stdout.
 public enum DrillSummary {
     public static func render(_ r: Report, folder: String?) -> String {
-        var lines = ["\(r.verdict.uppercased())  \(r.scenario.name): \(r.verdictReason)"]
+        var lines = ["\(r.verdict.word)  \(r.scenario.name): \(r.verdictReason)"]
         if let d = r.drill {
             let s: (Double?) -> String = { HumanFormat.ms($0.map { $0 * 1000 }) }
             lines.append(

@@ -34,7 +34,7 @@ public struct ReportCommand: Sendable {
             console.err("\(path): cannot write the rendered reports: \(error)")
             return .internalError
         }
-        console.out("wrote \(folder.path)/report.html, junit.xml, summary.md (verdict \(report.verdict.uppercased()))")
+        console.out("wrote \(folder.path)/report.html, junit.xml, summary.md (verdict \(report.verdict.word))")
         return .pass
     }
 }

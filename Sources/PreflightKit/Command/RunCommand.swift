@@ -155,7 +155,7 @@ public struct RunCommand: Sendable {
             return (try NIOHTTPTransport(target: scenario.target.baseURL, http: scenario.http), .forcedReal)
         case .mock:
             let mock = MockTransport(scenario: scenario, seed: seed)
-            return (mock, TransportDecision(mode: "mock", reason: "mode mock was requested", mock: mock.info))
+            return (mock, TransportDecision(mode: .mock, reason: "mode mock was requested", mock: mock.info))
         case .auto:
             let probe = await EndpointProbe.probe(
                 scenario,
@@ -165,13 +165,13 @@ public struct RunCommand: Sendable {
             logger.info("probe", metadata: ["probe.exists": "\(probe.exists)", "probe.reason": "\(probe.reason)"])
             if probe.exists {
                 let transport = try NIOHTTPTransport(target: scenario.target.baseURL, http: scenario.http)
-                return (transport, TransportDecision(mode: "real", reason: probe.reason, probe: probe.info))
+                return (transport, TransportDecision(mode: .real, reason: probe.reason, probe: probe.info))
             }
             let mock = MockTransport(scenario: scenario, seed: seed)
             return (
                 mock,
                 TransportDecision(
-                    mode: "mock",
+                    mode: .mock,
                     reason: "target endpoint not found (\(probe.reason))",
                     probe: probe.info,
                     mock: mock.info
@@ -190,12 +190,12 @@ public struct RunCommand: Sendable {
         let seed = options.seed ?? UInt64.random(in: 0...PreflightInfo.maxSeed)
         let (transport, decision) = try await chooseTransport(scenario, seed: seed)
         var scenario = scenario
-        if decision.mode == "mock" { scenario.warmup = nil }  // there is nothing to warm up
+        if decision.mode == .mock { scenario.warmup = nil }  // there is nothing to warm up
         if decision.probe != nil, scenario.data.contains(where: { $0.order == .unique }) {
             scenario = EndpointProbe.removingProbedUniqueValues(scenario, seed: seed)
         }
         let banner =
-            decision.mode == "mock" ? "MOCK TRANSPORT — \(decision.reason); results do not describe the target" : nil
+            decision.mode == .mock ? "MOCK TRANSPORT — \(decision.reason); results do not describe the target" : nil
         if let banner { console.err(banner) }
         let progress = ProgressPrinter(console: console, quiet: options.quiet)
         let runner = LoadRunner(
@@ -205,7 +205,7 @@ public struct RunCommand: Sendable {
             logger: logger
         )
         console.err(
-            "running \(scenario.name) (\(scenario.file)) against \(scenario.target.baseURL) [\(decision.mode.uppercased())]"
+            "running \(scenario.name) (\(scenario.file)) against \(scenario.target.baseURL) [\(decision.mode.word)]"
         )
         let result = try await runner.run(control: control)
         progress.finish()

@@ -169,7 +169,7 @@ extension Report {
                 scenario: scenario,
                 plan: plan,
                 result: bg,
-                transport: TransportDecision(mode: "real", reason: "drills always test the real target"),
+                transport: TransportDecision(mode: .real, reason: "drills always test the real target"),
                 seed: seed
             )
         } else {
@@ -199,19 +199,19 @@ extension Report {
         }
         let failed = report.thresholds.filter { !$0.ok }
         if m.ending == .interrupted {
-            report.verdict = "inconclusive"
+            report.verdict = .inconclusive
             report.verdictReason = "interrupted; the rollback ran and the report is partial"
         } else if let invalidReason {
-            report.verdict = "inconclusive"
+            report.verdict = .inconclusive
             report.verdictReason = "invalid drill: \(invalidReason)"
         } else if !failed.isEmpty {
-            report.verdict = "fail"
+            report.verdict = .fail
             let first = failed[0]
             report.verdictReason =
                 "\(failed.count) of \(report.thresholds.count) objectives and thresholds failed, first \(first.metric) "
                 + "\(first.expression) (observed \(HumanFormat.observed(first)))"
         } else {
-            report.verdict = "pass"
+            report.verdict = .pass
             report.verdictReason =
                 "recovered in \(HumanFormat.ms(m.rto.map { $0 * 1000 }))"
                 + (canary.map { ", \($0.lostWrites) of \($0.acknowledged) acknowledged writes lost" } ?? "")
@@ -246,8 +246,8 @@ extension Report {
                 harnessCPUSeconds: 0
             ),
             target: TargetInfo(baseURL: drill.target.baseURL.description),
-            transport: TransportInfo(mode: "real", reason: "drills always test the real target", probe: nil, mock: nil),
-            verdict: "inconclusive",
+            transport: TransportInfo(mode: .real, reason: "drills always test the real target", probe: nil, mock: nil),
+            verdict: .inconclusive,
             verdictReason: "",
             metrics: [:],
             requests: [],

@@ -73,14 +73,20 @@ public struct ArrivalSchedule: Sendable, Equatable {
 }
 
 /// The VU target of `ramping-vus` over time: linear between stages.
-public struct VUSchedule: Sendable {
-    let startVUs: Int
-    let stages: [LoadSettings.Stage]
+public struct VUSchedule: Sendable, Equatable {
+    public let startVUs: Int
+    public let stages: [LoadSettings.Stage]
 
     public init(startVUs: Int, stages: [LoadSettings.Stage]) {
         self.startVUs = startVUs
         self.stages = stages
     }
+
+    /// Seconds from the first stage's start to the last one's end.
+    public var duration: Double { stages.reduce(0) { $0 + $1.duration } }
+
+    /// The most VUs the schedule ever asks for.
+    public var peak: Int { max(startVUs, Int(stages.map(\.target).max() ?? 0)) }
 
     /// How many VUs should be running at `t` seconds from the start.
     public func target(at t: Double) -> Int {
@@ -95,5 +101,36 @@ public struct VUSchedule: Sendable {
             begin += stage.duration
         }
         return Int(from)
+    }
+
+    /// The first time at or after `t` when the target is at least `n`, or nil when it never is again.
+    ///
+    /// A VU waiting for a ramp sleeps until exactly then, instead of polling.
+    public func firstTime(reaching n: Int, after t: Double) -> Double? {
+        var from = Double(startVUs)
+        var begin = 0.0
+        let goal = Double(n)
+        for stage in stages {
+            let end = begin + stage.duration
+            defer {
+                from = stage.target
+                begin = end
+            }
+            guard end > t else { continue }
+            let lo = max(t, begin)
+            if target(at: lo) >= n { return lo }
+            guard stage.target > from else { continue }
+            let crossing = begin + (goal - 1e-9 - from) * stage.duration / (stage.target - from)
+            guard crossing < end else { continue }
+            // Floating point may put the exact crossing a hair below the target; step just past it.
+            var candidate = max(crossing, lo)
+            var nudge = 1e-9
+            while target(at: candidate) < n, nudge < 1e-3 {
+                candidate += nudge
+                nudge *= 10
+            }
+            if target(at: candidate) >= n { return candidate }
+        }
+        return Int(from) >= n ? max(t, begin) : nil
     }
 }

@@ -59,6 +59,56 @@ public struct RunResult: Sendable {
     public var warnings: [String]
     public var eventLoops: Int
     public var cpuSeconds: Double
+    /// How late scheduled starts (arrivals, think-time wake-ups) were handled, µs.
+    public var dispatchLateness: LatencyHistogram
+    /// Whether the harness, not the target, limited the run, and why.
+    public var harness: HarnessLoad
+}
+
+/// How hard the harness itself worked during a run, and whether it was the bottleneck.
+public struct HarnessLoad: Sendable, Equatable {
+    /// Dispatch lateness p99 above this means the harness could not start iterations on time.
+    public static let latenessLimitMs = 10.0
+    /// CPU use above this share of all cores means the harness may be what limited the rate.
+    public static let cpuLimit = 0.9
+
+    public var cpuSeconds: Double
+    public var cores: Int
+    /// CPU seconds per second of run, over all cores: 1 means every core was busy.
+    public var cpuUtilization: Double
+    /// Scheduled starts measured for lateness (0 for closed models without think time).
+    public var scheduledStarts: Int
+    public var dispatchLatenessP99Ms: Double?
+    public var dispatchLatenessMaxMs: Double?
+    /// Why the harness was the bottleneck; empty when it was not.
+    public var reasons: [String]
+
+    public var saturated: Bool { !reasons.isEmpty }
+
+    /// Judges a run of `duration` seconds that used `cpuSeconds` on `cores` cores, with `lateness` in µs.
+    public init(cpuSeconds: Double, cores: Int, duration: Double, lateness: LatencyHistogram) {
+        self.cpuSeconds = cpuSeconds
+        self.cores = cores
+        cpuUtilization = duration > 0 ? cpuSeconds / duration / Double(max(1, cores)) : 0
+        scheduledStarts = Int(lateness.totalCount)
+        let measured = lateness.totalCount > 0
+        dispatchLatenessP99Ms = measured ? Double(lateness.valueAtPercentile(99)) / 1000 : nil
+        dispatchLatenessMaxMs = measured ? Double(lateness.max) / 1000 : nil
+        reasons = []
+        if let p99 = dispatchLatenessP99Ms, p99 > Self.latenessLimitMs {
+            reasons.append(
+                String(
+                    format: "dispatch lateness p99 %.1f ms (> %.0f ms): iterations started late",
+                    p99,
+                    Self.latenessLimitMs
+                )
+            )
+        }
+        // A very short run's CPU share is mostly start-up, not load.
+        if duration > 1, cpuUtilization > Self.cpuLimit {
+            reasons.append(String(format: "CPU %.0f%% of %d cores", 100 * cpuUtilization, cores))
+        }
+    }
 }
 
 /// Drives a scenario's load over a transport and collects its metrics.
@@ -123,10 +173,10 @@ public struct LoadRunner: Sendable {
         let end = NIODeadline.now()
         let endedAt = Date()
         var metrics = RunMetrics(checkCounts: plan.checkLabels.map(\.count))
-        var late = 0
+        var lateness = LatencyHistogram.latency()
         for shard in shards {
             metrics.add(await shard.snapshot())
-            late += await shard.lateDispatches
+            lateness.add(await shard.dispatchLateness)
         }
         var timeseries = await collector.finish()
         let duration = Double((end - start).nanoseconds) / 1e9
@@ -145,17 +195,15 @@ public struct LoadRunner: Sendable {
         if load.executor.isOpenModel, metrics.vusPeak >= load.maxVUs, metrics.droppedIterations == 0 {
             warnings.append("all \(load.maxVUs) VUs were in use at some point; iterations waited in the backlog")
         }
-        if late > 0, Double(late) > 0.01 * Double(max(1, metrics.iterations)) {
-            warnings.append("\(late) arrivals were dispatched more than 10 ms late: the harness could not keep up")
-        }
-        let cores = Double(System.coreCount)
-        if duration > 1, cpu / duration > 0.9 * cores {
+        if metrics.abandonedIterations > 0 {
             warnings.append(
-                String(
-                    format: "the harness used %.0f%% of %d cores: it may itself be the bottleneck",
-                    100 * cpu / duration / cores,
-                    System.coreCount
-                )
+                "\(metrics.abandonedIterations) iterations were still in flight when gracefulStop (\(DurationText.format(seconds: load.gracefulStop))) ran out; they were abandoned and are in no latency figure"
+            )
+        }
+        let harness = HarnessLoad(cpuSeconds: cpu, cores: System.coreCount, duration: duration, lateness: lateness)
+        if harness.saturated {
+            warnings.append(
+                "the harness itself was the bottleneck (\(harness.reasons.joined(separator: "; "))): figures may describe it rather than the target; use fewer VUs, more cores, or split the run"
             )
         }
         if metrics.requests.contains(where: { $0.truncatedBodies > 0 }) {
@@ -175,7 +223,9 @@ public struct LoadRunner: Sendable {
             dataExhausted: control.isDataExhausted,
             warnings: warnings,
             eventLoops: loops.count,
-            cpuSeconds: cpu
+            cpuSeconds: cpu,
+            dispatchLateness: lateness,
+            harness: harness
         )
     }
 
@@ -203,6 +253,10 @@ public struct LoadRunner: Sendable {
         let issueEnd = start + .nanoseconds(Int64(scenario.load.issuingSeconds * 1e9))
         while !control.isStopping && NIODeadline.now() < issueEnd {
             guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
+        }
+        // A stop (SIGINT, abort, data exhausted) reaches shards that have no response to notice it on.
+        if control.isStopping {
+            for shard in shards { await shard.stop() }
         }
         let hardStop = NIODeadline.now() + .nanoseconds(Int64(scenario.load.gracefulStop * 1e9))
         while NIODeadline.now() < hardStop {

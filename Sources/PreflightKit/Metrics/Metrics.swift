@@ -89,6 +89,8 @@ public struct RunMetrics: Sendable {
     public var requests: [RequestMetrics]
     public var iterations = 0
     public var droppedIterations = 0
+    /// Iterations still in flight when `gracefulStop` ran out: sent, never recorded.
+    public var abandonedIterations = 0
     /// VUs that existed at most (`vus_max`).
     public var vusMax = 0
     /// The most VUs busy at once (the maximum of the `vus` gauge).
@@ -102,6 +104,7 @@ public struct RunMetrics: Sendable {
         for i in requests.indices { requests[i].add(other.requests[i]) }
         iterations += other.iterations
         droppedIterations += other.droppedIterations
+        abandonedIterations += other.abandonedIterations
         vusMax += other.vusMax
         vusPeak += other.vusPeak
     }

@@ -5,18 +5,18 @@ import Histogram
 /// `report.json` alone, so `preflight report` can re-render any past run.
 public enum HTMLReport {
     public static func render(_ r: Report) -> String {
-        let mock = r.transport.mode == "mock"
+        let mock = r.transport.mode == .mock
         var h = """
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>\(escapeXML("\(r.verdict.uppercased()) · \(r.scenario.name) · Preflight"))</title>
+            <title>\(escapeXML("\(r.verdict.word) · \(r.scenario.name) · Preflight"))</title>
             <style>\(css)</style></head><body>
 
             """
         if mock { h += "<div class=\"ribbon\" aria-hidden=\"true\">MOCK</div>\n" }
         h +=
-            "<header class=\"verdict \(escapeXML(r.verdict))\"><div class=\"word\">\(escapeXML(r.verdict.uppercased()))</div>"
+            "<header class=\"verdict \(escapeXML(r.verdict.rawValue))\"><div class=\"word\">\(escapeXML(r.verdict.word))</div>"
         h +=
             "<div><h1>\(escapeXML(r.scenario.name))</h1><p class=\"reason\">\(escapeXML(r.verdictReason))</p></div></header>\n"
         if mock {
@@ -220,12 +220,31 @@ public enum HTMLReport {
                 "Harness",
                 "\(r.tool.name) \(r.tool.version), \(r.run.eventLoops) event loops, \(String(format: "%.1f", r.run.harnessCPUSeconds)) CPU s"
             ),
-            ("Harness saturated", r.warnings.contains { $0.contains("harness") } ? "yes — see warnings" : "no"),
+            ("Harness saturated", Self.saturation(r)),
         ]
+        if let h = r.run.harness {
+            let lateness = h.dispatchLatenessP99Ms.map { String(format: "p99 %.2f ms", $0) } ?? "nothing scheduled"
+            rows.append(
+                (
+                    "Harness load",
+                    String(format: "CPU %.0f%% of %d cores; dispatch lateness ", 100 * h.cpuUtilization, h.cores)
+                        + lateness
+                )
+            )
+        }
+        if let abandoned = r.run.abandonedIterations, abandoned > 0 {
+            rows.append(("Abandoned iterations", "\(abandoned) (in flight when gracefulStop ran out)"))
+        }
         if let segment = r.run.segment { rows.append(("Segment", segment)) }
         var h = "<section><h2>Run</h2><dl class=\"meta\">"
         for (k, v) in rows { h += "<dt>\(escapeXML(k))</dt><dd>\(escapeXML(v))</dd>" }
         return h + "</dl></section>\n"
+    }
+
+    /// Yes with the reasons when the harness was the bottleneck; older reports only have the warning.
+    static func saturation(_ r: Report) -> String {
+        if let h = r.run.harness { return h.saturated ? "yes — \(h.reasons.joined(separator: "; "))" : "no" }
+        return r.warnings.contains { $0.contains("harness") } ? "yes — see warnings" : "no"
     }
 
     static let css = """

@@ -7,7 +7,7 @@ public enum JUnitReport {
         var cases: [(name: String, classname: String, failure: (type: String, message: String)?)] = []
         var skipped: Set<String> = []
         let suite = "preflight.\(r.scenario.name)"
-        let mockedWithoutPermission = r.transport.mode == "mock" && r.verdict == "inconclusive" && !r.run.interrupted
+        let mockedWithoutPermission = r.transport.mode == .mock && r.verdict == .inconclusive && !r.run.interrupted
         cases.append(
             (
                 "transport is real", suite,
@@ -15,7 +15,7 @@ public enum JUnitReport {
             )
         )
         // With --allow-mock the run may pass, but the transport was not real: that case is skipped, never passed.
-        if r.transport.mode == "mock" && !mockedWithoutPermission { skipped.insert("transport is real") }
+        if r.transport.mode == .mock && !mockedWithoutPermission { skipped.insert("transport is real") }
         cases.append(
             (
                 "run completed", suite,
@@ -43,7 +43,8 @@ public enum JUnitReport {
             "errors=\"0\" skipped=\"\(skippedCount)\" time=\"\(time)\" timestamp=\"\(HumanFormat.date(r.run.startedAt))\">\n"
         x += "    <properties>\n"
         for (k, v) in [
-            ("verdict", r.verdict), ("transport.mode", r.transport.mode), ("transport.reason", r.transport.reason),
+            ("verdict", r.verdict.rawValue), ("transport.mode", r.transport.mode.rawValue),
+            ("transport.reason", r.transport.reason),
             ("target", r.target.baseURL), ("seed", String(r.run.seed)), ("scenario.sha256", r.scenario.sha256),
         ] {
             x += "      <property name=\"\(escapeXML(k))\" value=\"\(escapeXML(v))\"/>\n"
@@ -70,9 +71,9 @@ public enum JUnitReport {
 /// `summary.md`: a short Markdown summary for a CI step summary.
 public enum MarkdownSummary {
     public static func render(_ r: Report) -> String {
-        let icon = ["pass": "✅", "fail": "❌"][r.verdict] ?? "⚠️"
-        var m = "## \(icon) \(r.verdict.uppercased()) — \(r.scenario.name)\n\n"
-        if r.transport.mode == "mock" {
+        let icon = [Verdict.pass: "✅", .fail: "❌"][r.verdict] ?? "⚠️"
+        var m = "## \(icon) \(r.verdict.word) — \(r.scenario.name)\n\n"
+        if r.transport.mode == .mock {
             m += "> **MOCK TRANSPORT** — \(r.transport.reason); results do not describe the target.\n\n"
         }
         m += "\(r.verdictReason)\n\n"

@@ -3,12 +3,12 @@ import Histogram
 
 /// How the transport was chosen for a run, as recorded in the report.
 public struct TransportDecision: Sendable {
-    public var mode: String
+    public var mode: TransportMode
     public var reason: String
     public var probe: Report.ProbeInfo?
     public var mock: Report.MockInfo?
 
-    public init(mode: String, reason: String, probe: Report.ProbeInfo? = nil, mock: Report.MockInfo? = nil) {
+    public init(mode: TransportMode, reason: String, probe: Report.ProbeInfo? = nil, mock: Report.MockInfo? = nil) {
         self.mode = mode
         self.reason = reason
         self.probe = probe
@@ -16,7 +16,7 @@ public struct TransportDecision: Sendable {
     }
 
     /// `--mode real`: no probe, no mock.
-    public static let forcedReal = TransportDecision(mode: "real", reason: "mode real: the target is always used")
+    public static let forcedReal = TransportDecision(mode: .real, reason: "mode real: the target is always used")
 }
 
 /// Exit codes of SPEC §3.
@@ -44,23 +44,23 @@ extension Report {
         let values = MetricValues(metrics: result.metrics, requestNames: names, durationSeconds: result.durationSeconds)
         let thresholds = ThresholdResult.evaluate(scenario.thresholds, values: values)
         let failed = thresholds.filter { !$0.ok }
-        let verdict: String
+        let verdict: Verdict
         let reason: String
         if result.interrupted {
-            verdict = "inconclusive"
+            verdict = .inconclusive
             reason = "interrupted after \(DurationText.format(seconds: result.durationSeconds)); the report is partial"
-        } else if transport.mode == "mock" && !allowMock {
-            verdict = "inconclusive"
+        } else if transport.mode == .mock && !allowMock {
+            verdict = .inconclusive
             reason = "the mock transport answered (\(transport.reason)); results do not describe the target"
         } else if !failed.isEmpty {
-            verdict = "fail"
+            verdict = .fail
             let first = failed[0]
             let observed = first.observed.map { JSONValue.format(($0 * 1000).rounded() / 1000) } ?? "no data"
             reason =
                 "\(failed.count) of \(thresholds.count) thresholds failed, first \(first.metric) \(first.expression) (observed \(observed))"
                 + (result.aborted ? "; the run was aborted" : "")
         } else {
-            verdict = "pass"
+            verdict = .pass
             reason =
                 thresholds.isEmpty
                 ? "no thresholds defined"
@@ -87,7 +87,18 @@ extension Report {
                 executor: executorInfo(scenario.load),
                 bucketSeconds: result.bucketSeconds,
                 eventLoops: result.eventLoops,
-                harnessCPUSeconds: result.cpuSeconds
+                harnessCPUSeconds: result.cpuSeconds,
+                abandonedIterations: result.metrics.abandonedIterations,
+                harness: HarnessInfo(
+                    cpuSeconds: result.harness.cpuSeconds,
+                    cores: result.harness.cores,
+                    cpuUtilization: result.harness.cpuUtilization,
+                    scheduledStarts: result.harness.scheduledStarts,
+                    dispatchLatenessP99Ms: result.harness.dispatchLatenessP99Ms,
+                    dispatchLatenessMaxMs: result.harness.dispatchLatenessMaxMs,
+                    saturated: result.harness.saturated,
+                    reasons: result.harness.reasons
+                )
             ),
             target: TargetInfo(baseURL: scenario.target.baseURL.description),
             transport: TransportInfo(
@@ -131,45 +142,20 @@ extension Report {
     public var exitStatus: ExitStatus {
         if run.interrupted { return .interrupted }
         switch verdict {
-        case "pass": return .pass
-        case "fail": return .thresholdsFailed
-        default: return .inconclusive
+        case .pass: return .pass
+        case .fail: return .thresholdsFailed
+        case .inconclusive: return .inconclusive
         }
     }
 
     static func executorInfo(_ load: LoadSettings) -> ExecutorInfo {
-        var params: [String: Double] = ["gracefulStopSeconds": load.gracefulStop]
-        var stages: [StageInfo]?
-        switch load.executor {
-        case .constantArrivalRate(let rate, let unit, let duration):
-            params["rate"] = rate
-            params["timeUnitSeconds"] = unit
-            params["durationSeconds"] = duration
-        case .rampingArrivalRate(let start, let unit, let s):
-            params["startRate"] = start
-            params["timeUnitSeconds"] = unit
-            stages = s.map { StageInfo(target: $0.target, durationSeconds: $0.duration) }
-        case .constantVUs(let vus, let duration):
-            params["vus"] = Double(vus)
-            params["durationSeconds"] = duration
-        case .rampingVUs(let start, let s):
-            params["startVUs"] = Double(start)
-            stages = s.map { StageInfo(target: $0.target, durationSeconds: $0.duration) }
-        case .perVUIterations(let vus, let iterations, let maxDuration):
-            params["vus"] = Double(vus)
-            params["iterations"] = Double(iterations)
-            params["maxDurationSeconds"] = maxDuration
-        }
-        if load.executor.isOpenModel {
-            params["preAllocatedVUs"] = Double(load.preAllocatedVUs)
-            params["maxVUs"] = Double(load.maxVUs)
-            params["maxBacklog"] = Double(load.maxBacklog)
-        }
-        if let think = load.thinkTime {
-            params["thinkTimeMinSeconds"] = think.lowerBound
-            params["thinkTimeMaxSeconds"] = think.upperBound
-        }
-        return ExecutorInfo(name: load.executor.name, params: params, stages: stages)
+        var (params, stages) = load.executor.reportParameters
+        params["gracefulStopSeconds"] = load.gracefulStop
+        return ExecutorInfo(
+            name: load.executor.name,
+            params: params,
+            stages: stages?.map { StageInfo(target: $0.target, durationSeconds: $0.duration) }
+        )
     }
 
     static func metricSummaries(values: MetricValues, thresholds: [ThresholdSpec]) -> [String: MetricSummary] {

@@ -11,8 +11,7 @@ public struct Report: Codable, Sendable {
     public var run: RunInfo
     public var target: TargetInfo
     public var transport: TransportInfo
-    /// `pass`, `fail` or `inconclusive`.
-    public var verdict: String
+    public var verdict: Verdict
     /// One line saying why.
     public var verdictReason: String
     public var metrics: [String: MetricSummary]
@@ -53,6 +52,26 @@ public struct Report: Codable, Sendable {
         public var bucketSeconds: Double
         public var eventLoops: Int
         public var harnessCPUSeconds: Double
+        /// Iterations still in flight when `gracefulStop` ran out (absent in older reports).
+        public var abandonedIterations: Int?
+        /// How hard the harness worked and whether it was the bottleneck (absent in older reports).
+        public var harness: HarnessInfo?
+    }
+
+    /// The harness's own load: CPU and how late it started scheduled iterations.
+    public struct HarnessInfo: Codable, Sendable {
+        public var cpuSeconds: Double
+        public var cores: Int
+        /// CPU seconds per second of run over all cores (1 = every core busy).
+        public var cpuUtilization: Double
+        /// Scheduled starts measured for lateness (arrivals of open models, think-time wake-ups).
+        public var scheduledStarts: Int
+        /// How late scheduled starts were handled, p99 and max (null when nothing was scheduled).
+        public var dispatchLatenessP99Ms: Double?
+        public var dispatchLatenessMaxMs: Double?
+        /// True when the harness, not the target, was the bottleneck; `reasons` says why.
+        public var saturated: Bool
+        public var reasons: [String]
     }
 
     public struct ExecutorInfo: Codable, Sendable {
@@ -72,8 +91,7 @@ public struct Report: Codable, Sendable {
     }
 
     public struct TransportInfo: Codable, Sendable {
-        /// `real` or `mock`.
-        public var mode: String
+        public var mode: TransportMode
         public var reason: String
         public var probe: ProbeInfo?
         public var mock: MockInfo?

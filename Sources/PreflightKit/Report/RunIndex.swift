@@ -55,11 +55,13 @@ public enum RunIndex {
             let folder = escapeXML(e.folder)
             if let r = e.report {
                 let p95 = r.metrics["http_req_duration"]?.values["p(95)"]
-                let mode = r.transport.mode == "mock" ? "<span class=\"mock\">MOCK</span>" : escapeXML(r.transport.mode)
+                let mode =
+                    r.transport.mode == .mock
+                    ? "<span class=\"mock\">MOCK</span>" : escapeXML(r.transport.mode.rawValue)
                 h +=
                     "<tr><td>\(escapeXML(HumanFormat.date(r.run.startedAt)))</td><td>\(escapeXML(r.scenario.name))</td>"
                 h +=
-                    "<td class=\"\(escapeXML(r.verdict))\">\(escapeXML(r.verdict.uppercased()))\(r.run.interrupted ? " (interrupted)" : "")</td>"
+                    "<td class=\"\(escapeXML(r.verdict.rawValue))\">\(escapeXML(r.verdict.word))\(r.run.interrupted ? " (interrupted)" : "")</td>"
                 let figures =
                     r.drill.map { d in
                         "RTO \(HumanFormat.ms(d.rtoSeconds.map { $0 * 1000 }))"

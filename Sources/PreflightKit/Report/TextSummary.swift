@@ -4,14 +4,19 @@ import Foundation
 public enum TextSummary {
     public static func render(_ report: Report, folder: String?) -> String {
         var lines: [String] = []
-        let mode = report.transport.mode.uppercased()
+        let mode = report.transport.mode.word
         lines.append("\(report.tool.name) \(report.tool.version) — \(report.scenario.name) (\(report.scenario.file))")
         lines.append(
             "target \(report.target.baseURL) · transport \(mode) · \(report.run.executor.name) · "
                 + "\(DurationText.format(seconds: report.run.durationSeconds)) · seed \(report.run.seed)"
         )
-        if report.transport.mode == "mock" {
+        if report.transport.mode == .mock {
             lines.append("MOCK TRANSPORT — \(report.transport.reason); results do not describe the target")
+        }
+        if let h = report.run.harness, h.saturated {
+            lines.append(
+                "HARNESS SATURATED — \(h.reasons.joined(separator: "; ")); the figures may describe the harness"
+            )
         }
         lines.append("")
         let header = ["request", "count", "req/s", "p50", "p95", "p99", "max", "errors"]
@@ -48,7 +53,7 @@ public enum TextSummary {
         }
         for w in report.warnings { lines.append("warning: \(w)") }
         lines.append("")
-        lines.append("verdict: \(report.verdict.uppercased()) — \(report.verdictReason)")
+        lines.append("verdict: \(report.verdict.word) — \(report.verdictReason)")
         if let folder { lines.append("report: \(folder)/report.json") }
         return lines.joined(separator: "\n")
     }

@@ -147,7 +147,7 @@ struct Reader {
                 )
             } ?? TransportSettings()
         let loadSettings = obj.required("load", hint: "an executor block, e.g. {\"executor\": \"constant-vus\", ...}")
-            .flatMap(self.load)
+            .flatMap(LoadSettings.decode)
         let names = Set((requests ?? []).map(\.name))
         // When the requests themselves are broken, request names in thresholds are not checked, so one mistake
         // is not reported twice.
@@ -726,122 +726,6 @@ struct Reader {
         return Warmup(requests: n)
     }
 
-    func load(_ node: JSONNode) -> LoadSettings? {
-        guard case .object(let dict) = node.value else {
-            node.fail("must be an object, got \(node.value.kindDescription)")
-            return nil
-        }
-        let executors = LoaderKeys.executorKeys.keys.sorted()
-        guard case .string(let executor)? = dict["executor"], let keys = LoaderKeys.executorKeys[executor] else {
-            let got = dict["executor"].map { " got \($0.kindDescription)" } ?? " it is missing"
-            diag.add(
-                node.child("executor"),
-                "must be one of \(executors.joined(separator: ", "));\(got)"
-            )
-            return nil
-        }
-        guard let obj = node.object(keys: ["executor", "gracefulStop"] + keys) else { return nil }
-        let gracefulStop = obj.optional("gracefulStop")?.duration(positive: false) ?? 30
-        let thinkTime = obj.optional("thinkTime").flatMap(thinkTime)
-        let e: LoadSettings.Executor?
-        var settings = LoadSettings(
-            executor: .constantVUs(vus: 1, duration: 1),
-            gracefulStop: gracefulStop,
-            thinkTime: thinkTime
-        )
-        switch executor {
-        case "constant-arrival-rate", "ramping-arrival-rate":
-            let timeUnit = obj.optional("timeUnit")?.duration() ?? 1
-            let peak: Double?
-            if executor == "constant-arrival-rate" {
-                let rate = obj.required("rate", hint: "iterations per timeUnit")?.number(greaterThan: 0)
-                let duration = obj.required("duration")?.duration()
-                e = rate.flatMap { r in duration.map { .constantArrivalRate(rate: r, timeUnit: timeUnit, duration: $0) }
-                }
-                peak = rate
-            } else {
-                let start = obj.optional("startRate")?.number(atLeast: 0) ?? 0
-                let stages = obj.required("stages").flatMap(stages)
-                e = stages.map { .rampingArrivalRate(startRate: start, timeUnit: timeUnit, stages: $0) }
-                peak = stages.map { ([start] + $0.map(\.target)).max()! }
-            }
-            let pre = obj.required("preAllocatedVUs", hint: "VUs created before the start, e.g. 10")?.integer(
-                atLeast: 1,
-                atMost: 100_000
-            )
-            let maxVUs = obj.optional("maxVUs")?.integer(atLeast: 1, atMost: 100_000) ?? pre
-            if let pre, let maxVUs, maxVUs < pre {
-                diag.add(obj.node.child("maxVUs"), "must be >= preAllocatedVUs (\(pre)), got \(maxVUs)")
-            }
-            settings.preAllocatedVUs = pre ?? 1
-            settings.maxVUs = max(maxVUs ?? 1, pre ?? 1)
-            let perSecond = (peak ?? 1) / timeUnit
-            settings.maxBacklog =
-                obj.optional("maxBacklog")?.integer(atLeast: 0, atMost: 10_000_000)
-                ?? max(1, Int(perSecond.rounded(.up)))
-        case "constant-vus":
-            let vus = obj.required("vus")?.integer(atLeast: 1, atMost: 100_000)
-            let duration = obj.required("duration")?.duration()
-            e = vus.flatMap { v in duration.map { .constantVUs(vus: v, duration: $0) } }
-            settings.maxVUs = vus ?? 1
-        case "ramping-vus":
-            let start = obj.optional("startVUs")?.integer(atLeast: 0, atMost: 100_000) ?? 1
-            let stages = obj.required("stages").flatMap(stages)
-            for (i, s) in (stages ?? []).enumerated() where s.target.rounded() != s.target || s.target > 100_000 {
-                diag.add("\(obj.path).stages[\(i)].target", "must be a whole number of VUs up to 100000")
-            }
-            e = stages.map { .rampingVUs(startVUs: start, stages: $0) }
-            settings.maxVUs = max(start, Int(stages?.map(\.target).max() ?? 1))
-        default:  // per-vu-iterations
-            let vus = obj.optional("vus")?.integer(atLeast: 1, atMost: 100_000) ?? 1
-            let iterations = obj.optional("iterations")?.integer(atLeast: 1, atMost: 1_000_000_000) ?? 1
-            let maxDuration = obj.optional("maxDuration")?.duration() ?? 600
-            e = .perVUIterations(vus: vus, iterations: iterations, maxDuration: maxDuration)
-            settings.maxVUs = vus
-        }
-        if thinkTime != nil, executor.hasSuffix("arrival-rate") {
-            diag.add(
-                obj.node.child("thinkTime"),
-                "applies to closed models only",
-                hint: "arrival-rate executors pace by rate"
-            )
-        }
-        guard let e else { return nil }
-        settings.executor = e
-        return settings
-    }
-
-    func stages(_ node: JSONNode) -> [LoadSettings.Stage]? {
-        guard let items = node.array() else { return nil }
-        if items.isEmpty {
-            node.fail("must have at least one stage", hint: "e.g. [{\"target\": 100, \"duration\": \"30s\"}]")
-            return nil
-        }
-        let stages = items.compactMap { item -> LoadSettings.Stage? in
-            guard let o = item.object(keys: ["target", "duration"]) else { return nil }
-            let target = o.required("target")?.number(atLeast: 0)
-            let duration = o.required("duration")?.duration()
-            guard let target, let duration else { return nil }
-            return LoadSettings.Stage(target: target, duration: duration)
-        }
-        return stages.count == items.count ? stages : nil
-    }
-
-    func thinkTime(_ node: JSONNode) -> ClosedRange<Double>? {
-        if case .object = node.value {
-            guard let o = node.object(keys: ["min", "max"]) else { return nil }
-            let lo = o.required("min")?.duration(positive: false)
-            let hi = o.required("max")?.duration(positive: false)
-            guard let lo, let hi else { return nil }
-            guard lo <= hi else {
-                node.fail("min must not be above max")
-                return nil
-            }
-            return lo...hi
-        }
-        return node.duration(positive: false).map { $0...$0 }
-    }
-
     func thresholds(_ node: JSONNode, requestNames: Set<String>?) -> [ThresholdSpec] {
         guard let obj = node.object(keys: objectKeys(node)) else { return [] }
         var out: [ThresholdSpec] = []
@@ -923,15 +807,4 @@ enum CSV {
         }
         return rows.map { $0.map { $0.trimmingCharacters(in: .whitespaces) } }
     }
-}
-
-/// Keys each executor accepts besides `executor` and `gracefulStop` (`scenarios/schema.json` lists the same).
-enum LoaderKeys {
-    static let executorKeys: [String: [String]] = [
-        "constant-arrival-rate": ["rate", "timeUnit", "duration", "preAllocatedVUs", "maxVUs", "maxBacklog"],
-        "ramping-arrival-rate": ["startRate", "timeUnit", "stages", "preAllocatedVUs", "maxVUs", "maxBacklog"],
-        "constant-vus": ["vus", "duration", "thinkTime"],
-        "ramping-vus": ["startVUs", "stages", "thinkTime"],
-        "per-vu-iterations": ["vus", "iterations", "maxDuration", "thinkTime"],
-    ]
 }

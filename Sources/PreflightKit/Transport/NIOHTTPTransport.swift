@@ -78,7 +78,7 @@ final class NIOHTTPConnection: VUConnection {
         channel?.close(promise: nil)
         channel = nil
         handler = nil
-        let newHandler = ClientResponseHandler(maxBodyBytes: transport.maxBodyBytes)
+        let newHandler = ClientResponseHandler(maxBodyBytes: transport.maxBodyBytes, eventLoop: eventLoop)
         let bound = NIOLoopBound(newHandler, eventLoop: eventLoop)
         let tls = transport.tls
         let hostname = transport.serverHostname
@@ -107,6 +107,9 @@ final class NIOHTTPConnection: VUConnection {
             case .success(let ch):
                 channel = ch
                 handler = newHandler
+                // The connect future succeeds before `channelActive` reaches the handler, and the completion may
+                // send at once.
+                newHandler.connected()
                 completion(nil)
             case .failure:
                 completion(.connect)
@@ -152,41 +155,65 @@ private final class RawRequestWriter: ChannelOutboundHandler {
     }
 }
 
-/// Sends one request at a time and calls its completion with the outcome.
+/// Sends one request at a time and calls its completion with the outcome, exactly once.
+///
+/// Which events complete a request, and which close the channel, is `ExchangeStateMachine`'s call; this class
+/// only collects the response and does what the machine says.
 final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
     private let maxBodyBytes: Int
+    private let eventLoop: any EventLoop
     private var context: ChannelHandlerContext?
+    private var machine = ExchangeStateMachine(connected: false)
     private var pending: ((HTTPOutcome) -> Void)?
     private var timer: NIOScheduledCallback?
     private var outcome = HTTPOutcome()
     private var wantsBody = false
-    private var keepAlive = true
-    private(set) var isOpen = false
     var bytesIn = 0
 
-    init(maxBodyBytes: Int) { self.maxBodyBytes = maxBodyBytes }
+    init(maxBodyBytes: Int, eventLoop: any EventLoop) {
+        self.maxBodyBytes = maxBodyBytes
+        self.eventLoop = eventLoop
+    }
+
+    /// A new request may be sent.
+    var isOpen: Bool { machine.isOpen && context != nil }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        isOpen = context.channel.isActive
+        if context.channel.isActive { machine.opened() }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        perform(machine.closed())
+        self.context = nil
+    }
+
+    /// The connection is established (its future succeeded); requests may be sent.
+    func connected() {
+        if context?.channel.isActive == true { machine.opened() }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        isOpen = true
+        machine.opened()
         context.fireChannelActive()
     }
 
-    /// Writes the request; the caller checked `isOpen`. A write that fails surfaces in `errorCaught` later.
+    /// Writes the request, or completes it with an error on the next turn of the loop when the connection cannot
+    /// take it (never before `send` returns).
     func send(_ request: PreparedRequest, completion: @escaping (HTTPOutcome) -> Void) {
-        guard let context else { return }
+        guard let context, case .write = machine.send() else {
+            var failed = HTTPOutcome()
+            failed.error = .reset
+            eventLoop.assumeIsolated().execute { completion(failed) }
+            return
+        }
         pending = completion
         outcome = HTTPOutcome()
         bytesIn = 0
         wantsBody = request.wantsBody
-        keepAlive = true
         timer = try? context.eventLoop.assumeIsolated().scheduleCallback(
             in: .nanoseconds(Int64(request.timeout * 1e9)),
             handler: self
@@ -196,14 +223,13 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard pending != nil else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
+            guard machine.receivedHead(keepAlive: head.isKeepAlive) else { return }
             outcome.status = Int(head.status.code)
             outcome.headers = head.headers
-            keepAlive = head.isKeepAlive
         case .body(var part):
-            guard wantsBody else { return }
+            guard wantsBody, machine.isReceivingBody else { return }
             let room = maxBodyBytes - (outcome.body?.readableBytes ?? 0)
             if part.readableBytes > room {
                 outcome.bodyTruncated = true
@@ -215,11 +241,9 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
                 outcome.body!.writeImmutableBuffer(part)
             }
         case .end:
-            // Marked closed before completing: the completion may send the VU's next request at once, and that
-            // one must go on a new connection.
-            if !keepAlive { isOpen = false }
-            complete(error: nil)
-            if !keepAlive { context.close(promise: nil) }
+            // The machine marks a closing connection closed before the completion runs: the completion may send
+            // the VU's next request at once, and that one must go on a new connection.
+            perform(machine.receivedEnd())
         }
     }
 
@@ -229,41 +253,42 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
         case is NIOSSLError, is BoringSSLError: kind = .tls
         default: kind = .reset
         }
-        isOpen = false
-        complete(error: kind)
-        context.close(promise: nil)
+        perform(machine.failed(kind))
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        isOpen = false
-        complete(error: .reset)
+        perform(machine.closed())
         context.fireChannelInactive()
     }
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
         timer = nil
-        guard pending != nil else { return }
-        isOpen = false
-        complete(error: .timeout)
-        context?.close(promise: nil)
+        perform(machine.timedOut())
     }
 
-    /// The run is stopping: complete the request in flight without recording it.
+    /// The run is stopping: complete the request in flight (marked abandoned, so it is not recorded).
     func abandon() {
         outcome.abandoned = true
-        isOpen = false
-        complete(error: .reset)
+        perform(machine.abandoned())
     }
 
-    private func complete(error: ErrorClass?) {
-        guard let completion = pending else { return }
-        pending = nil
-        timer?.cancel()
-        timer = nil
-        if let error { outcome.error = error }
-        outcome.bytesIn = bytesIn
-        let result = outcome
-        outcome = HTTPOutcome()
-        completion(result)
+    private func perform(_ action: ExchangeStateMachine.CompletionAction) {
+        switch action {
+        case .none:
+            return
+        case .close:
+            context?.close(promise: nil)
+        case .complete(let error, let close):
+            timer?.cancel()
+            timer = nil
+            var result = outcome
+            outcome = HTTPOutcome()
+            if let error { result.error = error }
+            result.bytesIn = bytesIn
+            let completion = pending
+            pending = nil
+            completion?(result)
+            if close { context?.close(promise: nil) }
+        }
     }
 }

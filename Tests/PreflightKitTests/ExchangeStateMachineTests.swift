@@ -1,0 +1,169 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+
+@testable import PreflightKit
+
+@Suite struct ExchangeStateMachineTests {
+    @Test func aResponseCompletesOnceAndKeepsTheConnection() {
+        var m = ExchangeStateMachine()
+        let r1 = m.send()
+        #expect(r1 == .write)
+        #expect(!m.isOpen)
+        let r2 = m.receivedHead(keepAlive: true)
+        #expect(r2)
+        #expect(m.isReceivingBody)
+        let r3 = m.receivedEnd()
+        #expect(r3 == .complete(error: nil, close: false))
+        #expect(m.isOpen)
+        let r4 = m.receivedEnd()
+        #expect(r4 == ExchangeStateMachine.CompletionAction.none, "a stray end completes nothing")
+    }
+
+    @Test func connectionCloseClosesBeforeTheCompletionRuns() {
+        var m = ExchangeStateMachine()
+        _ = m.send()
+        _ = m.receivedHead(keepAlive: false)
+        let r5 = m.receivedEnd()
+        #expect(r5 == .complete(error: nil, close: true))
+        #expect(!m.isOpen, "the VU's next request must reconnect")
+        let r6 = m.send()
+        #expect(r6 == .fail(.reset))
+    }
+
+    @Test func onlyTheFirstOfTimeoutErrorAndCloseCompletes() {
+        var m = ExchangeStateMachine()
+        _ = m.send()
+        let r7 = m.timedOut()
+        #expect(r7 == .complete(error: .timeout, close: true))
+        let r8 = m.failed(.reset)
+        #expect(r8 == ExchangeStateMachine.CompletionAction.none)
+        let r9 = m.closed()
+        #expect(r9 == ExchangeStateMachine.CompletionAction.none)
+        let r10 = m.receivedHead(keepAlive: true)
+        #expect(r10 == false, "a late response is ignored")
+        let r11 = m.receivedEnd()
+        #expect(r11 == ExchangeStateMachine.CompletionAction.none)
+    }
+
+    @Test func anErrorWithNothingInFlightOnlyCloses() {
+        var m = ExchangeStateMachine()
+        let r12 = m.failed(.reset)
+        #expect(r12 == .close)
+        let r13 = m.failed(.reset)
+        #expect(r13 == ExchangeStateMachine.CompletionAction.none)
+    }
+
+    @Test func thePeerClosingMidResponseIsAReset() {
+        var m = ExchangeStateMachine()
+        _ = m.send()
+        _ = m.receivedHead(keepAlive: true)
+        let r14 = m.closed()
+        #expect(r14 == .complete(error: .reset, close: false))
+        let r15 = m.abandoned()
+        #expect(r15 == ExchangeStateMachine.CompletionAction.none)
+    }
+
+    @Test func aSecondSendWhileOneIsInFlightFailsInsteadOfReplacingIt() {
+        var m = ExchangeStateMachine()
+        let r16 = m.send()
+        #expect(r16 == .write)
+        let r17 = m.send()
+        #expect(r17 == .fail(.reset))
+        _ = m.receivedHead(keepAlive: true)
+        let r18 = m.receivedEnd()
+        #expect(r18 == .complete(error: nil, close: false))
+    }
+}
+
+/// `ClientResponseHandler` on an `EmbeddedChannel`: every request sent gets exactly one completion, whatever the
+/// channel does.
+@Suite struct ClientResponseHandlerTests {
+    final class Completions {
+        var outcomes: [HTTPOutcome] = []
+    }
+
+    private func request() -> PreparedRequest {
+        PreparedRequest(
+            requestIndex: 0,
+            iteration: 0,
+            vu: 0,
+            methodHead: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/x"),
+            bytes: ByteBuffer(string: "GET /x HTTP/1.1\r\nHost: h\r\n\r\n"),
+            wantsBody: true,
+            timeout: 5
+        )
+    }
+
+    private func connected() throws -> (EmbeddedChannel, ClientResponseHandler) {
+        let channel = EmbeddedChannel()
+        let handler = ClientResponseHandler(maxBodyBytes: 1024, eventLoop: channel.embeddedEventLoop)
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return (channel, handler)
+    }
+
+    @Test func aResponseCompletesOnceWithStatusAndBody() throws {
+        let (channel, handler) = try connected()
+        let done = Completions()
+        handler.send(request()) { done.outcomes.append($0) }
+        try channel.writeInbound(HTTPClientResponsePart.head(.init(version: .http1_1, status: .ok)))
+        try channel.writeInbound(HTTPClientResponsePart.body(ByteBuffer(string: "hello")))
+        try channel.writeInbound(HTTPClientResponsePart.end(nil))
+        #expect(done.outcomes.count == 1)
+        #expect(done.outcomes.first?.status == 200)
+        let body = done.outcomes.first?.body
+        #expect(body?.getString(at: body?.readerIndex ?? 0, length: body?.readableBytes ?? 0) == "hello")
+        #expect(handler.isOpen)
+        _ = try channel.finish(acceptAlreadyClosed: true)
+        #expect(done.outcomes.count == 1, "closing afterwards completes nothing more")
+    }
+
+    /// The handler used to return without ever calling the completion when it had no channel context: the VU
+    /// waited forever (until `gracefulStop` abandoned it, uncounted). Now the send fails, once, on the next turn.
+    @Test func aSendOnAClosedConnectionFailsOnceInsteadOfHanging() throws {
+        let (channel, handler) = try connected()
+        try channel.close().wait()
+        let done = Completions()
+        handler.send(request()) { done.outcomes.append($0) }
+        #expect(done.outcomes.isEmpty, "never before send returns")
+        channel.embeddedEventLoop.run()
+        #expect(done.outcomes.count == 1)
+        #expect(done.outcomes.first?.error == .reset)
+    }
+
+    @Test func theChannelClosingMidResponseCompletesOnceAsReset() throws {
+        let (channel, handler) = try connected()
+        let done = Completions()
+        handler.send(request()) { done.outcomes.append($0) }
+        try channel.writeInbound(HTTPClientResponsePart.head(.init(version: .http1_1, status: .ok)))
+        channel.pipeline.fireErrorCaught(ChannelError.ioOnClosedChannel)
+        _ = try? channel.finish(acceptAlreadyClosed: true)
+        #expect(done.outcomes.count == 1)
+        #expect(done.outcomes.first?.error == .reset)
+    }
+
+    @Test func aTimeoutCompletesOnceAndALateResponseIsIgnored() throws {
+        let (channel, handler) = try connected()
+        let done = Completions()
+        handler.send(request()) { done.outcomes.append($0) }
+        channel.embeddedEventLoop.advanceTime(by: .seconds(6))
+        #expect(done.outcomes.count == 1)
+        #expect(done.outcomes.first?.error == .timeout)
+        _ = try? channel.writeInbound(HTTPClientResponsePart.head(.init(version: .http1_1, status: .ok)))
+        _ = try? channel.writeInbound(HTTPClientResponsePart.end(nil))
+        #expect(done.outcomes.count == 1)
+    }
+
+    @Test func abandonCompletesOnceMarkedAbandoned() throws {
+        let (channel, handler) = try connected()
+        let done = Completions()
+        handler.send(request()) { done.outcomes.append($0) }
+        handler.abandon()
+        handler.abandon()
+        _ = try? channel.finish(acceptAlreadyClosed: true)
+        #expect(done.outcomes.count == 1)
+        #expect(done.outcomes.first?.abandoned == true)
+    }
+}
