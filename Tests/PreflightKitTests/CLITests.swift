@@ -164,6 +164,8 @@ extension Serial {
         @Test(arguments: [
             ["run", "s.json", "--mode", "bogus"], ["run", "s.json", "--bogus"], ["run", "s.json", "--seed", "abc"],
             ["run", "s.json", "--event-loops", "0"], ["run"], ["drill"], ["no-such-command"],
+            ["run", "s.json", "--seed", "9007199254740992"], ["run", "s.json", "--var", "=x"],
+            ["serve", "--parallel-backfill", "--sequential-backfill"], ["provider-sim", "--window", "bogus"],
         ])
         func aUsageErrorExits2WithTheUsageLine(_ arguments: [String]) async throws {
             let dir = try Self.tempDir()

@@ -108,9 +108,9 @@ import Testing
         let (channel, handler) = try connected()
         let done = Completions()
         handler.send(request()) { done.outcomes.append($0) }
-        try channel.writeInbound(HTTPClientResponsePart.head(.init(version: .http1_1, status: .ok)))
-        try channel.writeInbound(HTTPClientResponsePart.body(ByteBuffer(string: "hello")))
-        try channel.writeInbound(HTTPClientResponsePart.end(nil))
+        try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel"))
+        #expect(done.outcomes.isEmpty)
+        try channel.writeInbound(ByteBuffer(string: "lo"))
         #expect(done.outcomes.count == 1)
         #expect(done.outcomes.first?.status == 200)
         let body = done.outcomes.first?.body
@@ -137,11 +137,38 @@ import Testing
         let (channel, handler) = try connected()
         let done = Completions()
         handler.send(request()) { done.outcomes.append($0) }
-        try channel.writeInbound(HTTPClientResponsePart.head(.init(version: .http1_1, status: .ok)))
+        try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"))
         channel.pipeline.fireErrorCaught(ChannelError.ioOnClosedChannel)
         _ = try? channel.finish(acceptAlreadyClosed: true)
         #expect(done.outcomes.count == 1)
         #expect(done.outcomes.first?.error == .reset)
+    }
+
+    @Test func thePeerClosingMidBodyIsAResetAndABodyToTheCloseIsComplete() throws {
+        let (cut, cutHandler) = try connected()
+        let done = Completions()
+        cutHandler.send(request()) { done.outcomes.append($0) }
+        try cut.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"))
+        cut.pipeline.fireChannelInactive()
+        #expect(done.outcomes.map(\.error) == [.reset])
+
+        let (toClose, handler) = try connected()
+        let full = Completions()
+        handler.send(request()) { full.outcomes.append($0) }
+        try toClose.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\n\r\nall of it"))
+        toClose.pipeline.fireChannelInactive()
+        #expect(full.outcomes.count == 1)
+        #expect(full.outcomes.first?.error == nil)
+        #expect(full.outcomes.first?.body?.readableBytes == 9)
+    }
+
+    @Test func aMalformedResponseCompletesOnceAsResetAndClosesTheConnection() throws {
+        let (channel, handler) = try connected()
+        let done = Completions()
+        handler.send(request()) { done.outcomes.append($0) }
+        try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"))
+        #expect(done.outcomes.map(\.error) == [.reset])
+        #expect(!handler.isOpen)
     }
 
     @Test func aTimeoutCompletesOnceAndALateResponseIsIgnored() throws {
@@ -151,8 +178,7 @@ import Testing
         channel.embeddedEventLoop.advanceTime(by: .seconds(6))
         #expect(done.outcomes.count == 1)
         #expect(done.outcomes.first?.error == .timeout)
-        _ = try? channel.writeInbound(HTTPClientResponsePart.head(.init(version: .http1_1, status: .ok)))
-        _ = try? channel.writeInbound(HTTPClientResponsePart.end(nil))
+        _ = try? channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
         #expect(done.outcomes.count == 1)
     }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Throughput benchmark: preflight vs wrk vs k6 against the same nginx, same connections, same duration,
-# interleaved in one run. Prints req/s of each, CPU seconds per 10k requests, and the ratios.
+# Throughput benchmark: preflight vs wrk vs k6 against the same nginx (one worker process), same connections, same
+# duration, interleaved in one run (wrk with one thread, as in #11). Prints req/s of each, CPU µs per request,
+# and the ratios.
 #
 #   scripts/bench/throughput.sh [seconds=10] [connections=64] [rounds=3]
 #
@@ -35,7 +36,7 @@ body = {"symbol": "AAPL", "asOf": "2026-11-27", "bars": 504,
 open(sys.argv[1], "w").write(json.dumps(body))
 PY
 cat > "$WORK/nginx.conf" <<CONF
-worker_processes auto;
+worker_processes 1;
 pid $WORK/nginx.pid;
 error_log $WORK/logs/error.log crit;
 events { worker_connections 4096; }
@@ -74,7 +75,7 @@ for r in $(seq 1 "$ROUNDS"); do
     rps=$(python3 -c "import json,glob; r=json.load(open(sorted(glob.glob('$WORK/reports/*/report.json'))[-1])); print(r['metrics']['http_reqs']['values']['rate'])")
     n=$(python3 -c "import json,glob; r=json.load(open(sorted(glob.glob('$WORK/reports/*/report.json'))[-1])); print(r['metrics']['http_reqs']['values']['count'])")
     P+=("$rps"); PC+=("$(python3 -c "print($c/$n*10000)")")
-    c=$(cpu_of wrk -t2 -c"$CONNS" -d"${DUR}s" "$URL")
+    c=$(cpu_of wrk -t1 -c"$CONNS" -d"${DUR}s" "$URL")
     rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/out")
     W+=("$rps"); WC+=("$(python3 -c "print($c/($rps*$DUR)*10000)")")
     c=$(cpu_of k6 run --quiet --vus "$CONNS" --duration "${DUR}s" --summary-export "$WORK/k6.json" "$WORK/k6.js")
@@ -90,9 +91,10 @@ conns, dur = sys.argv[1], sys.argv[2]
 p, w, k, pc, wc, kc = ([float(x) for x in a.split()] for a in sys.argv[3:9])
 med = statistics.median
 print(f"nginx static JSON on 127.0.0.1, {conns} connections, {dur}s per tool, {len(p)} interleaved rounds (medians)")
-print(f"{'tool':<10}{'req/s':>12}{'CPU s / 10k req':>18}")
+print(f"{'tool':<10}{'req/s':>12}{'range':>22}{'CPU µs/req':>12}")
 for name, rps, cpu in (("preflight", p, pc), ("wrk", w, wc), ("k6", k, kc)):
-    print(f"{name:<10}{med(rps):>12,.0f}{med(cpu):>18.3f}")
-print(f"preflight / wrk = {med(p)/med(w):.2f}x   preflight / k6 = {med(p)/med(k):.2f}x   "
-      f"k6 CPU per request / preflight = {med(kc)/med(pc):.2f}x")
+    print(f"{name:<10}{med(rps):>12,.0f}{f'{min(rps):,.0f}–{max(rps):,.0f}':>22}{med(cpu) * 100:>12.1f}")
+ratios = [a / b for a, b in zip(p, w)]
+print(f"preflight / wrk = {med(p)/med(w):.2f}x (per round {min(ratios):.2f}–{max(ratios):.2f}x)   "
+      f"preflight / k6 = {med(p)/med(k):.2f}x   k6 CPU per request / preflight = {med(kc)/med(pc):.2f}x")
 PY

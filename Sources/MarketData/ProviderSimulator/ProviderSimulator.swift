@@ -6,7 +6,7 @@ import NIOCore
 
 /// How the simulated upstream provider behaves (SPEC §10 "Provider simulator").
 public struct ProviderSimulatorConfiguration: Sendable {
-    public enum RateLimitWindow: String, Sendable { case fixed, sliding }
+    public enum RateLimitWindow: String, Sendable, CaseIterable { case fixed, sliding }
 
     /// Which rate-limit header family 429s (and every answer) carry, so clients are tested against each.
     public enum HeaderStyle: String, Sendable, CaseIterable {

@@ -279,9 +279,9 @@ public struct DemoCommand: Sendable {
                     "RTO \(HumanFormat.ms(d.rtoSeconds.map { $0 * 1000 })), lost writes \(d.lostWrites.map(String.init) ?? "–")"
                     + ", RPO \(d.rpoSeconds == 0 ? "0 s" : HumanFormat.ms(d.rpoSeconds.map { $0 * 1000 }))"
             } else {
-                let reqs = r.metrics["http_reqs"]?.values["count"] ?? 0
-                let p95 = r.metrics["http_req_duration"]?.values["p(95)"]
-                let failed = r.metrics["http_req_failed"]?.values["rate"] ?? 0
+                let reqs = r.metrics[Metric.httpReqs.rawValue]?.values["count"] ?? 0
+                let p95 = r.metrics[Metric.httpReqDuration.rawValue]?.values["p(95)"]
+                let failed = r.metrics[Metric.httpReqFailed.rawValue]?.values["rate"] ?? 0
                 figures = "\(Int(reqs)) requests, p95 \(HumanFormat.ms(p95)), failed \(HumanFormat.percent(failed))"
             }
             rows.append([

@@ -101,11 +101,11 @@ public struct Drill: Sendable {
             /// The threshold name in reports.
             public var metric: String {
                 switch self {
-                case .rto: "drill_rto"
-                case .detection: "drill_detection"
-                case .rpo: "drill_rpo"
-                case .lostWrites: "drill_lost_writes"
-                case .sloRecovered: "drill_slo_recovered"
+                case .rto: Metric.drillRTO.rawValue
+                case .detection: Metric.drillDetection.rawValue
+                case .rpo: Metric.drillRPO.rawValue
+                case .lostWrites: Metric.drillLostWrites.rawValue
+                case .sloRecovered: Metric.drillSLORecovered.rawValue
                 }
             }
 

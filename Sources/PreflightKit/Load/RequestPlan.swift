@@ -38,6 +38,7 @@ public struct RequestPlan: Sendable {
         var head: [Segment]
         var body: [Segment]?
         var wantsBody: Bool
+        var wantsHeaders: Bool
         var timeout: Double
         var checks: [CompiledCheck]
     }
@@ -119,6 +120,7 @@ public struct RequestPlan: Sendable {
                 head: head,
                 body: body,
                 wantsBody: r.checks.contains { $0.needsBody },
+                wantsHeaders: r.checks.contains { $0.needsHeaders },
                 timeout: r.timeout ?? scenario.http.timeout,
                 checks: r.checks.map { c in
                     var equals: [Segment]?
@@ -198,7 +200,8 @@ public struct RequestPlan: Sendable {
             methodHead: r.methodHead,
             bytes: bytes,
             wantsBody: r.wantsBody,
-            timeout: timeout ?? r.timeout
+            timeout: timeout ?? r.timeout,
+            wantsHeaders: r.wantsHeaders
         )
     }
 

@@ -38,14 +38,12 @@ public enum HumanFormat {
     /// A threshold's observed value in the unit of its metric.
     public static func observed(_ t: ThresholdResult) -> String {
         guard let v = t.observed else { return "no data" }
-        let metric = t.metric.split(separator: "{").first.map(String.init) ?? t.metric
         let agg = t.expression.prefix { !"<>=!".contains($0) }.trimmingCharacters(in: .whitespaces)
-        switch metric {
-        case "http_req_duration" where agg != "count": return ms(v)
-        case "drill_rto", "drill_detection", "drill_rpo", "drill_slo_recovered": return ms(v)
-        case "http_req_failed", "checks": return percent(v)
-        case "data_received", "data_sent": return agg == "rate" ? bytes(v) + "/s" : bytes(v)
-        default: return agg == "rate" ? count(v) + "/s" : count(v)
+        switch Metric(expression: t.metric)?.unit ?? .count {
+        case .milliseconds where agg != "count": return ms(v)
+        case .fraction: return percent(v)
+        case .bytes: return agg == "rate" ? bytes(v) + "/s" : bytes(v)
+        case .milliseconds, .count: return agg == "rate" ? count(v) + "/s" : count(v)
         }
     }
 

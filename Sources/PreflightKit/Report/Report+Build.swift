@@ -168,7 +168,7 @@ extension Report {
                 ]
                 + extra.map { ("p(\(JSONValue.format($0)))", .percentile($0)) }
             for (key, agg) in aggs {
-                v[key] = values.value(metric: "http_req_duration", tags: tags, aggregation: agg)
+                v[key] = values.value(metric: Metric.httpReqDuration.rawValue, tags: tags, aggregation: agg)
             }
             return MetricSummary(type: "trend", values: v)
         }
@@ -189,17 +189,17 @@ extension Report {
             return MetricSummary(type: kind.rawValue, values: v)
         }
         var out: [String: MetricSummary] = [:]
-        for metric in MetricCatalog.metrics.keys { out[metric] = summary(metric, []) }
+        for metric in Metric.load { out[metric.rawValue] = summary(metric.rawValue, []) }
         let failed = values.metrics.requests.reduce(0) { $0 + $1.failedCount() }
-        out["http_req_failed"]?.values["fails"] = Double(failed)
-        out["http_req_failed"]?.values["total"] = Double(values.metrics.totalRequests)
+        out[Metric.httpReqFailed.rawValue]?.values["fails"] = Double(failed)
+        out[Metric.httpReqFailed.rawValue]?.values["total"] = Double(values.metrics.totalRequests)
         let passed = values.metrics.requests.reduce(0) { $0 + $1.checksPassed.reduce(0, +) }
         let checkFails = values.metrics.requests.reduce(0) { $0 + $1.checksFailed.reduce(0, +) }
-        out["checks"]?.values["passes"] = Double(passed)
-        out["checks"]?.values["fails"] = Double(checkFails)
+        out[Metric.checks.rawValue]?.values["passes"] = Double(passed)
+        out[Metric.checks.rawValue]?.values["fails"] = Double(checkFails)
         // Sub-metrics named by thresholds, with every percentile those thresholds ask for.
         for t in thresholds where !t.tags.isEmpty {
-            if t.metricName == "http_req_duration" {
+            if t.metricName == Metric.httpReqDuration.rawValue {
                 let extra = thresholds.filter { $0.metric == t.metric }.compactMap { th -> Double? in
                     if case .percentile(let p) = th.aggregation { p } else { nil }
                 }
@@ -208,9 +208,9 @@ extension Report {
                 out[t.metric] = summary(t.metricName, t.tags)
             }
         }
-        for t in thresholds where t.tags.isEmpty && t.metricName == "http_req_duration" {
+        for t in thresholds where t.tags.isEmpty && t.metricName == Metric.httpReqDuration.rawValue {
             if case .percentile(let p) = t.aggregation {
-                out["http_req_duration"]?.values["p(\(JSONValue.format(p)))"] = values.value(for: t)
+                out[Metric.httpReqDuration.rawValue]?.values["p(\(JSONValue.format(p)))"] = values.value(for: t)
             }
         }
         return out

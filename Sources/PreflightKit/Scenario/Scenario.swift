@@ -238,6 +238,12 @@ public struct Check: Sendable {
     /// A readable label for reports, like k6's check names: `status == 200`, `$.symbol == {{symbol}}`.
     public var label: String
 
+    /// Whether evaluating this check needs the response headers.
+    public var needsHeaders: Bool {
+        if case .header = kind { return true }
+        return false
+    }
+
     /// Whether evaluating this check needs the response body.
     public var needsBody: Bool {
         switch kind {

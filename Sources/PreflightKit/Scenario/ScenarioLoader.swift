@@ -15,8 +15,8 @@ public struct ScenarioLoader: Sendable {
     /// Thresholds used when a scenario has no `thresholds` key, so a run where every request failed can not pass:
     /// `http_req_failed: rate<0.01`, and `checks: rate>0.99` when there are checks. `"thresholds": {}` opts out.
     static func defaultThresholds(hasChecks: Bool) -> [ThresholdSpec] {
-        var list = [("http_req_failed", "rate<0.01")]
-        if hasChecks { list.append(("checks", "rate>0.99")) }
+        var list = [(Metric.httpReqFailed.rawValue, "rate<0.01")]
+        if hasChecks { list.append((Metric.checks.rawValue, "rate>0.99")) }
         return list.map { metric, expression in
             var t = try! ThresholdSpec.parse(metric: metric, expression: expression, requestNames: nil).get()
             t.isDefault = true

@@ -23,40 +23,41 @@ public struct MetricValues: Sendable {
         let status = tags.first { $0.key == "status" }.flatMap { Int($0.value) }
         let selected = zip(requestNames, metrics.requests).filter { name == nil || $0.0 == name }.map(\.1)
         let rate: (Double) -> Double = { durationSeconds > 0 ? $0 / durationSeconds : 0 }
+        guard let metric = Metric(rawValue: metric) else { return nil }
         switch metric {
-        case "http_reqs":
+        case .httpReqs:
             let count = Double(selected.reduce(0) { $0 + $1.latency(status: status).corrected.totalCount })
             return aggregation == .rate ? rate(count) : count
-        case "http_req_duration":
+        case .httpReqDuration:
             var h = LatencyHistogram.latency()
             for r in selected { h.add(r.latency(status: status).corrected) }
             return Self.aggregate(h, aggregation)
-        case "http_req_failed":
+        case .httpReqFailed:
             let total = selected.reduce(0) { $0 + Int($1.latency(status: status).corrected.totalCount) }
             guard total > 0 else { return nil }
             return Double(selected.reduce(0) { $0 + $1.failedCount(status: status) }) / Double(total)
-        case "checks":
+        case .checks:
             let passed = selected.reduce(0) { $0 + $1.checksPassed.reduce(0, +) }
             let failed = selected.reduce(0) { $0 + $1.checksFailed.reduce(0, +) }
             guard passed + failed > 0 else { return nil }
             return Double(passed) / Double(passed + failed)
-        case "iterations":
+        case .iterations:
             return aggregation == .rate ? rate(Double(metrics.iterations)) : Double(metrics.iterations)
-        case "dropped_iterations":
+        case .droppedIterations:
             let d = Double(metrics.droppedIterations)
             return aggregation == .rate ? rate(d) : d
-        case "vus":
+        case .vus:
             return aggregation == .min ? 0 : Double(metrics.vusPeak)
-        case "vus_max":
+        case .vusMax:
             return Double(metrics.vusMax)
-        case "data_received":
+        case .dataReceived:
             let bytes = Double(selected.reduce(0) { $0 + $1.bytesIn })
             return aggregation == .rate ? rate(bytes) : bytes
-        case "data_sent":
+        case .dataSent:
             let bytes = Double(selected.reduce(0) { $0 + $1.bytesOut })
             return aggregation == .rate ? rate(bytes) : bytes
-        default:
-            return nil
+        case .drillRTO, .drillDetection, .drillRPO, .drillLostWrites, .drillSLORecovered:
+            return nil  // drill reports carry their own values
         }
     }
 

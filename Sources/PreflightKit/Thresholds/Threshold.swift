@@ -1,36 +1,5 @@
 import Foundation
 
-/// The metrics a threshold may name, with k6's names, types and tags.
-public enum MetricCatalog {
-    public enum Kind: String, Sendable {
-        case counter, gauge, rate, trend
-    }
-
-    /// Tags each metric can be filtered by.
-    public static let metrics: [String: (kind: Kind, tags: Set<String>)] = [
-        "http_reqs": (.counter, ["name", "status"]),
-        "http_req_duration": (.trend, ["name", "status"]),
-        "http_req_failed": (.rate, ["name", "status"]),
-        "checks": (.rate, ["name"]),
-        "iterations": (.counter, []),
-        "dropped_iterations": (.counter, []),
-        "vus": (.gauge, []),
-        "vus_max": (.gauge, []),
-        "data_received": (.counter, ["name"]),
-        "data_sent": (.counter, ["name"]),
-    ]
-
-    /// Aggregations allowed per metric type.
-    static func aggregations(for kind: Kind) -> String {
-        switch kind {
-        case .counter: "count, rate"
-        case .gauge: "value, min, max"
-        case .rate: "rate"
-        case .trend: "p(N), avg, min, med, max, count"
-        }
-    }
-}
-
 /// One threshold expression on one (sub-)metric, as k6 writes it: `"http_req_duration{name:x}": ["p(95)<300"]`.
 public struct ThresholdSpec: Sendable, Equatable {
     public enum Aggregation: Sendable, Equatable, CustomStringConvertible {

@@ -56,6 +56,7 @@ public enum EndpointProbe {
         let lastRow = probeIteration(scenario)
         var request = plan.prepare(request: index, iteration: lastRow, vu: 0, timeout: timeout)
         request.wantsBody = true
+        request.wantsHeaders = true
         let started = NIODeadline.now()
         let outcome = await send(request, transport: transport, on: eventLoop)
         let latency = Double((NIODeadline.now() - started).nanoseconds) / 1e6

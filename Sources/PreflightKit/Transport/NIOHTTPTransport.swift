@@ -78,7 +78,11 @@ final class NIOHTTPConnection: VUConnection {
         channel?.close(promise: nil)
         channel = nil
         handler = nil
-        let newHandler = ClientResponseHandler(maxBodyBytes: transport.maxBodyBytes, eventLoop: eventLoop)
+        let newHandler = ClientResponseHandler(
+            maxBodyBytes: transport.maxBodyBytes,
+            countsBytes: transport.tls == nil,
+            eventLoop: eventLoop
+        )
         let bound = NIOLoopBound(newHandler, eventLoop: eventLoop)
         let tls = transport.tls
         let hostname = transport.serverHostname
@@ -89,12 +93,11 @@ final class NIOHTTPConnection: VUConnection {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     let handler = bound.value
-                    try sync.addHandler(ByteCounter(owner: handler))
+                    // Without TLS the handler counts the bytes it reads; with TLS they are counted on the wire.
                     if let tls {
+                        try sync.addHandler(ByteCounter(owner: handler))
                         try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname))
                     }
-                    try sync.addHandler(RawRequestWriter())
-                    try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
                     try sync.addHandler(handler)
                 }
             }
@@ -139,42 +142,30 @@ private final class ByteCounter: ChannelInboundHandler {
     }
 }
 
-/// Turns the request parts into raw bytes: the head part only informs the response decoder (so it knows about
-/// HEAD requests), the pre-encoded bytes travel in the body part.
-private final class RawRequestWriter: ChannelOutboundHandler {
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = ByteBuffer
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch unwrapOutboundIn(data) {
-        case .body(.byteBuffer(let bytes)):
-            context.write(wrapOutboundOut(bytes), promise: promise)
-        case .head, .end, .body:
-            promise?.succeed()
-        }
-    }
-}
-
 /// Sends one request at a time and calls its completion with the outcome, exactly once.
 ///
 /// Which events complete a request, and which close the channel, is `ExchangeStateMachine`'s call; this class
 /// only collects the response and does what the machine says.
 final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let maxBodyBytes: Int
+    private let countsBytes: Bool
     private let eventLoop: any EventLoop
     private var context: ChannelHandlerContext?
     private var machine = ExchangeStateMachine(connected: false)
+    private var parser = HTTPResponseParser()
     private var pending: ((HTTPOutcome) -> Void)?
     private var timer: NIOScheduledCallback?
     private var outcome = HTTPOutcome()
     private var wantsBody = false
     var bytesIn = 0
 
-    init(maxBodyBytes: Int, eventLoop: any EventLoop) {
+    /// `countsBytes` is false when a `ByteCounter` before TLS counts the bytes on the wire.
+    init(maxBodyBytes: Int, countsBytes: Bool = true, eventLoop: any EventLoop) {
         self.maxBodyBytes = maxBodyBytes
+        self.countsBytes = countsBytes
         self.eventLoop = eventLoop
     }
 
@@ -214,20 +205,32 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
         outcome = HTTPOutcome()
         bytesIn = 0
         wantsBody = request.wantsBody
+        parser.expectResponse(isHead: request.methodHead.method == .HEAD, keepHeaders: request.wantsHeaders)
         timer = try? context.eventLoop.assumeIsolated().scheduleCallback(
             in: .nanoseconds(Int64(request.timeout * 1e9)),
             handler: self
         )
-        context.write(wrapOutboundOut(.head(request.methodHead)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(request.bytes))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(request.bytes), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            guard machine.receivedHead(keepAlive: head.isKeepAlive) else { return }
-            outcome.status = Int(head.status.code)
-            outcome.headers = head.headers
+        let bytes = unwrapInboundIn(data)
+        if countsBytes { bytesIn += bytes.readableBytes }
+        parser.append(bytes)
+        do {
+            while let event = try parser.next() { handle(event) }
+        } catch {
+            // A response that breaks HTTP/1.1 framing: the connection cannot be trusted for another request.
+            perform(machine.failed(.reset))
+        }
+    }
+
+    private func handle(_ event: HTTPResponseParser.Event) {
+        switch event {
+        case .head(let status, let keepAlive, let headers):
+            guard machine.receivedHead(keepAlive: keepAlive) else { return }
+            outcome.status = status
+            outcome.headers = headers
         case .body(var part):
             guard wantsBody, machine.isReceivingBody else { return }
             let room = maxBodyBytes - (outcome.body?.readableBytes ?? 0)
@@ -257,6 +260,8 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        // A body that runs to the end of the connection is complete now; anything else unfinished is a reset.
+        if (try? parser.closed()) != nil { handle(.end) }
         perform(machine.closed())
         context.fireChannelInactive()
     }

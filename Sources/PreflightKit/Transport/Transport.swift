@@ -46,6 +46,9 @@ public struct PreparedRequest: Sendable {
     public var wantsBody: Bool
     /// Seconds from send to the last byte of the response.
     public var timeout: Double
+    /// Whether the outcome should carry the response headers (a header check or the probe reads them); the
+    /// framing headers are always read.
+    public var wantsHeaders = true
 }
 
 /// What came back for one request.

@@ -1,0 +1,40 @@
+import ArgumentParser
+import MarketData
+import PreflightKit
+
+/// `--var KEY=VALUE`: sets `${KEY}` in scenarios and drills.
+struct Variable: ExpressibleByArgument {
+    var key: String
+    var value: String
+
+    init?(argument: String) {
+        guard let eq = argument.firstIndex(of: "="), eq != argument.startIndex else { return nil }
+        key = String(argument[..<eq])
+        value = String(argument[argument.index(after: eq)...])
+    }
+
+    /// Later settings of a key win, as on a shell command line.
+    static func dictionary(_ variables: [Variable]) -> [String: String] {
+        Dictionary(variables.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+    }
+}
+
+/// `--seed N`: at most 2^53 - 1, so that JSON readers of the report keep it exact.
+struct Seed: ExpressibleByArgument {
+    var value: UInt64
+
+    init?(argument: String) {
+        guard let n = UInt64(argument), n <= PreflightInfo.maxSeed else { return nil }
+        value = n
+    }
+}
+
+extension TransportSettings.Mode: ExpressibleByArgument {}
+extension ProviderSimulatorConfiguration.RateLimitWindow: ExpressibleByArgument {}
+extension ProviderSimulatorConfiguration.HeaderStyle: ExpressibleByArgument {}
+
+/// `serve --parallel-backfill` (the default) or `--sequential-backfill`; giving both is a usage error.
+enum BackfillMode: String, EnumerableFlag {
+    case parallelBackfill
+    case sequentialBackfill
+}

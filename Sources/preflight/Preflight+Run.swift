@@ -1,0 +1,62 @@
+import ArgumentParser
+import PreflightKit
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run load scenarios and write reports.",
+        discussion: """
+            Every scenario is validated before any request is sent.
+            Examples:
+              preflight run scenarios/
+              preflight run scenarios/cached_symbol.json --target http://127.0.0.1:8000 --var DURATION=10s
+              preflight run my.json --mode real --seed 42 --out ci-reports --quiet
+            """
+    )
+
+    @Argument(help: "Scenario files, or folders of them.")
+    var scenarios: [String]
+
+    @Option(help: "Replace every scenario's target.baseURL.")
+    var target: String?
+
+    @Option(help: "Transport: auto (probe, mock only a missing endpoint), real (never mock) or mock (always).")
+    var mode: TransportSettings.Mode?
+
+    @Flag(help: "Let a run on the mock transport exit 0 when its thresholds pass (it is still labelled mock).")
+    var allowMock = false
+
+    @Option(help: "Folder for report folders.")
+    var out = "reports"
+
+    @Option(help: "Seed for every random choice (data order, think times), at most 2^53-1; random when not given.")
+    var seed: Seed?
+
+    @Option(name: .customLong("var"), help: "Set ${KEY} in scenarios (wins over the environment).")
+    var variables: [Variable] = []
+
+    @Flag(help: "No live progress; at most one progress line every 10 s.")
+    var quiet = false
+
+    @Option(help: "Event loops (threads) that drive the load (default: one per core).")
+    var eventLoops: Int?
+
+    func validate() throws {
+        if let eventLoops, eventLoops < 1 { throw ValidationError("--event-loops must be at least 1") }
+    }
+
+    func run() async throws {
+        var options = RunCommandOptions(paths: scenarios)
+        options.target = target
+        options.mode = mode
+        options.allowMock = allowMock
+        options.outDirectory = out
+        options.seed = seed?.value
+        options.variables = Variable.dictionary(variables)
+        options.quiet = quiet
+        if let eventLoops { options.eventLoops = eventLoops }
+        let status = await withSignalWatcher { control in
+            await RunCommand(options: options, logger: makeLogger()).run(control: control)
+        }
+        throw ExitCode(status.rawValue)
+    }
+}

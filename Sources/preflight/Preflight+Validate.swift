@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import PreflightKit
+
+struct Validate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check scenario and drill files without sending anything.",
+        discussion: """
+            Examples:
+              preflight validate scenarios/
+              preflight validate my.json --var PREFLIGHT_TARGET=http://127.0.0.1:8000
+            """
+    )
+
+    @Argument(help: "Scenario files, or folders of them.")
+    var scenarios: [String]
+
+    @Option(name: .customLong("var"), help: "Set ${KEY} in scenarios (wins over the environment).")
+    var variables: [Variable] = []
+
+    func run() async throws {
+        var options = RunCommandOptions(paths: scenarios)
+        options.variables = Variable.dictionary(variables)
+        var drillOptions = DrillCommandOptions(paths: scenarios)
+        drillOptions.variables = options.variables
+        var failed = false
+        // Load scenarios and drills are told apart by their "kind"; both are checked, every problem reported.
+        // A file named on the command line is a drill only when it says so; a folder contributes its drills.
+        let drillFiles = ((try? DrillCommand.drillFiles(scenarios)) ?? []).filter(DrillLoader.isDrill(file:))
+        let loadOnly = scenarios.filter { !drillFiles.contains($0) }
+        if !loadOnly.isEmpty {
+            options.paths = loadOnly
+            switch RunCommand(options: options, logger: makeLogger()).loadAll() {
+            case .success(let list):
+                for s in list {
+                    print("ok \(s.file): \(s.name), \(s.requests.count) requests, \(s.load.executor.name)")
+                }
+            case .failure(let e):
+                // A folder holding only drills has no load scenario to check.
+                if !(e.errors.count == 1 && e.errors[0].problems.first?.message == "no scenario files found"
+                    && !drillFiles.isEmpty)
+                {
+                    FileHandle.standardError.write(Data((e.description + "\n").utf8))
+                    failed = true
+                }
+            }
+        }
+        if !drillFiles.isEmpty {
+            drillOptions.paths = drillFiles
+            switch DrillCommand(options: drillOptions, logger: makeLogger()).loadAll() {
+            case .success(let list):
+                for d in list { print("ok \(d.file): drill \(d.name), \(d.objectives.count) objectives") }
+            case .failure(let e):
+                FileHandle.standardError.write(Data((e.description + "\n").utf8))
+                failed = true
+            }
+        }
+        if failed { throw ExitCode(ExitStatus.usage.rawValue) }
+    }
+}
+
+struct RenderReport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Re-render report.html, junit.xml and summary.md from a report.json.",
+        discussion: """
+            Example:
+              preflight report reports/cached-symbol-20261129T110502Z/report.json --out /tmp/rendered
+            """
+    )
+
+    @Argument(help: "A report.json written by `preflight run`.")
+    var report: String
+
+    @Option(help: "Folder to write into (default: the report's folder, whose index is refreshed).")
+    var out: String?
+
+    func run() throws {
+        let status = ReportCommand(path: report, outDirectory: out).run()
+        if status != .pass { throw ExitCode(status.rawValue) }
+    }
+}

@@ -1,0 +1,164 @@
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import PreflightKit
+
+/// The load path's HTTP/1.1 response parser, fed byte strings: framing, keep-alive, splits at every byte, and
+/// every malformed input refused rather than guessed at.
+@Suite struct HTTPResponseParserTests {
+    struct Parsed: Equatable {
+        var status: Int?
+        var keepAlive: Bool?
+        var headers: [String: String] = [:]
+        var body = ""
+        var ends = 0
+    }
+
+    /// Feeds `chunks` in order, then (optionally) the close; returns what came out, or the error.
+    static func parse(
+        _ chunks: [String],
+        isHead: Bool = false,
+        keepHeaders: Bool = false,
+        close: Bool = false
+    ) -> Result<Parsed, HTTPResponseParser.Error> {
+        var parser = HTTPResponseParser()
+        parser.expectResponse(isHead: isHead, keepHeaders: keepHeaders)
+        var out = Parsed()
+        func take(_ event: HTTPResponseParser.Event) {
+            switch event {
+            case .head(let status, let keepAlive, let headers):
+                out.status = status
+                out.keepAlive = keepAlive
+                for (name, value) in headers ?? [:] { out.headers[name.lowercased()] = value }
+            case .body(let part): out.body += String(buffer: part)
+            case .end: out.ends += 1
+            }
+        }
+        do {
+            for chunk in chunks {
+                parser.append(ByteBuffer(string: chunk))
+                while let event = try parser.next() { take(event) }
+            }
+            if close, let event = try parser.closed() { take(event) }
+            return .success(out)
+        } catch let error as HTTPResponseParser.Error {
+            return .failure(error)
+        } catch {
+            Issue.record("unexpected \(error)")
+            return .failure(.init(code: .truncated))
+        }
+    }
+
+    static let simple = "HTTP/1.1 200 OK\r\nServer: t\r\nContent-Length: 5\r\nX-Cache: HIT\r\n\r\nhello"
+
+    @Test func aContentLengthResponse() {
+        let r = Self.parse([Self.simple], keepHeaders: true)
+        #expect(
+            r
+                == .success(
+                    Parsed(
+                        status: 200,
+                        keepAlive: true,
+                        headers: ["server": "t", "content-length": "5", "x-cache": "HIT"],
+                        body: "hello",
+                        ends: 1
+                    )
+                )
+        )
+    }
+
+    @Test func headersAreOnlyBuiltWhenAskedFor() {
+        #expect((try? Self.parse([Self.simple]).get())?.headers == [:])
+    }
+
+    @Test func everySplitPointGivesTheSameResult() throws {
+        let chunked =
+            "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\nA\r\n0123456789\r\n0\r\nT: 1\r\n\r\n"
+        for text in [Self.simple, chunked] {
+            let whole = try Self.parse([text]).get()
+            let bytes = Array(text.utf8)
+            for cut in 1..<bytes.count {
+                let a = String(decoding: bytes[..<cut], as: UTF8.self)
+                let b = String(decoding: bytes[cut...], as: UTF8.self)
+                #expect(try Self.parse([a, b]).get() == whole, "cut at \(cut)")
+            }
+        }
+        #expect(try Self.parse([chunked]).get().body == "abc0123456789")
+    }
+
+    @Test func noBodyForHeadAnd204And304() {
+        let head = Self.parse(["HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"], isHead: true)
+        #expect((try? head.get())?.ends == 1)
+        for status in ["204 No Content", "304 Not Modified"] {
+            let r = try? Self.parse(["HTTP/1.1 \(status)\r\nContent-Length: 7\r\n\r\n"]).get()
+            #expect(r?.ends == 1 && r?.body == "", "\(status)")
+        }
+    }
+
+    @Test func interimResponsesAreSkipped() {
+        let r = try? Self.parse(["HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]).get()
+        #expect(r?.status == 200 && r?.body == "ok" && r?.ends == 1)
+    }
+
+    @Test func keepAliveFollowsVersionAndConnectionHeader() {
+        let cases: [(String, Bool)] = [
+            ("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", true),
+            ("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false),
+            ("HTTP/1.1 200 OK\r\nconnection: Keep-Alive, Close\r\nContent-Length: 0\r\n\r\n", false),
+            ("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false),
+            ("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", true),
+        ]
+        for (text, keepAlive) in cases {
+            #expect((try? Self.parse([text]).get())?.keepAlive == keepAlive, "\(text)")
+        }
+    }
+
+    @Test func aBodyWithoutLengthRunsToTheCloseAndEndsThere() {
+        let open = try? Self.parse(["HTTP/1.1 200 OK\r\n\r\nsome", " more"]).get()
+        #expect(open?.ends == 0)
+        #expect(open?.keepAlive == false)
+        let closed = try? Self.parse(["HTTP/1.1 200 OK\r\n\r\nsome", " more"], close: true).get()
+        #expect(closed?.body == "some more" && closed?.ends == 1)
+    }
+
+    @Test func lineFeedsAloneAreAccepted() {
+        let r = try? Self.parse(["HTTP/1.1 404 Not Found\nContent-Length: 2\n\nno"]).get()
+        #expect(r?.status == 404 && r?.body == "no")
+    }
+
+    @Test(arguments: [
+        ("HTTX/1.1 200 OK\r\n\r\n", HTTPResponseParser.Error.Code.badStatusLine),
+        ("HTTP/1.1 2x0 OK\r\n\r\n", .badStatusLine),
+        ("HTTP/1.1 099 Low\r\n\r\n", .badStatusLine),
+        ("HTTP/1.1 200OK\r\n\r\n", .badStatusLine),
+        ("HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", .badHeader),
+        ("HTTP/1.1 200 OK\r\n: empty name\r\n\r\n", .badHeader),
+        ("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", .badContentLength),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 1e3\r\n\r\n", .badContentLength),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n", .badContentLength),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", .badContentLength),
+        ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", .badChunk),
+        ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n", .badChunk),
+        ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n", .badChunk),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA", .unexpectedData),
+    ])
+    func malformedResponsesAreRefused(_ text: String, _ code: HTTPResponseParser.Error.Code) {
+        // Extra bytes after a complete response are refused at the next read of the connection.
+        let result = Self.parse([text])
+        #expect(result == .failure(.init(code: code)), "\(text.debugDescription)")
+    }
+
+    @Test func aHugeHeadIsRefusedNotBuffered() {
+        let big = "HTTP/1.1 200 OK\r\nX-Big: " + String(repeating: "a", count: HTTPResponseParser.maxHeadBytes + 10)
+        #expect(Self.parse([big]) == .failure(.init(code: .headTooLarge)))
+    }
+
+    @Test func aCloseMidResponseIsTruncated() {
+        #expect(
+            Self.parse(["HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc"], close: true)
+                == .failure(.init(code: .truncated))
+        )
+        #expect(Self.parse(["HTTP/1.1 200 O"], close: true) == .failure(.init(code: .truncated)))
+    }
+}
