@@ -155,6 +155,40 @@ private let cases: [ValidationCase] = [
         expectedPath: "$.load.maxVUs",
         expectedMessage: "must be >= preAllocatedVUs (20), got 5"
     ),
+    // Numbers that used to trap (#12): each is refused with its real limit.
+    .init(
+        change: [(["load", "rate"], .number(1e308))],
+        expectedPath: "$.load.rate",
+        expectedMessage: "must be at most 10000000 per second, got 1e+308"
+    ),
+    .init(
+        change: [(["load", "duration"], .string("2600000h"))],
+        expectedPath: "$.load.duration",
+        expectedMessage: "must be at most 8760h (a year), got \"2600000h\""
+    ),
+    .init(
+        change: [(["http"], .object(["timeout": .string("9999999999h")]))],
+        expectedPath: "$.http.timeout",
+        expectedMessage: "must be at most 8760h (a year), got \"9999999999h\""
+    ),
+    .init(
+        change: [(["load"], .object(["executor": .string("per-vu-iterations"), "iterations": .number(1e18)]))],
+        expectedPath: "$.load.iterations",
+        expectedMessage: "must be <= 1000000000, got 1e+18"
+    ),
+    .init(
+        change: [
+            (
+                ["load"],
+                .object([
+                    "executor": .string("ramping-vus"),
+                    "stages": .array([.object(["target": .number(1e19), "duration": .string("1s")])]),
+                ])
+            )
+        ],
+        expectedPath: "$.load.stages[0].target",
+        expectedMessage: "must be <= 100000, got 1e+19"
+    ),
     .init(
         change: [(["load", "thinkTime"], .string("1s"))],
         expectedPath: "$.load.thinkTime",

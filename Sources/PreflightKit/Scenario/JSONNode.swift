@@ -98,20 +98,24 @@ struct JSONNode {
 
     func integer(atLeast min: Int? = nil, atMost max: Int? = nil) -> Int? {
         guard let n = number() else { return nil }
-        guard n.rounded() == n, abs(n) < 1e15 else {
+        guard n.rounded() == n else {
             fail("must be a whole number, got \(JSONValue.format(n))")
             return nil
         }
-        let i = Int(n)
-        if let min, i < min {
-            fail("must be >= \(min), got \(i)")
+        // Bounds are checked on the number, before it becomes an Int, so 1e18 or 1e308 gets the real limit.
+        if let min, n < Double(min) {
+            fail("must be >= \(min), got \(JSONValue.format(n))")
             return nil
         }
-        if let max, i > max {
-            fail("must be <= \(max), got \(i)")
+        if let max, n > Double(max) {
+            fail("must be <= \(max), got \(JSONValue.format(n))")
             return nil
         }
-        return i
+        guard abs(n) < 1e15 else {
+            fail("must be a whole number below 10^15, got \(JSONValue.format(n))")
+            return nil
+        }
+        return Int(n)
     }
 
     /// A duration string in seconds (`"250ms"`, `"30s"`, `"2m"`).
@@ -129,6 +133,11 @@ struct JSONNode {
         }
         if positive && secs <= 0 {
             fail("must be longer than 0, got \"\(s)\"")
+            return nil
+        }
+        // Longer than any run, and short enough that no arithmetic in nanoseconds can overflow.
+        if secs > DurationText.maxSeconds {
+            fail("must be at most 8760h (a year), got \"\(s)\"")
             return nil
         }
         return secs

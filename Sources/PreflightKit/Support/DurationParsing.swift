@@ -2,6 +2,9 @@ import Foundation
 
 /// Parses and formats the duration strings of scenario files: `"250ms"`, `"30s"`, `"2m"`, `"1h30m"`, `"1.5s"`.
 public enum DurationText {
+    /// The longest duration a scenario or drill may give: a year (8760h).
+    public static let maxSeconds = 365.0 * 24 * 3600
+
     /// Units accepted, longest suffix first so `ms` is not read as `m` + `s`.
     static let units: [(String, Double)] = [
         ("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("h", 3600), ("m", 60), ("s", 1),
