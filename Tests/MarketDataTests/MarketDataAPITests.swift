@@ -128,6 +128,13 @@ struct MarketDataAPITests {
                 body: canary
             )
             #expect(right.status == .created)
+            // The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+            let lower = try await client.execute(
+                uri: "/api/v1/admin/drill/canary?from=0",
+                method: .get,
+                headers: [.authorization: "bearer s3cret"]
+            )
+            #expect(lower.status == .ok)
             let read = try await client.execute(uri: "/api/v1/admin/drill/canary?from=0", method: .get)
             #expect(read.status == .unauthorized)
         }

@@ -231,6 +231,59 @@ extension Serial {
             }
         }
 
+        @Test func anUnwritableOutFolderIsAUsageErrorBeforeAnyRequest() async throws {
+            let dir = try Self.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let counter = RequestCounter()
+            try await withTestServer(countingRouter(counter: counter)) { port in
+                let file = try Self.write(
+                    Self.scenario(
+                        port: port,
+                        load: #"{ "executor": "per-vu-iterations" }"#,
+                        thresholds: #"{}"#,
+                        extra: #""transport": { "mode": "real" },"#
+                    ),
+                    to: dir
+                )
+                // A regular file where the folder should be: no user, not even root, can create a folder in it.
+                try Data().write(to: dir.appendingPathComponent("taken"))
+                let run = try await Self.preflight(["run", file, "--out", "taken/reports"], in: dir)
+                #expect(run.status == 2, "\(run.stderr)")
+                #expect(run.stderr.contains("--out taken/reports: cannot write there"))
+                #expect(counter.total == 0)
+            }
+        }
+
+        /// SPEC §3: 130 means a partial report was written, also when a second signal cuts `gracefulStop` short.
+        @Test func aSecondSigintAbandonsRequestsInFlightAndStillWritesTheReport() async throws {
+            let dir = try Self.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let counter = RequestCounter()
+            try await withTestServer(countingRouter(counter: counter, hold: .seconds(20))) { port in
+                let file = try Self.write(
+                    Self.scenario(
+                        port: port,
+                        load: #"{ "executor": "constant-vus", "vus": 2, "duration": "60s", "gracefulStop": "60s" }"#,
+                        thresholds: #"{}"#,
+                        extra: #""http": { "timeout": "60s" }, "transport": { "mode": "real" },"#
+                    ),
+                    to: dir
+                )
+                let run = try await Self.preflight(["run", file], in: dir) { pid in
+                    for _ in 0..<600 where counter.total < 2 { try await Task.sleep(for: .milliseconds(50)) }
+                    kill(pid, SIGINT)
+                    try await Task.sleep(for: .milliseconds(500))
+                    kill(pid, SIGINT)
+                }
+                #expect(run.status == 130, "\(run.stderr)")
+                #expect(run.stderr.contains("second signal: abandoning requests in flight"))
+                let report = try #require(try Self.reports(in: dir).first)
+                #expect(report.run.interrupted)
+                #expect(report.run.abandonedIterations == 2)
+                #expect(report.run.durationSeconds < 15, "the second signal did not wait out gracefulStop")
+            }
+        }
+
         @Test func aTargetThatDiesMidRunIsCountedNotACrash() async throws {
             let dir = try Self.tempDir()
             defer { try? FileManager.default.removeItem(at: dir) }

@@ -131,6 +131,7 @@ import Testing
         ("HTTX/1.1 200 OK\r\n\r\n", HTTPResponseParser.Error.Code.badStatusLine),
         ("HTTP/1.1 2x0 OK\r\n\r\n", .badStatusLine),
         ("HTTP/1.1 099 Low\r\n\r\n", .badStatusLine),
+        ("HTTP/1.1 999 Weird\r\n\r\n", .badStatusLine),
         ("HTTP/1.1 200OK\r\n\r\n", .badStatusLine),
         ("HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", .badHeader),
         ("HTTP/1.1 200 OK\r\n: empty name\r\n\r\n", .badHeader),

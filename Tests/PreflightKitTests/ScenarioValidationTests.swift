@@ -426,3 +426,107 @@ struct SchemaTests {
         #expect(found == LoadSettings.Executor.keys.mapValues(Set.init))
     }
 }
+
+@Suite struct RegexSafetyTests {
+    @Test(arguments: [
+        #"^(\w+\s?)*$"#, "^(a+)+$", "(a|aa)*", "((ab)*c)+", "(x+){2,}", "(?:a|b)+", "((a|b)c)*",
+    ])
+    func patternsThatCanExplodeAreRefused(_ pattern: String) {
+        #expect(RegexSafety.problem(in: pattern) != nil, "\(pattern)")
+    }
+
+    @Test(arguments: [
+        "^HIT$", "^(HIT|MISS)$", #"^\d+(\.\d+)?$"#, "^application/json", "[A-Z]{1,5}", #"^[\w\s]*$"#, "(ab)+",
+        #"\(a+\)+"#, "[(a+)]+", "(a){1}", "^(GET|POST) /",
+    ])
+    func patternsChecksAreWrittenWithAreAccepted(_ pattern: String) {
+        #expect(RegexSafety.problem(in: pattern) == nil, "\(pattern)")
+    }
+
+    @Test func theLoaderRefusesANestedRepetitionAtItsPath() throws {
+        let json = """
+            { "name": "re", "target": { "baseURL": "http://127.0.0.1:1" },
+              "requests": [ { "name": "r", "path": "/",
+                              "checks": [ { "header": "X-Cache", "matches": "^(\\\\w+\\\\s?)*$" } ] } ],
+              "load": { "executor": "per-vu-iterations" } }
+            """
+        do {
+            _ = try ScenarioLoader(environment: [:])
+                .load(data: Data(json.utf8), file: "x", baseDirectory: URL(fileURLWithPath: "/tmp"))
+            Issue.record("accepted")
+        } catch {
+            let p = try #require(error.problems.first)
+            #expect(p.path == "$.requests[0].checks[0].matches")
+            #expect(p.message.hasPrefix("repeats a group that itself repeats"))
+        }
+    }
+
+    @Test func aMatchesCheckSeesABoundedSubject() {
+        let long = String(repeating: "a", count: 100_000) + "!"
+        let regex = try? Regex<AnyRegexOutput>("a!")
+        #expect(!RequestPlan.holds(.matches("a!"), actual: .string(long), expected: { "" }, regex: regex))
+        #expect(RequestPlan.holds(.matches("^a+"), actual: .string(long), expected: { "" }, regex: try? Regex("^a+")))
+    }
+}
+
+@Suite struct SecretsInLabelsTests {
+    /// A check's label reaches report.json and report.html: a value from a variable shows as written.
+    @Test func aCheckComparingWithASecretIsLabelledWithTheVariableNotItsValue() throws {
+        let json = """
+            { "name": "s", "target": { "baseURL": "http://127.0.0.1:1" },
+              "requests": [ { "name": "r", "path": "/",
+                "checks": [ { "header": "X-Nope", "equals": "Bearer ${ADMIN_TOKEN}" },
+                            { "json": "$.token", "matches": "^${ADMIN_TOKEN}$" },
+                            { "bodyContains": "${ADMIN_TOKEN}" },
+                            { "header": "X-Plain", "equals": "visible" } ] } ],
+              "load": { "executor": "per-vu-iterations" } }
+            """
+        let s = try ScenarioLoader(environment: ["ADMIN_TOKEN": "s3cr3t-value"])
+            .load(data: Data(json.utf8), file: "x", baseDirectory: URL(fileURLWithPath: "/tmp"))
+        let labels = s.requests[0].checks.map(\.label)
+        #expect(labels.allSatisfy { !$0.contains("s3cr3t") }, "\(labels)")
+        #expect(labels[0] == "header X-Nope == Bearer ${ADMIN_TOKEN}")
+        #expect(labels[1] == "$.token matches /^${ADMIN_TOKEN}$/")
+        #expect(labels[2] == "body contains ${ADMIN_TOKEN}")
+        #expect(labels[3] == "header X-Plain == visible")
+        // The check itself still compares with the value.
+        guard case .header(_, .equals(let v, _)) = s.requests[0].checks[0].kind else {
+            Issue.record("not a header check")
+            return
+        }
+        #expect(v == .string("Bearer s3cr3t-value"))
+    }
+}
+
+@Suite struct HostileScenarioValuesTests {
+    @Test func controlCharactersInProblemsAreShownEscaped() {
+        let p = ScenarioProblem(path: "$.name", message: "got \"a\r\nforged: ok\u{1b}[31m\"", hint: "tab\there")
+        #expect(!p.description.unicodeScalars.contains { $0.properties.generalCategory == .control })
+        #expect(p.description.contains(#"\r\n"#))
+        #expect(p.description.contains(#"\u{1B}"#))
+    }
+
+    @Test func anExplicitCSVColumnThatIsMissingIsAnErrorEvenInAOneColumnFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("csv-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "sym\nAAPL\nMSFT\n".write(to: dir.appendingPathComponent("u.csv"), atomically: true, encoding: .utf8)
+        func load(_ feed: String) throws -> Scenario {
+            let json = """
+                { "name": "c", "target": { "baseURL": "http://127.0.0.1:1" },
+                  "data": { "symbol": \(feed) },
+                  "requests": [ { "name": "r", "path": "/{{symbol}}" } ],
+                  "load": { "executor": "per-vu-iterations" } }
+                """
+            return try ScenarioLoader(environment: [:]).load(data: Data(json.utf8), file: "x", baseDirectory: dir)
+        }
+        // By the feed's name, a one-column file serves it whatever its header says.
+        #expect(throws: Never.self) { _ = try load(#"{ "csv": "u.csv" }"#) }
+        do {
+            _ = try load(#"{ "csv": "u.csv", "column": "symbol" }"#)
+            Issue.record("accepted a missing column")
+        } catch {
+            #expect((error as? ScenarioError)?.problems.first?.message == "the CSV has no column \"symbol\"")
+        }
+    }
+}

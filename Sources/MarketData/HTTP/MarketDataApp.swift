@@ -275,8 +275,9 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
         -> Response
     {
         let header = request.headers[.authorization] ?? ""
-        let prefix = "Bearer "
-        guard header.hasPrefix(prefix), constantTimeEquals(String(header.dropFirst(prefix.count)), token) else {
+        // The auth scheme is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` are `Bearer`.
+        let scheme = header.prefix(7)
+        guard scheme.lowercased() == "bearer ", constantTimeEquals(String(header.dropFirst(7)), token) else {
             throw APIError(.unauthorized, "unauthorized", "admin routes need Authorization: Bearer <token>")
         }
         return try await next(request, context)

@@ -110,6 +110,11 @@ public struct RunCommand: Sendable {
             console.err(e.description)
             return .usage
         }
+        // A report folder that cannot be written is found now, not after the whole load has run.
+        if let problem = Self.unwritable(options.outDirectory) {
+            console.err("error: --out \(options.outDirectory): \(problem); choose a writable folder with --out")
+            return .usage
+        }
         for folder in options.paths {
             let drills = (try? DrillCommand.drillFiles([folder])) ?? []
             var isDir: ObjCBool = false
@@ -129,6 +134,20 @@ public struct RunCommand: Sendable {
             }
         }
         return Self.worst(statuses)
+    }
+
+    /// Why reports could not be written under `path`, or nil when a file can be created there.
+    static func unwritable(_ path: String) -> String? {
+        let root = URL(fileURLWithPath: path)
+        do {
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            let probe = root.appendingPathComponent(".preflight-write-check-\(getpid())")
+            try Data().write(to: probe)
+            try? FileManager.default.removeItem(at: probe)
+            return nil
+        } catch {
+            return "cannot write there (\((error as NSError).localizedDescription))"
+        }
     }
 
     /// Appends to the CI step summary file; a failure is reported, not fatal.

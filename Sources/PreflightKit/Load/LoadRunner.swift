@@ -259,10 +259,14 @@ public struct LoadRunner: Sendable {
             for shard in shards { await shard.stop() }
         }
         let hardStop = NIODeadline.now() + .nanoseconds(Int64(scenario.load.gracefulStop * 1e9))
-        while NIODeadline.now() < hardStop {
+        while NIODeadline.now() < hardStop && !control.isHurried {
             guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
         }
-        logger.notice("gracefulStop elapsed; abandoning requests still in flight")
+        logger.notice(
+            control.isHurried
+                ? "second signal; abandoning requests still in flight"
+                : "gracefulStop elapsed; abandoning requests still in flight"
+        )
         for shard in shards { await shard.abandonAll() }
     }
 

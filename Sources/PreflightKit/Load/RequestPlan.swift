@@ -398,7 +398,12 @@ public struct RequestPlan: Sendable {
             return present == want
         case .matches:
             guard let actual, let regex else { return false }
-            return (try? regex.firstMatch(in: actual.textValue)) != nil
+            // A bounded subject bounds the work of a pattern the loader accepted (see RegexSafety).
+            let text = actual.textValue
+            let subject =
+                text.utf8.count > RegexSafety.maxSubjectBytes
+                ? Substring(text.utf8.prefix(RegexSafety.maxSubjectBytes)) : Substring(text)
+            return (try? regex.firstMatch(in: subject)) != nil
         case .equals(let value, let template):
             guard let actual else { return false }
             if template != nil { return actual.textValue == expected() }

@@ -7,6 +7,7 @@ public final class RunControl: Sendable {
     private let interruptedFlag = Atomic<Bool>(false)
     private let abortedFlag = Atomic<Bool>(false)
     private let exhaustedFlag = Atomic<Bool>(false)
+    private let hurriedFlag = Atomic<Bool>(false)
 
     public init() {}
 
@@ -20,6 +21,15 @@ public final class RunControl: Sendable {
     public var isDataExhausted: Bool { exhaustedFlag.load(ordering: .relaxed) }
 
     public func stop() { stopping.store(true, ordering: .relaxed) }
+
+    /// A second SIGINT or SIGTERM: requests in flight are abandoned at once, without waiting for `gracefulStop`,
+    /// and the partial report is written.
+    public var isHurried: Bool { hurriedFlag.load(ordering: .relaxed) }
+
+    public func hurry() {
+        hurriedFlag.store(true, ordering: .relaxed)
+        interrupt()
+    }
 
     public func interrupt() {
         interruptedFlag.store(true, ordering: .relaxed)

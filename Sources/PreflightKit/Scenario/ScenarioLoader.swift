@@ -412,7 +412,9 @@ struct Reader {
             if let v = o.optional("values") {
                 values = feedValues(v)
             } else if let c = o.optional("csv"), let file = c.string() {
-                values = readFile(file, node: c).flatMap { csvColumn($0, column: column ?? name, node: c) }.map {
+                values = readFile(file, node: c).flatMap {
+                    csvColumn($0, column: column ?? name, explicit: column != nil, node: c)
+                }.map {
                     ($0, $0.map(ValueType.inferred(from:)))
                 }
             } else if let j = o.optional("json"), let file = j.string() {
@@ -457,7 +459,8 @@ struct Reader {
         return data
     }
 
-    func csvColumn(_ data: Data, column: String, node: JSONNode) -> [String]? {
+    /// The values of `column`; a one-column file serves a feed by its own name, never a column named explicitly.
+    func csvColumn(_ data: Data, column: String, explicit: Bool = false, node: JSONNode) -> [String]? {
         let rows = CSV.parse(String(decoding: data, as: UTF8.self))
         guard let header = rows.first else {
             node.fail("the CSV file is empty")
@@ -466,7 +469,7 @@ struct Reader {
         let index: Int
         if let i = header.firstIndex(of: column) {
             index = i
-        } else if header.count == 1 {
+        } else if header.count == 1 && !explicit {
             index = 0
         } else {
             node.fail(
@@ -660,27 +663,35 @@ struct Reader {
             guard let t = n.template(), let t = checkPlaceholders(t, node: n, placeholders: placeholders) else {
                 return nil
             }
-            return Check(kind: .bodyContains(t), label: "body contains \(t.source)")
+            return Check(
+                kind: .bodyContains(t),
+                label: "body contains \(expander.unexpanded.byPath[n.path] ?? t.source)"
+            )
         default:
             let key = present[0]
             let n = obj.optional(key)!
             guard let subject = n.string() else { return nil }
             guard let assertion = assertion(obj, node: node, placeholders: placeholders) else { return nil }
+            // Labels reach reports: a value that came from a variable is shown as written (`${TOKEN}`).
+            let written = { (key: String, value: String) in
+                self.expander.unexpanded.byPath[obj.node.child(key)] ?? value
+            }
             let suffix: String
             switch assertion {
-            case .equals(let v, _): suffix = "== \(v.textValue)"
+            case .equals(let v, _): suffix = "== \(written("equals", v.textValue))"
             case .exists(let b): suffix = b ? "exists" : "does not exist"
-            case .matches(let p): suffix = "matches /\(p)/"
+            case .matches(let p): suffix = "matches /\(written("matches", p))/"
             }
+            let shown = written(key, subject)
             if key == "json" {
                 switch JSONPath.parse(subject) {
-                case .success(let p): return Check(kind: .json(p, assertion), label: "\(subject) \(suffix)")
+                case .success(let p): return Check(kind: .json(p, assertion), label: "\(shown) \(suffix)")
                 case .failure(let r):
                     n.fail("\"\(subject)\" \(r.message)", hint: r.hint)
                     return nil
                 }
             }
-            return Check(kind: .header(subject.lowercased(), assertion), label: "header \(subject) \(suffix)")
+            return Check(kind: .header(subject.lowercased(), assertion), label: "header \(shown) \(suffix)")
         }
     }
 
@@ -712,6 +723,13 @@ struct Reader {
                 _ = try Regex(pattern)
             } catch {
                 n.fail("is not a valid regular expression: \(error)")
+                return nil
+            }
+            if let problem = RegexSafety.problem(in: pattern) {
+                n.fail(
+                    "\(problem), so a hostile response could stall the run",
+                    hint: #"write it without nesting, e.g. ^[\w\s]*$ instead of ^(\w+\s?)*$"#
+                )
                 return nil
             }
             return .matches(pattern)

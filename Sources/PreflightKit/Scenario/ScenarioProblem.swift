@@ -15,7 +15,24 @@ public struct ScenarioProblem: Sendable, Equatable, CustomStringConvertible {
     public var message: String
     public var hint: String?
 
-    public var description: String { "\(path): \(message)" + (hint.map { " (\($0))" } ?? "") }
+    /// Control characters from the scenario (CR, LF, ESC, …) are shown escaped, so a value can not forge output
+    /// lines or send terminal escapes.
+    public var description: String {
+        Self.printable("\(path): \(message)" + (hint.map { " (\($0))" } ?? ""))
+    }
+
+    static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar.properties.generalCategory == .control {
+                out += scalar.escaped(asASCII: true)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
 }
 
 /// Every problem found in one scenario file; nothing was sent.

@@ -7,12 +7,16 @@ import Foundation
 struct VariableExpander {
     var variables: [String: String]
     var environment: [String: String]
+    /// The text before expansion of every string that held a variable, by JSON path: labels that end up in
+    /// reports (check names) show `${ADMIN_TOKEN}`, never its value.
+    let unexpanded = UnexpandedStrings()
 
     func lookup(_ name: String) -> String? { variables[name] ?? environment[name] }
 
     func expand(_ value: JSONValue, path: String, diag: Diagnostics) -> JSONValue {
         switch value {
         case .string(let s):
+            if s.contains("${") { unexpanded.byPath[path] = s }
             return .string(expand(string: s, path: path, diag: diag))
         case .array(let items):
             return .array(items.enumerated().map { expand($1, path: "\(path)[\($0)]", diag: diag) })
@@ -81,4 +85,9 @@ struct VariableExpander {
         out += rest
         return out
     }
+}
+
+/// Strings as written, before variables were expanded, by JSON path.
+final class UnexpandedStrings {
+    var byPath: [String: String] = [:]
 }

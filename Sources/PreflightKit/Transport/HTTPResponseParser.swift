@@ -256,7 +256,8 @@ struct HTTPResponseParser {
             guard isDigit(b[s + k]) else { throw Error(code: .badStatusLine) }
             status = status * 10 + Int(b[s + k] - UInt8(ascii: "0"))
         }
-        guard status >= 100, line.count == 12 || b[s + 12] == UInt8(ascii: " ") else {
+        // RFC 9110 §15: status codes are 100–599; anything else is not HTTP (a 999 is not a server error).
+        guard status >= 100, status <= 599, line.count == 12 || b[s + 12] == UInt8(ascii: " ") else {
             throw Error(code: .badStatusLine)
         }
         return (status, Int(b[s + 7] - UInt8(ascii: "0")))
