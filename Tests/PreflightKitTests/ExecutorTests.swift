@@ -192,7 +192,12 @@ extension Serial {
                 )
                 let result = try await runScenario(s)
                 #expect(result.metrics.abandonedIterations == 2)
-                #expect(result.metrics.totalRequests == 0)
+                // Recorded as failures of the target, with the latency they had reached (about 1 s).
+                #expect(result.metrics.totalRequests == 2)
+                #expect(result.metrics.requests[0].errors[ErrorClass.aborted.rawValue] == 2)
+                #expect(result.metrics.requests[0].failedCount() == 2)
+                let reached = result.metrics.requests[0].latency().corrected.max
+                #expect(reached >= 900_000 && reached < 10_000_000, "\(reached) µs")
                 #expect(
                     result.warnings.contains { $0.hasPrefix("2 iterations were still in flight when gracefulStop") }
                 )

@@ -197,7 +197,7 @@ public struct LoadRunner: Sendable {
         }
         if metrics.abandonedIterations > 0 {
             warnings.append(
-                "\(metrics.abandonedIterations) iterations were still in flight when gracefulStop (\(DurationText.format(seconds: load.gracefulStop))) ran out; they were abandoned and are in no latency figure"
+                "\(metrics.abandonedIterations) iterations were still in flight when gracefulStop (\(DurationText.format(seconds: load.gracefulStop))) ran out; they were abandoned and count as error `aborted` in http_req_failed, with the latency they had reached"
             )
         }
         let harness = HarnessLoad(cpuSeconds: cpu, cores: System.coreCount, duration: duration, lateness: lateness)

@@ -24,6 +24,8 @@ actor LoadShard {
     /// Connections and pending timers by VU slot.
     private var connections: [any VUConnection] = []
     private var timers: [Scheduled<Void>?] = []
+    /// What each VU slot has in flight, so that requests abandoned after `gracefulStop` are recorded too.
+    private var inFlight: [PendingSend?] = []
     private var tickTimer: Scheduled<Void>?
     private var regexes: [[Regex<AnyRegexOutput>?]]
     private var checkResults: [Bool] = []
@@ -122,6 +124,16 @@ actor LoadShard {
 
     /// Stops everything still in flight: used after `gracefulStop`.
     func abandonAll() {
+        // Requests still in flight are failures the target caused: recorded as `aborted`, with the latency they
+        // had reached (a lower bound), so they count in `http_req_failed`.
+        let now = NIODeadline.now()
+        var aborted = HTTPOutcome()
+        aborted.error = .aborted
+        for (v, pending) in inFlight.enumerated() {
+            guard let pending, v < machine.vus.count, machine.vus[v].state == .sending else { continue }
+            record(pending.request, aborted, vu: pending.vu, intended: pending.intended, sent: pending.sent, end: now)
+            inFlight[v] = nil
+        }
         machine.abandon(into: &actions)
         perform()
         for connection in connections { connection.close() }
@@ -181,16 +193,27 @@ actor LoadShard {
         return connections[slot]
     }
 
+    /// A request in flight on a VU slot.
+    struct PendingSend {
+        var request: PreparedRequest
+        var vu: Int
+        var intended: NIODeadline
+        var sent: NIODeadline
+    }
+
     /// Sends `iteration` on VU slot `v`, records the outcome, then feeds the response to the state machine (an
-    /// abandoned request is not recorded: the machine counted it when it abandoned it).
+    /// abandoned request was recorded by `abandonAll`).
     private func send(_ v: Int, iteration: Int, intended: NIODeadline) {
         let vu = machine.vuID(slot: v)
         let request = plan.prepare(iteration: iteration, vu: vu)
         let sent = NIODeadline.now()
+        if inFlight.count <= v { inFlight.append(contentsOf: repeatElement(nil, count: v + 1 - inFlight.count)) }
+        inFlight[v] = PendingSend(request: request, vu: vu, intended: intended, sent: sent)
         connection(slot: v).send(request) { [self] outcome in
             let end = NIODeadline.now()
             self.assumeIsolated { shard in
                 guard !outcome.abandoned, !shard.machine.isFinished else { return }
+                shard.inFlight[v] = nil
                 shard.record(request, outcome, vu: vu, intended: intended, sent: sent, end: end)
                 if shard.control.isStopping {
                     shard.machine.stop(now: (end - shard.start).nanoseconds, into: &shard.actions)

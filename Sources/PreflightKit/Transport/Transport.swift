@@ -15,6 +15,8 @@ public enum ErrorClass: Int, CaseIterable, Sendable, Codable {
     case http5xx
     /// The response arrived but a check on it failed.
     case check
+    /// Still in flight when `gracefulStop` ran out (or a second signal came): abandoned, never answered.
+    case aborted
 
     /// The name used in reports.
     public var name: String {
@@ -26,6 +28,7 @@ public enum ErrorClass: Int, CaseIterable, Sendable, Codable {
         case .http4xx: "http_4xx"
         case .http5xx: "http_5xx"
         case .check: "check"
+        case .aborted: "aborted"
         }
     }
 }
