@@ -66,7 +66,7 @@ public struct RunResult: Sendable {
 }
 
 /// How hard the harness itself worked during a run, and whether it was the bottleneck.
-public struct HarnessLoad: Sendable, Equatable {
+public struct HarnessLoad: Sendable, Equatable, Codable {
     /// Dispatch lateness p99 above this means the harness could not start iterations on time.
     public static let latenessLimitMs = 10.0
     /// CPU use above this share of all cores means the harness may be what limited the rate.
@@ -80,10 +80,10 @@ public struct HarnessLoad: Sendable, Equatable {
     public var scheduledStarts: Int
     public var dispatchLatenessP99Ms: Double?
     public var dispatchLatenessMaxMs: Double?
+    /// True when the harness, not the target, was the bottleneck; `reasons` says why.
+    public var saturated: Bool
     /// Why the harness was the bottleneck; empty when it was not.
     public var reasons: [String]
-
-    public var saturated: Bool { !reasons.isEmpty }
 
     /// Judges a run of `duration` seconds that used `cpuSeconds` on `cores` cores, with `lateness` in µs.
     public init(cpuSeconds: Double, cores: Int, duration: Double, lateness: LatencyHistogram) {
@@ -108,6 +108,7 @@ public struct HarnessLoad: Sendable, Equatable {
         if duration > 1, cpuUtilization > Self.cpuLimit {
             reasons.append(String(format: "CPU %.0f%% of %d cores", 100 * cpuUtilization, cores))
         }
+        saturated = !reasons.isEmpty
     }
 }
 

@@ -89,16 +89,7 @@ extension Report {
                 eventLoops: result.eventLoops,
                 harnessCPUSeconds: result.cpuSeconds,
                 abandonedIterations: result.metrics.abandonedIterations,
-                harness: HarnessInfo(
-                    cpuSeconds: result.harness.cpuSeconds,
-                    cores: result.harness.cores,
-                    cpuUtilization: result.harness.cpuUtilization,
-                    scheduledStarts: result.harness.scheduledStarts,
-                    dispatchLatenessP99Ms: result.harness.dispatchLatenessP99Ms,
-                    dispatchLatenessMaxMs: result.harness.dispatchLatenessMaxMs,
-                    saturated: result.harness.saturated,
-                    reasons: result.harness.reasons
-                )
+                harness: result.harness
             ),
             target: TargetInfo(baseURL: scenario.target.baseURL.description),
             transport: TransportInfo(

@@ -55,23 +55,7 @@ public struct Report: Codable, Sendable {
         /// Iterations still in flight when `gracefulStop` ran out (absent in older reports).
         public var abandonedIterations: Int?
         /// How hard the harness worked and whether it was the bottleneck (absent in older reports).
-        public var harness: HarnessInfo?
-    }
-
-    /// The harness's own load: CPU and how late it started scheduled iterations.
-    public struct HarnessInfo: Codable, Sendable {
-        public var cpuSeconds: Double
-        public var cores: Int
-        /// CPU seconds per second of run over all cores (1 = every core busy).
-        public var cpuUtilization: Double
-        /// Scheduled starts measured for lateness (arrivals of open models, think-time wake-ups).
-        public var scheduledStarts: Int
-        /// How late scheduled starts were handled, p99 and max (null when nothing was scheduled).
-        public var dispatchLatenessP99Ms: Double?
-        public var dispatchLatenessMaxMs: Double?
-        /// True when the harness, not the target, was the bottleneck; `reasons` says why.
-        public var saturated: Bool
-        public var reasons: [String]
+        public var harness: HarnessLoad?
     }
 
     public struct ExecutorInfo: Codable, Sendable {
