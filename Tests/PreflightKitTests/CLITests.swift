@@ -254,6 +254,32 @@ extension Serial {
             }
         }
 
+        @Test func aSigintDuringTheProbeDoesNotWaitOutItsTimeout() async throws {
+            let dir = try Self.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let counter = RequestCounter()
+            try await withTestServer(countingRouter(counter: counter, hold: .seconds(20))) { port in
+                let file = try Self.write(
+                    Self.scenario(
+                        port: port,
+                        load: #"{ "executor": "per-vu-iterations" }"#,
+                        thresholds: #"{}"#,
+                        extra: #""transport": { "mode": "auto", "probe": { "timeout": "30s" } },"#
+                    ),
+                    to: dir
+                )
+                let clock = ContinuousClock()
+                let started = clock.now
+                let run = try await Self.preflight(["run", file], in: dir) { pid in
+                    for _ in 0..<600 where counter.total < 1 { try await Task.sleep(for: .milliseconds(50)) }
+                    kill(pid, SIGINT)
+                }
+                #expect(run.status == 130, "\(run.stderr)")
+                // The probe would have waited 30 s (the server holds 20 s); generous for a loaded machine.
+                #expect(clock.now - started < .seconds(15))
+            }
+        }
+
         /// SPEC §3: 130 means a partial report was written, also when a second signal cuts `gracefulStop` short.
         @Test func aSecondSigintAbandonsRequestsInFlightAndStillWritesTheReport() async throws {
             let dir = try Self.tempDir()

@@ -168,7 +168,11 @@ public struct RunCommand: Sendable {
     }
 
     /// Real, mock, or — in `auto` mode — whatever the probe found (SPEC §6).
-    func chooseTransport(_ scenario: Scenario, seed: UInt64) async throws -> (any Transport, TransportDecision) {
+    func chooseTransport(
+        _ scenario: Scenario,
+        seed: UInt64,
+        control: RunControl
+    ) async throws -> (any Transport, TransportDecision) {
         switch scenario.transport.mode {
         case .real:
             return (try NIOHTTPTransport(target: scenario.target.baseURL, http: scenario.http), .forcedReal)
@@ -176,11 +180,28 @@ public struct RunCommand: Sendable {
             let mock = MockTransport(scenario: scenario, seed: seed)
             return (mock, TransportDecision(mode: .mock, reason: "mode mock was requested", mock: mock.info))
         case .auto:
-            let probe = await EndpointProbe.probe(
-                scenario,
-                seed: seed,
-                on: MultiThreadedEventLoopGroup.singleton.next()
-            )
+            let loop = MultiThreadedEventLoopGroup.singleton.next()
+            // A SIGINT during the probe cancels it rather than waiting out its timeout (the run then stops at once).
+            let probe = await withTaskGroup(of: ProbeResult?.self) { group in
+                group.addTask { await EndpointProbe.probe(scenario, seed: seed, on: loop) }
+                group.addTask {
+                    while !control.isInterrupted {
+                        guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return nil }
+                    }
+                    return nil
+                }
+                var found: ProbeResult?
+                for await result in group {
+                    group.cancelAll()
+                    if let result { found = result }
+                }
+                return found
+                    ?? ProbeResult(
+                        exists: true,
+                        reason: "interrupted during the probe; nothing was mocked",
+                        error: "aborted"
+                    )
+            }
             logger.info("probe", metadata: ["probe.exists": "\(probe.exists)", "probe.reason": "\(probe.reason)"])
             if probe.exists {
                 let transport = try NIOHTTPTransport(target: scenario.target.baseURL, http: scenario.http)
@@ -207,7 +228,7 @@ public struct RunCommand: Sendable {
 
     func runOne(_ scenario: Scenario, control: RunControl) async throws -> ExitStatus {
         let seed = options.seed ?? UInt64.random(in: 0...PreflightInfo.maxSeed)
-        let (transport, decision) = try await chooseTransport(scenario, seed: seed)
+        let (transport, decision) = try await chooseTransport(scenario, seed: seed, control: control)
         var scenario = scenario
         if decision.mode == .mock { scenario.warmup = nil }  // there is nothing to warm up
         if decision.probe != nil, scenario.data.contains(where: { $0.order == .unique }) {

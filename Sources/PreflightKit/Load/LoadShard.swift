@@ -104,6 +104,12 @@ actor LoadShard {
         if NIODeadline.now() < start { await sleep(until: start) }
         await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             finished = continuation
+            // A stop that came before the start (SIGINT during the probe or the connection set-up) already
+            // finished the machine; its `finish` found no one waiting.
+            if machine.isFinished {
+                finished.take()?.resume()
+                return
+            }
             if control.isStopping {
                 machine.stop(now: now(), into: &actions)
             } else {

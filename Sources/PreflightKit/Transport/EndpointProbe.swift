@@ -132,15 +132,40 @@ public enum EndpointProbe {
     ) async
         -> HTTPOutcome
     {
-        await withCheckedContinuation { continuation in
-            eventLoop.execute {
-                let connection = transport.makeConnection(on: eventLoop)
-                connection.send(request) { outcome in
-                    connection.close()
-                    continuation.resume(returning: outcome)
+        // Cancelling the task (SIGINT during the probe) closes the connection, so the probe does not wait out its
+        // timeout; a send that starts after the cancellation completes at once, as abandoned.
+        let exchange = ProbeExchange()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                eventLoop.execute {
+                    guard !exchange.cancelled else {
+                        var abandoned = HTTPOutcome()
+                        abandoned.abandoned = true
+                        abandoned.error = .aborted
+                        continuation.resume(returning: abandoned)
+                        return
+                    }
+                    let connection = transport.makeConnection(on: eventLoop)
+                    exchange.connection = connection
+                    connection.send(request) { outcome in
+                        connection.close()
+                        exchange.connection = nil
+                        continuation.resume(returning: outcome)
+                    }
                 }
             }
+        } onCancel: {
+            eventLoop.execute {
+                exchange.cancelled = true
+                exchange.connection?.close()
+            }
         }
+    }
+
+    /// One probe exchange's connection, touched only on its event loop.
+    private final class ProbeExchange: @unchecked Sendable {
+        var connection: (any VUConnection)?
+        var cancelled = false
     }
 
     /// The request target (`/base/path?query`) of an encoded request.
