@@ -115,7 +115,7 @@ struct RequestPlanTests {
         #expect((0..<6).map { p.valueIndex(feed: s, iteration: $0)! } == [0, 1, 2, 0, 1, 2])
         #expect(p.valueIndex(feed: u, iteration: 1) == 1)
         #expect(p.valueIndex(feed: u, iteration: 2) == nil)
-        #expect(p.isExhausted(iteration: 2))
+        #expect(p.iterationLimit == 2)
         let draws = (0..<200).map { p.valueIndex(feed: r, iteration: $0)! }
         #expect(Set(draws) == [0, 1, 2, 3])
         let again = try plan(

@@ -61,9 +61,6 @@ actor LoadShard {
         )
     }
 
-    /// Arrivals dispatched more than 10 ms after their intended time: the harness fell behind.
-    var lateDispatches: Int { machine.lateDispatches }
-
     /// How late scheduled starts were handled (µs).
     var dispatchLateness: LatencyHistogram { machine.dispatchLateness }
 

@@ -160,9 +160,6 @@ public struct RequestPlan: Sendable {
         }
     }
 
-    /// Whether any `unique` feed has run out at iteration `i` (the scenario then stops issuing).
-    func isExhausted(iteration i: Int) -> Bool { iterationLimit.map { i >= $0 } ?? false }
-
     /// The first iteration a `unique` feed has no value for, if there is such a feed.
     var iterationLimit: Int? { feeds.filter { $0.order == .unique }.map(\.values.count).min() }
 

@@ -74,8 +74,6 @@ struct ExecutorStateMachine {
     let issueEnd: RunTime
     /// The first iteration number a `unique` feed has no value for.
     let iterationLimit: Int?
-    /// How late an arrival may be dispatched before it counts as late (the harness fell behind).
-    let lateAfter: RunTime = 10_000_000
 
     private(set) var vus: [VU] = []
     /// Requests in flight now.
@@ -83,8 +81,6 @@ struct ExecutorStateMachine {
     private(set) var droppedIterations = 0
     /// Iterations in flight when `gracefulStop` ran out: neither recorded nor finished.
     private(set) var abandonedIterations = 0
-    /// Arrivals dispatched more than `lateAfter` after they were due.
-    private(set) var lateDispatches = 0
     /// How late scheduled starts (arrivals, and VU timers) were handled, in µs: the harness's own lag.
     private(set) var dispatchLateness = LatencyHistogram.latency()
     private var phase = Phase.notStarted
@@ -267,7 +263,6 @@ struct ExecutorStateMachine {
                 actions.append(.dataExhausted)
                 return endIssuing(into: &actions)
             }
-            if now - intended > lateAfter { lateDispatches += 1 }
             dispatchLateness.record(UInt64(max(0, now - intended) / 1_000))
             let iteration = nextArrival
             nextArrival += shards
