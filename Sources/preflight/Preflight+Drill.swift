@@ -24,6 +24,15 @@ struct Drill: AsyncParsableCommand {
     @Option(name: .customLong("var"), help: "Set ${KEY} in drills (wins over the environment).")
     var variables: [Variable] = []
 
+    @Option(
+        name: .customLong("secret"),
+        help: """
+            Mask this variable's value (from --var or the environment) as *** in every output; variables whose \
+            names contain TOKEN, SECRET, PASSWORD, KEY or AUTH are masked anyway.
+            """
+    )
+    var secretNames: [String] = []
+
     @Option(help: "Seed for the background load's random choices.")
     var seed: Seed?
 
@@ -35,6 +44,7 @@ struct Drill: AsyncParsableCommand {
         options.target = target
         options.outDirectory = out
         options.variables = Variable.dictionary(variables)
+        options.secretNames = Set(secretNames)
         options.seed = seed?.value
         let status = await withSignalWatcher { control in
             await DrillCommand(options: options, logger: makeLogger()).run(control: control)

@@ -34,6 +34,15 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("var"), help: "Set ${KEY} in scenarios (wins over the environment).")
     var variables: [Variable] = []
 
+    @Option(
+        name: .customLong("secret"),
+        help: """
+            Mask this variable's value (from --var or the environment) as *** in every output; variables whose \
+            names contain TOKEN, SECRET, PASSWORD, KEY or AUTH are masked anyway.
+            """
+    )
+    var secretNames: [String] = []
+
     @Flag(help: "No live progress; at most one progress line every 10 s.")
     var quiet = false
 
@@ -52,6 +61,7 @@ struct Run: AsyncParsableCommand {
         options.outDirectory = out
         options.seed = seed?.value
         options.variables = Variable.dictionary(variables)
+        options.secretNames = Set(secretNames)
         options.quiet = quiet
         if let eventLoops { options.eventLoops = eventLoops }
         let status = await withSignalWatcher { control in

@@ -18,11 +18,22 @@ struct Validate: AsyncParsableCommand {
     @Option(name: .customLong("var"), help: "Set ${KEY} in scenarios (wins over the environment).")
     var variables: [Variable] = []
 
+    @Option(
+        name: .customLong("secret"),
+        help: """
+            Mask this variable's value (from --var or the environment) as *** in every output; variables whose \
+            names contain TOKEN, SECRET, PASSWORD, KEY or AUTH are masked anyway.
+            """
+    )
+    var secretNames: [String] = []
+
     func run() async throws {
         var options = RunCommandOptions(paths: scenarios)
         options.variables = Variable.dictionary(variables)
+        options.secretNames = Set(secretNames)
         var drillOptions = DrillCommandOptions(paths: scenarios)
         drillOptions.variables = options.variables
+        drillOptions.secretNames = options.secretNames
         var failed = false
         // Load scenarios and drills are told apart by their "kind"; both are checked, every problem reported.
         // A file named on the command line is a drill only when it says so; a folder contributes its drills.

@@ -8,6 +8,8 @@ public struct DrillCommandOptions: Sendable {
     public var target: String?
     public var outDirectory = "reports"
     public var variables: [String: String] = [:]
+    /// `--secret NAME`: variables whose values are masked in every output, whatever their names.
+    public var secretNames: Set<String> = []
     public var seed: UInt64?
     public var environment = ProcessInfo.processInfo.environment
 
@@ -33,7 +35,11 @@ public struct DrillCommand: Sendable {
 
     /// Loads and validates every drill; every problem of every file is reported.
     public func loadAll() -> Result<[Drill], ScenarioErrors> {
-        let loader = DrillLoader(variables: options.variables, environment: options.environment)
+        let loader = DrillLoader(
+            variables: options.variables,
+            environment: options.environment,
+            secretNames: options.secretNames
+        )
         let files: [String]
         do {
             files = try Self.drillFiles(options.paths)
@@ -80,8 +86,11 @@ public struct DrillCommand: Sendable {
         var statuses: [ExitStatus] = []
         for drill in drills {
             guard !control.isInterrupted else { break }
+            var command = self
+            command.console = console.redacting(drill.secrets)
+            command.logger = logger.redacting(drill.secrets)
             do {
-                statuses.append(try await runOne(drill, control: control))
+                statuses.append(try await command.runOne(drill, control: control))
             } catch {
                 console.err("error: \(drill.file): \(error)")
                 statuses.append(.internalError)
@@ -106,14 +115,17 @@ public struct DrillCommand: Sendable {
         )
         let result = try await runner.run(control: control)
         let report = Report.build(drill: drill, result: result, seed: seed)
-        try writer.write(report, to: folder)
+        let written = try writer.write(report, to: folder, secrets: drill.secrets)
+        for name in ReportWriter.redactLogs(in: folder, secrets: drill.secrets) {
+            console.err("warning: \(name) is larger than 64 MiB and was not searched for secrets")
+        }
         try RunIndex.write(root: root)
         if let stepSummary = options.environment["GITHUB_STEP_SUMMARY"], !stepSummary.isEmpty {
             RunCommand(options: RunCommandOptions(paths: []), console: console, logger: logger)
-                .appendStepSummary(MarkdownSummary.render(report), to: stepSummary)
+                .appendStepSummary(drill.secrets.redact(MarkdownSummary.render(written)), to: stepSummary)
         }
-        console.out(DrillSummary.render(report, folder: folder.path))
-        return report.exitStatus
+        console.out(DrillSummary.render(written, folder: folder.path))
+        return written.exitStatus
     }
 }
 

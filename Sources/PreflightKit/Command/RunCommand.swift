@@ -15,6 +15,8 @@ public struct RunCommandOptions: Sendable {
     public var outDirectory = "reports"
     public var seed: UInt64?
     public var variables: [String: String] = [:]
+    /// `--secret NAME`: variables whose values are masked in every output, whatever their names.
+    public var secretNames: Set<String> = []
     public var quiet = false
     public var eventLoops = System.coreCount
 
@@ -63,7 +65,7 @@ public struct RunCommand: Sendable {
 
     /// Loads and validates every scenario; every problem of every file is reported.
     public func loadAll() -> Result<[Scenario], ScenarioErrors> {
-        let loader = ScenarioLoader(variables: options.variables)
+        let loader = ScenarioLoader(variables: options.variables, secretNames: options.secretNames)
         var scenarios: [Scenario] = []
         var errors: [ScenarioError] = []
         let files: [String]
@@ -126,8 +128,12 @@ public struct RunCommand: Sendable {
         var statuses: [ExitStatus] = []
         for scenario in scenarios {
             guard !control.isInterrupted else { break }
+            // Everything this scenario's run writes goes through its secrets.
+            var command = self
+            command.console = console.redacting(scenario.secrets)
+            command.logger = logger.redacting(scenario.secrets)
             do {
-                statuses.append(try await runOne(scenario, control: control))
+                statuses.append(try await command.runOne(scenario, control: control))
             } catch {
                 console.err("error: \(scenario.file): \(error)")
                 statuses.append(.internalError)
@@ -259,13 +265,13 @@ public struct RunCommand: Sendable {
             allowMock: options.allowMock
         )
         let root = URL(fileURLWithPath: options.outDirectory)
-        let folder = try ReportWriter(root: root).write(report)
+        let (folder, written) = try ReportWriter(root: root).write(report, secrets: scenario.secrets)
         try RunIndex.write(root: root)
         if let stepSummary = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !stepSummary.isEmpty {
-            appendStepSummary(MarkdownSummary.render(report), to: stepSummary)
+            appendStepSummary(scenario.secrets.redact(MarkdownSummary.render(written)), to: stepSummary)
         }
-        console.out(TextSummary.render(report, folder: folder.path))
-        return report.exitStatus
+        console.out(TextSummary.render(written, folder: folder.path))
+        return written.exitStatus
     }
 }
 

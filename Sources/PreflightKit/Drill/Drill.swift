@@ -17,6 +17,8 @@ public struct Drill: Sendable {
     public var rollback: Action?
     public var slo: SLO
     public var objectives: [Objective]
+    /// Values masked in every output of the drill (README "Secrets").
+    public var secrets = Secrets()
 
     /// The hypothesis that must hold before the fault, and the probe that tells up from down.
     public struct SteadyState: Sendable {

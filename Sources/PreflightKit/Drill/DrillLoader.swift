@@ -5,11 +5,17 @@ import Foundation
 public struct DrillLoader: Sendable {
     public var variables: [String: String]
     public var environment: [String: String]
+    /// Names given with `--secret`: their values are masked in every output whatever the name.
+    public var secretNames: Set<String>
 
-    public init(variables: [String: String] = [:], environment: [String: String] = ProcessInfo.processInfo.environment)
-    {
+    public init(
+        variables: [String: String] = [:],
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        secretNames: Set<String> = []
+    ) {
         self.variables = variables
         self.environment = environment
+        self.secretNames = secretNames
     }
 
     static let topLevelKeys = [
@@ -55,7 +61,23 @@ public struct DrillLoader: Sendable {
             sha256: SHA256.hex(data),
             searchPath: path
         )
-        guard diag.problems.isEmpty, let drill else { throw ScenarioError(file: file, problems: diag.problems) }
+        var secrets = expander.secrets(named: secretNames)
+        if let d = drill {
+            let canaryHeaders = d.canary.map { $0.write.headers + $0.read.headers } ?? []
+            secrets = secrets.union(
+                ScenarioLoader.credentialSecrets(
+                    headers: d.target.headers + d.steadyState.probe.headers,
+                    templated: (d.background?.requests.flatMap(\.headers) ?? []) + canaryHeaders,
+                    data: d.background?.data ?? []
+                )
+            )
+        }
+        ScenarioLoader.checkNameHoldsNoSecret(doc, secrets: secrets, diag: diag)
+        guard diag.problems.isEmpty, var drill else {
+            throw ScenarioError(file: file, problems: diag.problems.map { $0.redacted(secrets) })
+        }
+        drill.secrets = secrets
+        drill.background?.secrets = secrets
         return drill
     }
 

@@ -50,11 +50,13 @@ public struct ReportWriter: Sendable {
         return d
     }
 
-    /// Creates a fresh folder for the run and writes `report.json` into it; returns the folder.
-    public func write(_ report: Report) throws -> URL {
+    /// Creates a fresh folder for the run and writes `report.json` into it; returns the folder and the report as
+    /// written (secrets masked).
+    @discardableResult
+    public func write(_ report: Report, secrets: Secrets = Secrets()) throws -> (folder: URL, report: Report) {
         let folder = try makeFolder(scenario: report.scenario.name, date: report.run.startedAt)
-        try write(report, to: folder)
-        return folder
+        let written = try write(report, to: folder, secrets: secrets)
+        return (folder, written)
     }
 
     /// A new, empty run folder `<scenario>-<UTC timestamp>` (with `-2`, `-3`… when the name is taken).
@@ -72,19 +74,67 @@ public struct ReportWriter: Sendable {
         return folder
     }
 
-    /// Writes `report.json` and the rendered files into an existing folder (a drill's, which holds its logs).
-    public func write(_ report: Report, to folder: URL) throws {
-        try Self.writeAtomically(Self.encoder().encode(report), to: folder.appendingPathComponent("report.json"))
-        try Self.writeRendered(report, to: folder)
+    /// Writes `report.json` and the rendered files into an existing folder (a drill's, which holds its logs), with
+    /// every secret masked in every string; returns the report as written.
+    ///
+    /// The masking works on the encoded JSON's strings (numbers and layout untouched), and the rendered files are
+    /// made from that masked document, so HTML, JUnit and summary can not show what report.json does not.
+    @discardableResult
+    public func write(_ report: Report, to folder: URL, secrets: Secrets = Secrets()) throws -> Report {
+        let json = secrets.redact(json: try Self.encoder().encode(report))
+        try Self.writeAtomically(json, to: folder.appendingPathComponent("report.json"))
+        if let masked = try? Self.decoder().decode(Report.self, from: json) {
+            try Self.writeRendered(masked, to: folder)
+            return masked
+        }
+        // A secret equal to a word the report's format spells out ("real", "PASS") breaks the masked document's
+        // types; the rendered files are then masked as text.
+        try Self.writeRendered(report, to: folder, secrets: secrets)
+        return report
     }
 
-    /// `report.html`, `junit.xml` and `summary.md`, each written atomically.
-    public static func writeRendered(_ report: Report, to folder: URL) throws {
+    /// `report.html`, `junit.xml` and `summary.md`, each written atomically (masked as text by `secrets`).
+    public static func writeRendered(_ report: Report, to folder: URL, secrets: Secrets = Secrets()) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try writeAtomically(Data(HTMLReport.render(report).utf8), to: folder.appendingPathComponent("report.html"))
-        try writeAtomically(Data(JUnitReport.render(report).utf8), to: folder.appendingPathComponent("junit.xml"))
-        try writeAtomically(Data(MarkdownSummary.render(report).utf8), to: folder.appendingPathComponent("summary.md"))
+        let files = [
+            ("report.html", HTMLReport.render(report)),
+            ("junit.xml", JUnitReport.render(report)),
+            ("summary.md", MarkdownSummary.render(report)),
+        ]
+        for (name, text) in files {
+            try writeAtomically(Data(secrets.redact(text).utf8), to: folder.appendingPathComponent(name))
+        }
     }
+
+    /// Masks secrets in a drill's action output (`action-*.log` in the run folder), in place; returns the files
+    /// larger than ``maxRedactedLogBytes``, which are left as they are (README "Secrets").
+    @discardableResult
+    public static func redactLogs(in folder: URL, secrets: Secrets) -> [String] {
+        guard !secrets.isEmpty else { return [] }
+        var skipped: [String] = []
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        for name in names.sorted() where name.hasPrefix("action-") && name.hasSuffix(".log") {
+            let path = folder.appendingPathComponent(name).path
+            guard let handle = FileHandle(forUpdatingAtPath: path) else { continue }
+            defer { try? handle.close() }
+            guard let size = try? handle.seekToEnd() else { continue }
+            guard size <= maxRedactedLogBytes else {
+                skipped.append(name)
+                continue
+            }
+            try? handle.seek(toOffset: 0)
+            guard let data = try? handle.readToEnd() else { continue }
+            let masked = secrets.redact(bytes: [UInt8](data))
+            guard masked.count != data.count || !masked.elementsEqual(data) else { continue }
+            // In place, not by rename: a program the drill started may still hold the file open.
+            try? handle.truncate(atOffset: 0)
+            try? handle.write(contentsOf: masked)
+        }
+        return skipped
+    }
+
+    /// Action logs up to this size are masked; larger ones are left and named.
+    public static let maxRedactedLogBytes: UInt64 = 64 << 20
 
     /// Writes to a temporary file in the same folder, then renames it over the target.
     public static func writeAtomically(_ data: Data, to url: URL) throws {

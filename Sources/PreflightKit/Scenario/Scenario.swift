@@ -16,6 +16,8 @@ public struct Scenario: Sendable {
     public var warmup: Warmup?
     public var load: LoadSettings
     public var thresholds: [ThresholdSpec]
+    /// Values masked in every output of the run (README "Secrets").
+    public var secrets = Secrets()
 }
 
 /// Where requests go.
@@ -50,9 +52,18 @@ public struct TargetURL: Sendable, Equatable, CustomStringConvertible {
         case .failure(let r):
             throw ScenarioError(
                 file: file,
-                problems: [.init(path: "--target", message: "\"\(text)\" \(r.message)", hint: r.hint)]
+                problems: [.init(path: "--target", message: "\"\(masked(text))\" \(r.message)", hint: r.hint)]
             )
         }
+    }
+
+    /// `text` with the userinfo of a URL (`user:password@`) replaced by `***`, for messages.
+    public static func masked(_ text: String) -> String {
+        guard let scheme = text.range(of: "://") else { return text }
+        let authorityEnd =
+            text[scheme.upperBound...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? text.endIndex
+        guard let at = text[scheme.upperBound..<authorityEnd].lastIndex(of: "@") else { return text }
+        return String(text[..<scheme.upperBound]) + Secrets.mask + String(text[at...])
     }
 
     /// Parses a base URL; returns nil with a reason when it is not usable.
@@ -65,6 +76,15 @@ public struct TargetURL: Sendable, Equatable, CustomStringConvertible {
         }
         guard let host = comps.host, !host.isEmpty else {
             return .failure(.init("has no host", hint: "write it as \(scheme)://host:port"))
+        }
+        // Credentials in the URL would be dropped silently (curl would send them as Basic auth); say so instead.
+        if comps.user != nil || comps.password != nil {
+            return .failure(
+                .init(
+                    "has credentials in it (user:password@), which are not sent",
+                    hint: "send them as a header, e.g. \"Authorization\": \"Basic ${BASIC_AUTH}\", and drop them here"
+                )
+            )
         }
         if comps.query != nil || comps.fragment != nil {
             return .failure(.init("must not have a query or fragment", hint: "put those in the request path"))

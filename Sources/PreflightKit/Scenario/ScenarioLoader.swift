@@ -5,11 +5,17 @@ public struct ScenarioLoader: Sendable {
     /// `--var` values; they win over the environment.
     public var variables: [String: String]
     public var environment: [String: String]
+    /// Names given with `--secret`: their values are masked in every output whatever the name.
+    public var secretNames: Set<String>
 
-    public init(variables: [String: String] = [:], environment: [String: String] = ProcessInfo.processInfo.environment)
-    {
+    public init(
+        variables: [String: String] = [:],
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        secretNames: Set<String> = []
+    ) {
         self.variables = variables
         self.environment = environment
+        self.secretNames = secretNames
     }
 
     /// Thresholds used when a scenario has no `thresholds` key, so a run where every request failed can not pass:
@@ -88,10 +94,69 @@ public struct ScenarioLoader: Sendable {
             file: file,
             sha256: SHA256.hex(data)
         )
-        guard diag.problems.isEmpty, let scenario else {
-            throw ScenarioError(file: file, problems: diag.problems)
+        var secrets = expander.secrets(named: secretNames)
+        if let s = scenario {
+            secrets = secrets.union(
+                Self.credentialSecrets(
+                    headers: s.target.headers,
+                    templated: s.requests.flatMap(\.headers),
+                    data: s.data
+                )
+            )
         }
+        Self.checkNameHoldsNoSecret(doc, secrets: secrets, diag: diag)
+        guard diag.problems.isEmpty, var scenario else {
+            throw ScenarioError(file: file, problems: diag.problems.map { $0.redacted(secrets) })
+        }
+        scenario.secrets = secrets
         return scenario
+    }
+
+    /// Feed values used in credential headers that are masked in outputs; past this many, the rest are not
+    /// searched for (README "Secrets").
+    static let maxCredentialFeedValues = 1000
+
+    /// The values of the `Authorization`, `Proxy-Authorization` and `Cookie` headers: constant ones whole (and
+    /// their credentials), templated ones by their literal text after the scheme and the values of the feeds
+    /// they draw on.
+    static func credentialSecrets(
+        headers: [(name: String, value: String)],
+        templated: [(name: String, value: Template)],
+        data: [DataFeed]
+    ) -> Secrets {
+        var secrets = Secrets()
+        for h in headers where Secrets.headerIsSecret(h.name) { secrets.insert(headerValue: h.value, name: h.name) }
+        var feedValues = 0
+        for h in templated where Secrets.headerIsSecret(h.name) {
+            if h.value.isConstant {
+                secrets.insert(headerValue: h.value.source, name: h.name)
+                continue
+            }
+            for (i, part) in h.value.parts.enumerated() {
+                switch part {
+                case .literal(var text):
+                    // "Bearer {{token}}": the scheme is no secret.
+                    if i == 0, let space = text.firstIndex(of: " ") { text = String(text[space...]) }
+                    secrets.insert(text.trimmingCharacters(in: .whitespaces))
+                case .variable(let name):
+                    guard let feed = data.first(where: { $0.name == name }) else { continue }
+                    for v in feed.values.prefix(max(0, maxCredentialFeedValues - feedValues)) { secrets.insert(v) }
+                    feedValues += feed.values.count
+                }
+            }
+        }
+        return secrets
+    }
+
+    /// A scenario's name is written into folder names and every report: it may not hold a secret.
+    static func checkNameHoldsNoSecret(_ doc: JSONValue, secrets: Secrets, diag: Diagnostics) {
+        if case .string(let name)? = doc["name"], secrets.redact(name) != name {
+            diag.add(
+                "$.name",
+                "holds the value of a secret variable",
+                hint: "the name is written into report folder names; name the scenario without it"
+            )
+        }
     }
 
     /// A parse error with its line and column: JSONDecoder on Linux gives no position, JSONSerialization gives
@@ -196,7 +261,7 @@ struct Reader {
         if let n = obj.required("baseURL", hint: "e.g. http://127.0.0.1:8000"), let s = n.string() {
             switch TargetURL.parse(s) {
             case .success(let u): url = u
-            case .failure(let r): n.fail("\"\(s)\" \(r.message)", hint: r.hint)
+            case .failure(let r): n.fail("\"\(TargetURL.masked(s))\" \(r.message)", hint: r.hint)
             }
         }
         let headers = obj.optional("headers").map(staticHeaders) ?? []

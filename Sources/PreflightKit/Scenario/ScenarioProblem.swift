@@ -21,6 +21,14 @@ public struct ScenarioProblem: Sendable, Equatable, CustomStringConvertible {
         Self.printable("\(path): \(message)" + (hint.map { " (\($0))" } ?? ""))
     }
 
+    /// This problem with every secret masked in its message and hint.
+    public func redacted(_ secrets: Secrets) -> ScenarioProblem {
+        var p = self
+        p.message = secrets.redact(message)
+        p.hint = hint.map(secrets.redact)
+        return p
+    }
+
     static func printable(_ text: String) -> String {
         guard text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return text }
         var out = ""

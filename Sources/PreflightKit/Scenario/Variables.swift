@@ -69,6 +69,7 @@ struct VariableExpander {
                 diag.add(path, "has an invalid variable ${\(body)}", hint: "names use letters, digits and _")
                 return s
             }
+            unexpanded.referenced.insert(String(name))
             if let v = lookup(String(name)), !(v.isEmpty && emptyTakesDefault && fallback != nil) {
                 out += v
             } else if let fallback {
@@ -87,7 +88,23 @@ struct VariableExpander {
     }
 }
 
-/// Strings as written, before variables were expanded, by JSON path.
+/// Strings as written, before variables were expanded, by JSON path; and the names of the variables used.
 final class UnexpandedStrings {
     var byPath: [String: String] = [:]
+    var referenced: Set<String> = []
+}
+
+extension VariableExpander {
+    /// The values of the variables the document referenced that are secret: their names look secret (TOKEN,
+    /// SECRET, PASSWORD, KEY, AUTH) or are in `secretNames`; plus every `--var` whose name looks secret or is
+    /// in `secretNames`, used or not (the environment's other variables are not the run's business).
+    func secrets(named secretNames: Set<String>) -> Secrets {
+        var s = Secrets()
+        for name in unexpanded.referenced where Secrets.nameLooksSecret(name) || secretNames.contains(name) {
+            if let v = lookup(name) { s.insert(v) }
+        }
+        for (name, v) in variables where Secrets.nameLooksSecret(name) || secretNames.contains(name) { s.insert(v) }
+        for name in secretNames { if let v = lookup(name) { s.insert(v) } }
+        return s
+    }
 }
