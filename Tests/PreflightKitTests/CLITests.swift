@@ -378,7 +378,9 @@ extension Serial {
             let banner =
                 "MOCK TRANSPORT — target endpoint not found (cannot connect to 127.0.0.1:\(port)); results do not describe the target"
             #expect(run.stderr.components(separatedBy: banner).count == 3, "banner at start and end: \(run.stderr)")
+            #expect(run.stderr.contains("start it or check --target; --mode real makes a missing target a failing run"))
             let report = try #require(try Self.reports(in: dir).first)
+            #expect(report.warnings.contains { $0.hasPrefix("mock chosen by the probe: if the target should be up") })
             #expect(report.transport.mode == .mock)
             #expect(report.transport.reason == "target endpoint not found (cannot connect to 127.0.0.1:\(port))")
             #expect(report.transport.probe?.error == "connect")

@@ -113,11 +113,11 @@ struct MockLatencyTests {
 extension Serial {
     /// The probe against real loopback sockets set up by the test.
     @Suite struct ProbeTests {
-        func probe(port: Int, timeout: String = "2s") async throws -> ProbeResult {
+        func probe(port: Int, timeout: String = "2s", missing: String? = nil) async throws -> ProbeResult {
             let s = try scenario(
                 """
                 { "name": "p", "target": { "baseURL": "http://127.0.0.1:${PORT}" },
-                  "transport": { "probe": { "timeout": "\(timeout)" } },
+                  "transport": { "probe": { "timeout": "\(timeout)"\(missing.map { #", "missingStatuses": \#($0)"# } ?? "") } },
                   "requests": [ { "name": "x", "path": "/x" } ], "load": { "executor": "per-vu-iterations" } }
                 """,
                 port: port
@@ -141,6 +141,33 @@ extension Serial {
             #expect(!result.exists)
             #expect(result.reason.hasPrefix("endpoint returned \(status)"))
             #expect(result.status == status)
+            // The banner and the report say what to do when the application meant it.
+            #expect(
+                result.advice?.contains("point transport.probe.request (now \"x\") at a request that succeeds") == true
+            )
+            #expect(result.advice?.contains("--mode real") == true)
+            #expect(result.advice?.contains("transport.probe.missingStatuses (now [404, 405, 501])") == true)
+        }
+
+        @Test func missingStatusesSayWhichAnswersMeanNoEndpoint() async throws {
+            let router = Router()
+            router.get("/x") { _, _ in Response(status: .init(code: 410)) }
+            router.get("/y") { _, _ in Response(status: .notFound) }
+            try await withTestServer(router) { port in
+                let gone = try await probe(port: port, missing: "[410]")
+                #expect(!gone.exists)
+                #expect(gone.reason == "endpoint returned 410")
+                #expect(gone.advice?.contains("(now [410])") == true)
+                // Without 410 in the list the same answer is a failing endpoint, tested for real.
+                let tested = try await probe(port: port)
+                #expect(tested.exists)
+                #expect(tested.advice == nil)
+            }
+            let notFound = Router()
+            notFound.get("/x") { _, _ in Response(status: .notFound) }
+            let never = try await withTestServer(notFound) { port in try await probe(port: port, missing: "[]") }
+            #expect(never.exists)
+            #expect(never.reason == "endpoint answered 404")
         }
 
         /// A framework-style API: an unknown route and an unknown item on a known route both answer 404, with

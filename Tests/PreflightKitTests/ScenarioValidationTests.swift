@@ -225,6 +225,13 @@ private let cases: [ValidationCase] = [
         expectedMessage: "\"rate>>0.9\": unexpected \">\" after the operator >"
     ),
     .init(
+        change: [
+            (["transport"], .object(["probe": .object(["missingStatuses": .array([.number(404), .number(200)])])]))
+        ],
+        expectedPath: "$.transport.probe.missingStatuses[1]",
+        expectedMessage: "must be >= 400, got 200"
+    ),
+    .init(
         change: [(["data", "symbol"], .array([]))],
         expectedPath: "$.data.symbol",
         expectedMessage: "must not be empty"

@@ -220,7 +220,8 @@ public struct RunCommand: Sendable {
                     mode: .mock,
                     reason: "target endpoint not found (\(probe.reason))",
                     probe: probe.info,
-                    mock: mock.info
+                    mock: mock.info,
+                    advice: probe.advice
                 )
             )
         }
@@ -243,6 +244,7 @@ public struct RunCommand: Sendable {
         let banner =
             decision.mode == .mock ? "MOCK TRANSPORT — \(decision.reason); results do not describe the target" : nil
         if let banner { console.err(banner) }
+        if let advice = decision.advice, decision.mode == .mock { console.err("  \(advice)") }
         let progress = ProgressPrinter(console: console, quiet: options.quiet)
         let runner = LoadRunner(
             scenario: scenario,

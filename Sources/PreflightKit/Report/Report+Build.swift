@@ -7,12 +7,21 @@ public struct TransportDecision: Sendable {
     public var reason: String
     public var probe: Report.ProbeInfo?
     public var mock: Report.MockInfo?
+    /// What to do if the choice is wrong (a mock after the probe); shown in the banner and the report's warnings.
+    public var advice: String?
 
-    public init(mode: TransportMode, reason: String, probe: Report.ProbeInfo? = nil, mock: Report.MockInfo? = nil) {
+    public init(
+        mode: TransportMode,
+        reason: String,
+        probe: Report.ProbeInfo? = nil,
+        mock: Report.MockInfo? = nil,
+        advice: String? = nil
+    ) {
         self.mode = mode
         self.reason = reason
         self.probe = probe
         self.mock = mock
+        self.advice = advice
     }
 
     /// `--mode real`: no probe, no mock.
@@ -126,6 +135,7 @@ extension Report {
             ),
             warnings: result.warnings
                 + (result.dataExhausted ? ["a unique data feed ran out; the scenario stopped issuing early"] : [])
+                + (transport.mode == .mock ? transport.advice.map { ["mock chosen by the probe: \($0)"] } ?? [] : [])
         )
     }
 

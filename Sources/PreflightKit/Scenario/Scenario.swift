@@ -112,6 +112,10 @@ public struct TransportSettings: Sendable {
     public var probeRequest: String?
     /// Seconds the probe waits for a connection and an answer.
     public var probeTimeout: Double = 2
+    /// Statuses that mean "no endpoint here" (`transport.probe.missingStatuses`; SPEC §6's 404, 405, 501). A 404
+    /// is still compared with the answer to a path that cannot exist before it counts.
+    public var missingStatuses: Set<Int> = TransportSettings.defaultMissingStatuses
+    public static let defaultMissingStatuses: Set<Int> = [404, 405, 501]
     public var mock = MockSettings()
 }
 

@@ -301,9 +301,14 @@ struct Reader {
         var t = TransportSettings()
         guard let obj = node.object(keys: ["mode", "probe", "mock"]) else { return t }
         if let m = obj.optional("mode")?.oneOf(TransportSettings.Mode.self) { t.mode = m }
-        if let p = obj.optional("probe"), let po = p.object(keys: ["request", "timeout"]) {
+        if let p = obj.optional("probe"), let po = p.object(keys: ["request", "timeout", "missingStatuses"]) {
             t.probeRequest = po.optional("request")?.string()
             if let d = po.optional("timeout")?.duration() { t.probeTimeout = d }
+            if let m = po.optional("missingStatuses"), let items = m.array() {
+                // Only statuses that can say "not here": a 2xx/3xx is an answer, and mocking it would hide it.
+                let statuses = items.compactMap { $0.integer(atLeast: 400, atMost: 599) }
+                if statuses.count == items.count { t.missingStatuses = Set(statuses) }
+            }
         }
         if let mock = obj.optional("mock") {
             t.mock = self.mock(mock, requests: requests, placeholders: placeholders)

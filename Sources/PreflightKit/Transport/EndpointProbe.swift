@@ -15,6 +15,8 @@ public struct ProbeResult: Sendable, Equatable {
     public var contentType: String?
     public var bodySHA256: String?
     public var decoys: [Report.ProbeAnswer]?
+    /// What to do when the decision to mock is wrong, for the banner and the report's warnings.
+    public var advice: String?
 
     public var info: Report.ProbeInfo {
         Report.ProbeInfo(
@@ -35,6 +37,12 @@ public struct ProbeResult: Sendable, Equatable {
 /// connection — means something is serving there, and a failing endpoint is tested, never mocked.
 public enum EndpointProbe {
     public static func probe(_ scenario: Scenario, seed: UInt64, on eventLoop: any EventLoop) async -> ProbeResult {
+        var result = await decide(scenario, seed: seed, on: eventLoop)
+        if !result.exists { result.advice = advice(for: result, scenario: scenario) }
+        return result
+    }
+
+    static func decide(_ scenario: Scenario, seed: UInt64, on eventLoop: any EventLoop) async -> ProbeResult {
         let timeout = scenario.transport.probeTimeout
         var http = scenario.http
         http.connectTimeout = min(http.connectTimeout, timeout)
@@ -60,7 +68,13 @@ public enum EndpointProbe {
         let started = NIODeadline.now()
         let outcome = await send(request, transport: transport, on: eventLoop)
         let latency = Double((NIODeadline.now() - started).nanoseconds) / 1e6
-        var result = classify(outcome, latencyMs: latency, target: scenario.target.baseURL, timeout: timeout)
+        var result = classify(
+            outcome,
+            latencyMs: latency,
+            target: scenario.target.baseURL,
+            timeout: timeout,
+            missingStatuses: scenario.transport.missingStatuses
+        )
         result.contentType = outcome.headers?.first(name: "content-type")
         result.bodySHA256 = outcome.body.map { SHA256.hex(Array($0.readableBytesView)) }
         // Only a 404 is ambiguous (no such route, or no such resource on an existing route). A 405 or 501 says the
@@ -103,6 +117,20 @@ public enum EndpointProbe {
             result.reason = "endpoint returned \(status), as does a path that cannot exist (\(decoyTargets[1]))"
         }
         return result
+    }
+
+    /// What to do when mocking is the wrong call: a 404 from the application itself (an unknown id, a backfill
+    /// that has not reached it) or a target that is not up yet.
+    static func advice(for result: ProbeResult, scenario: Scenario) -> String {
+        let request = scenario.transport.probeRequest ?? scenario.requests.first?.name ?? "?"
+        if let status = result.status {
+            let list = scenario.transport.missingStatuses.sorted().map(String.init).joined(separator: ", ")
+            return "if the application answered \(status) on purpose (an unknown id, data not loaded yet), point "
+                + "transport.probe.request (now \"\(request)\") at a request that succeeds, or run with --mode real; "
+                + "transport.probe.missingStatuses (now [\(list)]) sets which statuses mean a missing endpoint"
+        }
+        return "if the target should be up, start it or check --target; --mode real makes a missing target a "
+            + "failing run instead of a mock one"
     }
 
     /// The probe uses the last data row: what it leaves in a server-side cache is then requested last in a
@@ -235,7 +263,13 @@ public enum EndpointProbe {
     }
 
     /// The decision for one probe outcome; pure, so every case is tested without a network.
-    static func classify(_ outcome: HTTPOutcome, latencyMs: Double, target: TargetURL, timeout: Double) -> ProbeResult {
+    static func classify(
+        _ outcome: HTTPOutcome,
+        latencyMs: Double,
+        target: TargetURL,
+        timeout: Double,
+        missingStatuses: Set<Int> = TransportSettings.defaultMissingStatuses
+    ) -> ProbeResult {
         if let error = outcome.error {
             switch error {
             case .connect:
@@ -262,7 +296,7 @@ public enum EndpointProbe {
                 )
             }
         }
-        if [404, 405, 501].contains(outcome.status) {
+        if missingStatuses.contains(outcome.status) {
             return ProbeResult(
                 exists: false,
                 reason: "endpoint returned \(outcome.status)",
