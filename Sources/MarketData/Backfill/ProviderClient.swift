@@ -130,11 +130,46 @@ public struct ProviderClient: Sendable {
     {
         var result = FetchResult()
         var next: String? = "/v2/aggs/ticker/\(symbol)/range/1/day/\(from)/\(to)"
+        var pages = 0
         while let path = next {
-            let page = try await fetchPage(path, result: &result)
-            next = page
+            pages += 1
+            // A provider whose next_url never ends (or loops) must not keep the job forever.
+            guard pages <= Self.maxPages else {
+                logger.warning("provider pagination does not end", metadata: ["provider.pages": "\(pages)"])
+                throw .exhausted(lastStatus: 200, attempts: result.requests)
+            }
+            next = try await fetchPage(path, result: &result)
         }
+        Self.settle(&result, from: from, to: to)
         return result
+    }
+
+    /// More pages than this for one range is a provider that lies about `next_url`.
+    public static let maxPages = 1000
+
+    /// Keeps only bars that can be stored: inside the requested range, one per date. Identical copies of a bar
+    /// are kept once; copies that disagree are all rejected, since nothing says which one is true.
+    static func settle(_ result: inout FetchResult, from: TradingCalendar.Day, to: TradingCalendar.Day) {
+        let (low, high) = (from.description, to.description)
+        var byDate: [String: [Bar]] = [:]
+        var order: [String] = []
+        for bar in result.bars {
+            guard bar.date >= low && bar.date <= high else {
+                result.rejected.append((bar.date, "outside the requested range \(low)…\(high)"))
+                continue
+            }
+            if byDate[bar.date] == nil { order.append(bar.date) }
+            byDate[bar.date, default: []].append(bar)
+        }
+        result.bars = []
+        for date in order {
+            let copies = byDate[date]!
+            if copies.allSatisfy({ $0 == copies[0] }) {
+                result.bars.append(copies[0])
+            } else {
+                result.rejected += copies.map { ($0.date, "\(copies.count) different bars for the same date") }
+            }
+        }
     }
 
     /// One page with its retries; returns the next page's path, if any.
@@ -210,6 +245,9 @@ public struct ProviderClient: Sendable {
             var next_url: String?
         }
         guard let page = try? JSONDecoder().decode(Page.self, from: Data(body.readableBytesView)) else { return nil }
+        // The next page must be a path on the same provider: "//host/…" or "@host/…" appended to the base URL
+        // would send the scheduler elsewhere.
+        if let next = page.next_url, !next.hasPrefix("/") || next.hasPrefix("//") { return nil }
         for a in page.results ?? [] {
             let day = TradingCalendar.Day(ordinal: Int(a.t / 86_400_000))
             let bar = Bar(date: day.description, open: a.o, high: a.h, low: a.l, close: a.c, volume: a.v)
