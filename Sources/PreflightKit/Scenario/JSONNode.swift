@@ -1,3 +1,5 @@
+import Foundation
+
 /// Collects problems while a scenario is read, so all of them are reported at once.
 final class Diagnostics {
     private(set) var problems: [ScenarioProblem] = []
@@ -76,9 +78,16 @@ struct JSONNode {
         let n: Double
         switch value {
         case .number(let x): n = x
-        case .string(let s) where Double(s) != nil: n = Double(s)!
+        // JSON's number grammar only: Swift's Double("NaN"), Double("inf") and Double("0x10") would pass any
+        // bound check (NaN compares false) and trap later.
+        case .string(let s) where JSONEscape.isNumber(s.trimmingCharacters(in: .whitespaces)):
+            n = Double(s.trimmingCharacters(in: .whitespaces))!
         default:
             fail("must be a number, got \(value.kindDescription)")
+            return nil
+        }
+        guard n.isFinite else {
+            fail("must be a finite number, got \(value.kindDescription)")
             return nil
         }
         if let low, !(n > low) {

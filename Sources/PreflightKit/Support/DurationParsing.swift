@@ -28,6 +28,7 @@ public enum DurationText {
 
     /// A short human form: `250ms`, `1.5s`, `2m30s`.
     public static func format(seconds: Double) -> String {
+        guard seconds.isFinite, abs(seconds) < 1e15 else { return "\(seconds)s" }
         if seconds < 1 { return "\(JSONValue.format((seconds * 1000 * 1000).rounded() / 1000))ms" }
         if seconds < 60 { return "\(JSONValue.format((seconds * 1000).rounded() / 1000))s" }
         let whole = Int(seconds.rounded())

@@ -1,0 +1,33 @@
+import Foundation
+import Testing
+
+@testable import PreflightKit
+
+/// Replays the fuzzers' corpus (`Fuzz/corpus/`: seeds and every input that found a bug) through the same entry
+/// points libFuzzer drives, so a bug once found stays fixed without a fuzzing build.
+@Suite struct FuzzCorpusTests {
+    static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fuzz/corpus")
+
+    static func inputs(_ target: String) -> [String] {
+        let dir = corpus.appendingPathComponent(target)
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted()
+    }
+
+    @Test(arguments: inputs("scenario"))
+    func theScenarioLoaderKeepsItsPromisesOn(_ name: String) throws {
+        let data = try Data(contentsOf: Self.corpus.appendingPathComponent("scenario/\(name)"))
+        #expect(FuzzTargets.scenarioLoader(data) == [])
+    }
+
+    @Test(arguments: inputs("threshold"))
+    func theThresholdGrammarKeepsItsPromisesOn(_ name: String) throws {
+        let data = try Data(contentsOf: Self.corpus.appendingPathComponent("threshold/\(name)"))
+        #expect(FuzzTargets.thresholdParser(data) == [])
+    }
+
+    @Test func theCorpusIsThere() {
+        #expect(Self.inputs("scenario").count >= 3)
+        #expect(Self.inputs("threshold").count >= 6)
+    }
+}
