@@ -434,48 +434,6 @@ struct SchemaTests {
     }
 }
 
-@Suite struct RegexSafetyTests {
-    @Test(arguments: [
-        #"^(\w+\s?)*$"#, "^(a+)+$", "(a|aa)*", "((ab)*c)+", "(x+){2,}", "(?:a|b)+", "((a|b)c)*",
-    ])
-    func patternsThatCanExplodeAreRefused(_ pattern: String) {
-        #expect(RegexSafety.problem(in: pattern) != nil, "\(pattern)")
-    }
-
-    @Test(arguments: [
-        "^HIT$", "^(HIT|MISS)$", #"^\d+(\.\d+)?$"#, "^application/json", "[A-Z]{1,5}", #"^[\w\s]*$"#, "(ab)+",
-        #"\(a+\)+"#, "[(a+)]+", "(a){1}", "^(GET|POST) /",
-    ])
-    func patternsChecksAreWrittenWithAreAccepted(_ pattern: String) {
-        #expect(RegexSafety.problem(in: pattern) == nil, "\(pattern)")
-    }
-
-    @Test func theLoaderRefusesANestedRepetitionAtItsPath() throws {
-        let json = """
-            { "name": "re", "target": { "baseURL": "http://127.0.0.1:1" },
-              "requests": [ { "name": "r", "path": "/",
-                              "checks": [ { "header": "X-Cache", "matches": "^(\\\\w+\\\\s?)*$" } ] } ],
-              "load": { "executor": "per-vu-iterations" } }
-            """
-        do {
-            _ = try ScenarioLoader(environment: [:])
-                .load(data: Data(json.utf8), file: "x", baseDirectory: URL(fileURLWithPath: "/tmp"))
-            Issue.record("accepted")
-        } catch {
-            let p = try #require(error.problems.first)
-            #expect(p.path == "$.requests[0].checks[0].matches")
-            #expect(p.message.hasPrefix("repeats a group that itself repeats"))
-        }
-    }
-
-    @Test func aMatchesCheckSeesABoundedSubject() {
-        let long = String(repeating: "a", count: 100_000) + "!"
-        let regex = try? Regex<AnyRegexOutput>("a!")
-        #expect(!RequestPlan.holds(.matches("a!"), actual: .string(long), expected: { "" }, regex: regex))
-        #expect(RequestPlan.holds(.matches("^a+"), actual: .string(long), expected: { "" }, regex: try? Regex("^a+")))
-    }
-}
-
 @Suite struct SecretsInLabelsTests {
     /// A check's label reaches report.json and report.html: a value from a variable shows as written.
     @Test func aCheckComparingWithASecretIsLabelledWithTheVariableNotItsValue() throws {

@@ -27,7 +27,7 @@ actor LoadShard {
     /// What each VU slot has in flight, so that requests abandoned after `gracefulStop` are recorded too.
     private var inFlight: [PendingSend?] = []
     private var tickTimer: Scheduled<Void>?
-    private var regexes: [[Regex<AnyRegexOutput>?]]
+    private var regexes: [[LinearRegex?]]
     private var checkResults: [Bool] = []
     private var finished: UnsafeContinuation<Void, Never>?
     private var connectsPending = 0

@@ -326,8 +326,8 @@ public struct RequestPlan: Sendable {
 
     /// Evaluates the checks of request `index` on an outcome; returns one Bool per check.
     /// The regular expressions of every check, compiled for one shard (nil where a check has none).
-    func compileRegexes() -> [[Regex<AnyRegexOutput>?]] {
-        requests.map { $0.checks.map { c in c.pattern.flatMap { try? Regex($0) } } }
+    func compileRegexes() -> [[LinearRegex?]] {
+        requests.map { $0.checks.map { c in c.pattern.flatMap { try? LinearRegex($0) } } }
     }
 
     func evaluateChecks(
@@ -335,7 +335,7 @@ public struct RequestPlan: Sendable {
         outcome: HTTPOutcome,
         iteration: Int,
         vu: Int,
-        regexes: [Regex<AnyRegexOutput>?],
+        regexes: [LinearRegex?],
         into results: inout [Bool]
     ) {
         results.removeAll(keepingCapacity: true)
@@ -387,7 +387,7 @@ public struct RequestPlan: Sendable {
         _ assertion: Check.Assertion,
         actual: JSONValue?,
         expected: () -> String,
-        regex: Regex<AnyRegexOutput>?
+        regex: LinearRegex?
     ) -> Bool {
         switch assertion {
         case .exists(let want):
@@ -395,12 +395,8 @@ public struct RequestPlan: Sendable {
             return present == want
         case .matches:
             guard let actual, let regex else { return false }
-            // A bounded subject bounds the work of a pattern the loader accepted (see RegexSafety).
-            let text = actual.textValue
-            let subject =
-                text.utf8.count > RegexSafety.maxSubjectBytes
-                ? Substring(text.utf8.prefix(RegexSafety.maxSubjectBytes)) : Substring(text)
-            return (try? regex.firstMatch(in: subject)) != nil
+            // Linear in the subject, which is capped: no response can stall the event loop (LinearRegex).
+            return regex.matches(actual.textValue)
         case .equals(let value, let template):
             guard let actual else { return false }
             if template != nil { return actual.textValue == expected() }
