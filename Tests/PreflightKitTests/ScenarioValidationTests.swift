@@ -328,7 +328,7 @@ struct ScenarioValidationTests {
         } catch {
             #expect(error.problems.count == 1)
             #expect(error.problems[0].path == "$")
-            #expect(error.problems[0].message == "is not valid JSON: Invalid value at line 2, column 11")
+            #expect(error.problems[0].message == "is not valid JSON: invalid value at line 2, column 11")
         }
     }
 

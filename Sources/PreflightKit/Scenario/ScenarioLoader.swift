@@ -159,24 +159,17 @@ public struct ScenarioLoader: Sendable {
         }
     }
 
-    /// A parse error with its line and column: JSONDecoder on Linux gives no position, JSONSerialization gives
-    /// a character offset, turned here into line and column.
+    /// Why `data` is not JSON, with the line and column where the parser stopped.
     static func describe(invalidJSON data: Data) -> String {
         do {
-            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            _ = try JSONValue.parseFast(data)
+            return "the document is not a JSON object"
         } catch {
-            let text = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? "\(error)"
-            guard let range = text.range(of: "character "),
-                let offset = Int(text[range.upperBound...].prefix { $0.isNumber })
-            else { return text }
-            let prefix = data.prefix(offset)
+            let prefix = data.prefix(error.offset)
             let line = prefix.filter { $0 == UInt8(ascii: "\n") }.count + 1
-            let column = offset - (prefix.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
-            let reason = text[..<range.lowerBound].trimmingCharacters(in: .whitespaces)
-                .replacingOccurrences(of: " around", with: "")
-            return "\(reason) at line \(line), column \(column)"
+            let column = error.offset - (prefix.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
+            return "\(error.reason) at line \(line), column \(column)"
         }
-        return "the document is not a JSON object"
     }
 }
 
@@ -497,25 +490,37 @@ struct Reader {
 
     /// Inline or JSON-file values keep their JSON types: `5` is a number, `"5"` a string.
     func feedValues(_ node: JSONNode) -> (texts: [String], types: [ValueType])? {
-        guard let items = node.array() else { return nil }
+        guard case .array(let items) = node.value else {
+            node.fail("must be an array, got \(node.value.kindDescription)")
+            return nil
+        }
         if items.isEmpty {
             node.fail("must not be empty")
             return nil
         }
+        // Millions of values: no node (and no path string) per item, only for an item that is wrong.
         var texts: [String] = []
         var types: [ValueType] = []
-        for item in items {
-            switch item.value {
-            case .string: types.append(.string)
-            case .number: types.append(.number)
-            case .bool: types.append(.bool)
+        texts.reserveCapacity(items.count)
+        types.reserveCapacity(items.count)
+        var ok = true
+        for (n, item) in items.enumerated() {
+            switch item {
+            case .string(let s):
+                types.append(.string)
+                texts.append(s)
+            case .number:
+                types.append(.number)
+                texts.append(item.textValue)
+            case .bool:
+                types.append(.bool)
+                texts.append(item.textValue)
             default:
-                item.fail("must be a string, number or boolean, got \(item.value.kindDescription)")
-                continue
+                diag.add("\(node.path)[\(n)]", "must be a string, number or boolean, got \(item.kindDescription)")
+                ok = false
             }
-            texts.append(item.value.textValue)
         }
-        return texts.count == items.count ? (texts, types) : nil
+        return ok ? (texts, types) : nil
     }
 
     func readFile(_ relative: String, node: JSONNode) -> Data? {

@@ -16,9 +16,13 @@ struct VariableExpander {
     func expand(_ value: JSONValue, path: String, diag: Diagnostics) -> JSONValue {
         switch value {
         case .string(let s):
-            if s.contains("${") { unexpanded.byPath[path] = s }
+            guard Self.holdsMarker(s) else { return value }
+            unexpanded.byPath[path] = s
             return .string(expand(string: s, path: path, diag: diag))
         case .array(let items):
+            // Most of a big document (an inline feed of millions of values) holds no variable: it is kept as it
+            // is, without a path string per item.
+            guard items.contains(where: Self.holdsVariable) else { return value }
             return .array(items.enumerated().map { expand($1, path: "\(path)[\($0)]", diag: diag) })
         case .object(let dict):
             let node = JSONNode(value: value, path: path, diag: diag)
@@ -27,6 +31,26 @@ struct VariableExpander {
             )
         default:
             return value
+        }
+    }
+
+    /// Whether `s` holds `${`, by its bytes (Foundation's `contains` costs a string search object per call).
+    static func holdsMarker(_ s: String) -> Bool {
+        var previous: UInt8 = 0
+        for b in s.utf8 {
+            if b == UInt8(ascii: "{") && previous == UInt8(ascii: "$") { return true }
+            previous = b
+        }
+        return false
+    }
+
+    /// Whether a value holds `${` anywhere.
+    static func holdsVariable(_ value: JSONValue) -> Bool {
+        switch value {
+        case .string(let s): holdsMarker(s)
+        case .array(let items): items.contains(where: holdsVariable)
+        case .object(let dict): dict.values.contains(where: holdsVariable)
+        default: false
         }
     }
 

@@ -39,7 +39,7 @@ public enum JSONValue: Sendable, Equatable {
 
     /// Parses a JSON document; the error names the line and column where the parser stopped.
     public static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+        try parseFast(data)
     }
 
     public subscript(key: String) -> JSONValue? {
