@@ -3,8 +3,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
-import Synchronization
 import Testing
 
 @testable import MarketData
@@ -245,7 +245,7 @@ struct MarketDataAPITests {
 /// A manual clock for cache TTL tests.
 final class TestClock: Sendable {
     private let base = ContinuousClock.now
-    private let offset = Mutex<Duration>(.zero)
-    var now: ContinuousClock.Instant { base + offset.withLock { $0 } }
-    func advance(by d: Duration) { offset.withLock { $0 += d } }
+    private let offset = NIOLockedValueBox<Duration>(.zero)
+    var now: ContinuousClock.Instant { base + offset.withLockedValue { $0 } }
+    func advance(by d: Duration) { offset.withLockedValue { $0 += d } }
 }

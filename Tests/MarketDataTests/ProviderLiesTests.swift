@@ -1,16 +1,16 @@
 import Foundation
 import Logging
 import MarketData
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import Synchronization
 import Testing
 
 /// A provider that answers from a script, so each lie is told exactly once and in order.
 final class ScriptedProvider: ProviderTransport {
     typealias Answer = (status: Int, headers: [(name: String, value: String)], body: String)
     private let answer: @Sendable (String, Int) -> Answer
-    let requests = Mutex<[String]>([])
+    let requests = NIOLockedValueBox<[String]>([])
 
     /// `answer` gets the path and how many requests came before.
     init(_ answer: @escaping @Sendable (String, Int) -> Answer) { self.answer = answer }
@@ -19,7 +19,7 @@ final class ScriptedProvider: ProviderTransport {
         _ path: String,
         timeout: Duration
     ) async throws -> (status: Int, headers: [(name: String, value: String)], body: ByteBuffer) {
-        let n = requests.withLock {
+        let n = requests.withLockedValue {
             $0.append(path)
             return $0.count - 1
         }
@@ -30,8 +30,8 @@ final class ScriptedProvider: ProviderTransport {
 
 /// Waits the client and its limiter were asked for, without waiting them.
 final class RecordedWaits: Sendable {
-    let backoff = Mutex<[Duration]>([])
-    let limiter = Mutex<[Duration]>([])
+    let backoff = NIOLockedValueBox<[Duration]>([])
+    let limiter = NIOLockedValueBox<[Duration]>([])
 }
 
 @Suite struct ProviderLiesTests {
@@ -63,7 +63,7 @@ final class RecordedWaits: Sendable {
             limit: nil,
             window: nil,
             now: { start },
-            sleep: { until in waits.limiter.withLock { $0.append(until - start) } }
+            sleep: { until in waits.limiter.withLockedValue { $0.append(until - start) } }
         )
         return ProviderClient(
             transport: transport,
@@ -71,7 +71,7 @@ final class RecordedWaits: Sendable {
             policy: BackoffPolicy(base: .milliseconds(10), cap: .milliseconds(200), maxAttempts: maxAttempts),
             timeout: .seconds(1),
             random: SharedRandom(seed: 3),
-            sleep: { d in waits.backoff.withLock { $0.append(d) } },
+            sleep: { d in waits.backoff.withLockedValue { $0.append(d) } },
             logger: logger
         )
     }
@@ -87,8 +87,8 @@ final class RecordedWaits: Sendable {
         #expect(result.rateLimitHits == 1)
         // Nothing waited on the lie: the backoff stays in its jitter window, the limiter blocks a second at most
         // (a 429 without a believable hint blocks one window, a second when the window is unknown).
-        #expect(waits.backoff.withLock { $0 }.allSatisfy { $0 >= .zero && $0 <= .milliseconds(200) })
-        #expect(waits.limiter.withLock { $0 }.allSatisfy { $0 >= .zero && $0 <= .seconds(1) })
+        #expect(waits.backoff.withLockedValue { $0 }.allSatisfy { $0 >= .zero && $0 <= .milliseconds(200) })
+        #expect(waits.limiter.withLockedValue { $0 }.allSatisfy { $0 >= .zero && $0 <= .seconds(1) })
     }
 
     @Test func aResetInThePastOrTenYearsAheadDoesNotStallTheScheduler() async throws {
@@ -113,8 +113,8 @@ final class RecordedWaits: Sendable {
         let waits = RecordedWaits()
         let result = try await Self.client(provider, waits: waits).fetch("AAA", from: Self.from, to: Self.to)
         #expect(result.bars.map(\.date) == ["2026-11-02", "2026-11-03"])
-        #expect(waits.limiter.withLock { $0 }.allSatisfy { $0 <= .seconds(1) })
-        #expect(waits.backoff.withLock { $0 }.allSatisfy { $0 <= .milliseconds(200) })
+        #expect(waits.limiter.withLockedValue { $0 }.allSatisfy { $0 <= .seconds(1) })
+        #expect(waits.backoff.withLockedValue { $0 }.allSatisfy { $0 <= .milliseconds(200) })
     }
 
     @Test func duplicateBarsThatDisagreeAreAllRejectedAndIdenticalOnesKeptOnce() async throws {
@@ -152,8 +152,8 @@ final class RecordedWaits: Sendable {
         await #expect(throws: ProviderFailure.exhausted(lastStatus: nil, attempts: 4)) {
             try await Self.client(provider, waits: waits).fetch("AAA", from: Self.from, to: Self.to)
         }
-        #expect(provider.requests.withLock { $0.count } == 4)
-        #expect(provider.requests.withLock { $0 }.allSatisfy { $0.hasPrefix("/v2/aggs/ticker/AAA/") })
+        #expect(provider.requests.withLockedValue { $0.count } == 4)
+        #expect(provider.requests.withLockedValue { $0 }.allSatisfy { $0.hasPrefix("/v2/aggs/ticker/AAA/") })
     }
 
     @Test func barsFromTheFarPastOrFutureAreRejectedNotStored() async throws {
@@ -175,7 +175,7 @@ final class RecordedWaits: Sendable {
         await #expect(throws: ProviderFailure.self) {
             try await Self.client(provider, waits: RecordedWaits()).fetch("AAA", from: Self.from, to: Self.to)
         }
-        #expect(provider.requests.withLock { $0.count } == ProviderClient.maxPages)
+        #expect(provider.requests.withLockedValue { $0.count } == ProviderClient.maxPages)
     }
 
     @Test func theSchedulerStoresNoBadBar() async throws {

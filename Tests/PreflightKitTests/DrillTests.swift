@@ -1,8 +1,8 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
-import Synchronization
 import Testing
 
 @testable import PreflightKit
@@ -21,7 +21,7 @@ final class CrashableServer: Sendable {
     let crashFile: URL
     let downFor: Duration?
     let buffered: Bool
-    let state = Mutex(State())
+    let state = NIOLockedValueBox(State())
 
     init(crashFile: URL, downFor: Duration?, buffered: Bool) {
         self.crashFile = crashFile
@@ -32,7 +32,7 @@ final class CrashableServer: Sendable {
     /// Whether the server is down now; the first look after the crash file appears loses the buffer.
     func isDown() -> Bool {
         let crashed = FileManager.default.fileExists(atPath: crashFile.path)
-        return state.withLock { s in
+        return state.withLockedValue { s in
             let now = ContinuousClock.now
             if crashed && s.crashedAt == nil {
                 s.crashedAt = now
@@ -57,13 +57,13 @@ final class CrashableServer: Sendable {
             guard case .number(let n)? = (try? JSONValue.parse(Data(bytes.readableBytesView)))?["seq"] else {
                 return Response(status: .badRequest)
             }
-            self.state.withLock { $0.buffer.append((Int(n), ContinuousClock.now)) }
+            self.state.withLockedValue { $0.buffer.append((Int(n), ContinuousClock.now)) }
             _ = self.isDown()  // an honest server stores it now
             return Response(status: .created)
         }
         router.get("/canary") { _, _ -> Response in
             guard !self.isDown() else { return Response(status: .serviceUnavailable) }
-            let seqs = self.state.withLock { $0.durable + $0.buffer.map(\.seq) }
+            let seqs = self.state.withLockedValue { $0.durable + $0.buffer.map(\.seq) }
             let body = #"{"canary":[\#(seqs.map { #"{"seq":\#($0)}"# }.joined(separator: ","))]}"#
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: body)))
         }
@@ -113,9 +113,9 @@ extension Serial {
             var options = DrillCommandOptions(paths: [file.path])
             options.outDirectory = dir.appendingPathComponent("reports").path
             options.seed = 1
-            let out = Mutex("")
+            let out = NIOLockedValueBox("")
             let console = Console(
-                out: { line in out.withLock { $0 += line + "\n" } },
+                out: { line in out.withLockedValue { $0 += line + "\n" } },
                 errRaw: { _ in },
                 errIsTerminal: false
             )
@@ -128,7 +128,7 @@ extension Serial {
             )
             let url = root.appendingPathComponent(folder)
             let report = try ReportReader.decode(Data(contentsOf: url.appendingPathComponent("report.json")))
-            return Outcome(status: status, report: report, folder: url, stdout: out.withLock { $0 })
+            return Outcome(status: status, report: report, folder: url, stdout: out.withLockedValue { $0 })
         }
 
         static func tempDir() throws -> URL {

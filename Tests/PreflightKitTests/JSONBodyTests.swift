@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
+import NIOConcurrencyHelpers
 import NIOCore
-import Synchronization
 import Testing
 
 @testable import PreflightKit
@@ -147,12 +147,12 @@ extension Serial {
                 "plain", "with \"quote\"", "back\\slash", "line\nbreak", "tab\there", "nul\u{0}byte", "emoji 🛫✈️",
                 String(repeating: "xé\"\\", count: 2_560),
             ]
-            let received = Mutex<[JSONValue?]>([])
+            let received = NIOLockedValueBox<[JSONValue?]>([])
             let router = Router()
             router.post("/w") { request, _ -> Response in
                 let bytes = try await request.body.collect(upTo: 1 << 20)
                 let doc = try? JSONValue.parse(Data(bytes.readableBytesView))
-                received.withLock { $0.append(doc) }
+                received.withLockedValue { $0.append(doc) }
                 return Response(status: doc == nil ? .badRequest : .ok)
             }
             let encoded = String(decoding: try JSONEncoder().encode(values), as: UTF8.self)
@@ -170,7 +170,7 @@ extension Serial {
                 )
                 _ = try await runScenario(s)
             }
-            let seen = received.withLock { $0 }
+            let seen = received.withLockedValue { $0 }
             #expect(seen.count == values.count)
             for (i, got) in seen.enumerated() {
                 let doc = try #require(got, "request \(i) was not valid JSON")
@@ -182,10 +182,10 @@ extension Serial {
         }
 
         @Test func aPathValueArrivesAsOneSegmentAndAHeaderCannotBeInjected() async throws {
-            let seen = Mutex<[(path: String, header: String?, injected: String?)]>([])
+            let seen = NIOLockedValueBox<[(path: String, header: String?, injected: String?)]>([])
             let router = Router()
             router.get("/p/:v") { request, _ -> String in
-                seen.withLock {
+                seen.withLockedValue {
                     $0.append((request.uri.path, request.headers[.init("X-V")!], request.headers[.init("X-Injected")!]))
                 }
                 return "ok"
@@ -202,7 +202,7 @@ extension Serial {
                 )
                 _ = try await runScenario(s)
             }
-            let got = seen.withLock { $0 }
+            let got = seen.withLockedValue { $0 }
             #expect(got.count == 2)
             #expect(got.first?.path.removingPercentEncoding == "/p/a/b?c#d%e f")
             #expect(got.first?.path.hasPrefix("/p/a%2Fb") == true)

@@ -1,6 +1,6 @@
 import Foundation
 import FoundationXML
-import Synchronization
+import NIOConcurrencyHelpers
 import Testing
 
 @testable import PreflightKit
@@ -240,7 +240,7 @@ struct ReportRenderingTests {
 
 /// Collects stderr text from a `Console` in tests.
 final class ErrorLines: Sendable {
-    private let lines = Mutex<[String]>([])
-    func append(_ s: String) { lines.withLock { $0.append(s) } }
-    var text: String { lines.withLock { $0.joined() } }
+    private let lines = NIOLockedValueBox<[String]>([])
+    func append(_ s: String) { lines.withLockedValue { $0.append(s) } }
+    var text: String { lines.withLockedValue { $0.joined() } }
 }

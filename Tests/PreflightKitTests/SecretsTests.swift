@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Synchronization
+import NIOConcurrencyHelpers
 import Testing
 
 @testable import PreflightKit
@@ -67,15 +67,15 @@ import Testing
     }
 
     @Test func theConsoleMasksBothStreams() {
-        let text = Mutex("")
+        let text = NIOLockedValueBox("")
         let console = Console(
-            out: { line in text.withLock { $0 += line } },
-            errRaw: { line in text.withLock { $0 += line } },
+            out: { line in text.withLockedValue { $0 += line } },
+            errRaw: { line in text.withLockedValue { $0 += line } },
             errIsTerminal: false
         ).redacting(Secrets(["hunter22"]))
         console.out("a hunter22")
         console.err("b hunter22")
-        #expect(text.withLock { $0 } == "a ***b ***\n")
+        #expect(text.withLockedValue { $0 } == "a ***b ***\n")
     }
 
     static let scenarioWithSecrets = """
@@ -188,8 +188,8 @@ import Testing
 
 /// Every line a `CapturingLogHandler` was given.
 final class LogLines: Sendable {
-    let lines = Mutex<[String]>([])
-    var joined: String { lines.withLock { $0.joined(separator: "\n") } }
+    let lines = NIOLockedValueBox<[String]>([])
+    var joined: String { lines.withLockedValue { $0.joined(separator: "\n") } }
 }
 
 /// A log handler that keeps every line it is given.
@@ -204,7 +204,7 @@ struct CapturingLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        sink.lines.withLock { $0.append("\(event.message) \(event.metadata ?? [:])") }
+        sink.lines.withLockedValue { $0.append("\(event.message) \(event.metadata ?? [:])") }
     }
 }
 
@@ -289,10 +289,10 @@ extension Serial {
                 options.outDirectory = dir.appendingPathComponent("reports").path
                 options.seed = 1
                 options.environment["DRILL_TOKEN"] = Self.token
-                let text = Mutex("")
+                let text = NIOLockedValueBox("")
                 let console = Console(
-                    out: { line in text.withLock { $0 += line + "\n" } },
-                    errRaw: { line in text.withLock { $0 += line } },
+                    out: { line in text.withLockedValue { $0 += line + "\n" } },
+                    errRaw: { line in text.withLockedValue { $0 += line } },
                     errIsTerminal: false
                 )
                 let sink = LogLines()
@@ -303,7 +303,7 @@ extension Serial {
                 #expect(status == .pass)
                 let reports = dir.appendingPathComponent("reports")
                 #expect(Self.filesContaining([Self.token], under: reports) == [])
-                #expect(!text.withLock { $0 }.contains(Self.token))
+                #expect(!text.withLockedValue { $0 }.contains(Self.token))
                 #expect(!sink.joined.contains(Self.token))
                 // The action's output was there, masked, not deleted.
                 let folder = try #require(

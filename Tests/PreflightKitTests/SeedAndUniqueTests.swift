@@ -1,8 +1,8 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
-import Synchronization
 import Testing
 
 @testable import PreflightKit
@@ -41,11 +41,11 @@ struct SeedTests {
 extension Serial {
     @Suite struct UniqueProbeTests {
         @Test func theProbeNeverSendsAUniqueValueTheRunSendsAgain() async throws {
-            let seen = Mutex<[String]>([])
+            let seen = NIOLockedValueBox<[String]>([])
             let router = Router()
             router.get("/u/:v") { _, context -> String in
                 let v = context.parameters.get("v") ?? ""
-                seen.withLock { $0.append(v) }
+                seen.withLockedValue { $0.append(v) }
                 return "ok"
             }
             try await withTestServer(router) { port in
@@ -69,13 +69,13 @@ extension Serial {
                 let console = Console(out: { _ in }, errRaw: { _ in }, errIsTerminal: false)
                 _ = await RunCommand(options: options, console: console, logger: logger).run(control: RunControl())
             }
-            let values = seen.withLock { $0 }
+            let values = seen.withLockedValue { $0 }
             #expect(values.count == 4, "\(values)")  // the probe's d, then a, b, c
             #expect(Set(values).count == values.count, "a unique value was sent twice: \(values)")
         }
 
         @Test func progressCountsAThinkingVUAsActive() async throws {
-            let seen = Mutex<[Int]>([])
+            let seen = NIOLockedValueBox<[Int]>([])
             try await withTestServer(countingRouter()) { port in
                 let s = try scenario(
                     """
@@ -93,13 +93,13 @@ extension Serial {
                     options: RunOptions(
                         seed: 1,
                         eventLoops: 1,
-                        progress: { p in seen.withLock { $0.append(p.activeVUs) } }
+                        progress: { p in seen.withLockedValue { $0.append(p.activeVUs) } }
                     ),
                     logger: logger
                 )
                 _ = try await runner.run(control: RunControl())
             }
-            let vus = seen.withLock { $0 }
+            let vus = seen.withLockedValue { $0 }
             #expect(!vus.isEmpty)
             // Before, the instant's count read 0 nearly always (the VU spends 200 ms thinking per ~1 ms request).
             #expect(vus.allSatisfy { $0 <= 1 }, "\(vus)")

@@ -1,9 +1,9 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
-import Synchronization
 
 /// One HTTP exchange with the provider, abstracted so the scheduler's logic does not care how it travels.
 public protocol ProviderTransport: Sendable {
@@ -275,11 +275,11 @@ public struct ProviderClient: Sendable {
 
 /// A seeded generator shared by concurrent users.
 public final class SharedRandom: Sendable {
-    private let state: Mutex<SplitMixGenerator>
+    private let state: NIOLockedValueBox<SplitMixGenerator>
 
-    public init(seed: UInt64) { state = Mutex(SplitMixGenerator(seed: seed)) }
+    public init(seed: UInt64) { state = NIOLockedValueBox(SplitMixGenerator(seed: seed)) }
 
-    public func withGenerator<T>(_ body: (inout SplitMixGenerator) -> T) -> T { state.withLock { body(&$0) } }
+    public func withGenerator<T>(_ body: (inout SplitMixGenerator) -> T) -> T { state.withLockedValue { body(&$0) } }
 }
 
 /// SplitMix64: a small seeded generator (the system one can not be seeded), used for jitter, demo data and the

@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// The reference API's storage: SQLite through GRDB, a `DatabasePool` in WAL mode, versioned migrations.
 ///
@@ -10,7 +10,7 @@ public final class MarketStore: Sendable {
     let pool: DatabasePool
     /// The newest stored bar per symbol, kept in step with every write made through this store, so the feature
     /// cache can be keyed by it without a query per request.
-    private let newest = Mutex<[String: String]>([:])
+    private let newest = NIOLockedValueBox<[String: String]>([:])
 
     /// Opens (creating if needed) the database at `path` and applies the migrations.
     public init(path: String) throws {
@@ -30,7 +30,7 @@ public final class MarketStore: Sendable {
         let rows = try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT symbol, MAX(ts) AS newest FROM bars GROUP BY symbol")
         }
-        newest.withLock { map in
+        newest.withLockedValue { map in
             for row in rows { map[row["symbol"]] = row["newest"] }
         }
     }
@@ -138,11 +138,11 @@ public final class MarketStore: Sendable {
             try Self.writeBars(db, symbol: symbol, bars: bars)
             return try String.fetchOne(db, sql: "SELECT MAX(ts) FROM bars WHERE symbol = ?", arguments: [symbol])
         }
-        newest.withLock { $0[symbol] = newestWritten }
+        newest.withLockedValue { $0[symbol] = newestWritten }
         return bars.count
     }
 
-    func noteNewest(_ symbol: String, _ date: String?) { newest.withLock { $0[symbol] = date } }
+    func noteNewest(_ symbol: String, _ date: String?) { newest.withLockedValue { $0[symbol] = date } }
 
     /// Upserts bars on (symbol, ts) inside the caller's transaction.
     static func writeBars(_ db: Database, symbol: String, bars: [Bar]) throws {
@@ -159,7 +159,7 @@ public final class MarketStore: Sendable {
     }
 
     /// The date of the newest stored bar of `symbol`, from memory.
-    public func newestBar(_ symbol: String) -> String? { newest.withLock { $0[symbol] } }
+    public func newestBar(_ symbol: String) -> String? { newest.withLockedValue { $0[symbol] } }
 
     /// The most recent `limit` bars, oldest first.
     public func recentBars(_ symbol: String, limit: Int) async throws -> [Bar] {

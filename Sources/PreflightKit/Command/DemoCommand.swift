@@ -1,7 +1,7 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
-import Synchronization
 
 /// What `preflight demo` was asked to do.
 public struct DemoOptions: Sendable {
@@ -23,16 +23,16 @@ public struct DemoOptions: Sendable {
 /// The demo's child processes, so that none outlives it: whatever path it ends by (success, failure, a signal,
 /// a second signal), `stopAll` is called.
 public final class DemoChildren: Sendable {
-    private let state = Mutex<(pids: [pid_t], pidFiles: [String])>(([], []))
+    private let state = NIOLockedValueBox<(pids: [pid_t], pidFiles: [String])>(([], []))
 
     public init() {}
 
-    func add(_ pid: pid_t) { state.withLock { $0.pids.append(pid) } }
-    func add(pidFile: String) { state.withLock { $0.pidFiles.append(pidFile) } }
+    func add(_ pid: pid_t) { state.withLockedValue { $0.pids.append(pid) } }
+    func add(pidFile: String) { state.withLockedValue { $0.pidFiles.append(pidFile) } }
 
     /// Every process the demo started, read again from the pid files (a restart writes a new pid there).
     var pids: [pid_t] {
-        state.withLock { s in
+        state.withLockedValue { s in
             s.pids
                 + s.pidFiles.compactMap { file in
                     (try? String(contentsOfFile: file, encoding: .utf8)).flatMap {

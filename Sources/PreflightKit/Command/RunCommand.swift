@@ -1,8 +1,8 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// What `preflight run` was asked to do.
 public struct RunCommandOptions: Sendable {
@@ -287,7 +287,7 @@ public struct ScenarioErrors: Error, Sendable, CustomStringConvertible {
 final class ProgressPrinter: Sendable {
     private let console: Console
     private let live: Bool
-    private let lastPlain = Mutex<Double>(-10)
+    private let lastPlain = NIOLockedValueBox<Double>(-10)
 
     init(console: Console, quiet: Bool) {
         self.console = console
@@ -311,7 +311,7 @@ final class ProgressPrinter: Sendable {
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: 20 - filled)
             console.errRaw("\r\u{1B}[2K\(bar) \(line)")
         } else {
-            let due = lastPlain.withLock { last -> Bool in
+            let due = lastPlain.withLockedValue { last -> Bool in
                 guard p.elapsed - last >= 10 else { return false }
                 last = p.elapsed
                 return true

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// One canary write as the client saw it: a line of `canary.log`.
 public struct CanaryEntry: Sendable, Codable, Equatable {
@@ -26,8 +26,8 @@ public struct CanaryEntry: Sendable, Codable, Equatable {
 /// The append-only `canary.log` (JSON lines) in the run folder. Each line is written with one `write(2)` as the
 /// answer arrives, so the log survives whatever happens to the harness after it; RPO is computed from it alone.
 public final class CanaryLog: Sendable {
-    private let handle: Mutex<FileHandle?>
-    private let entries = Mutex<[CanaryEntry]>([])
+    private let handle: NIOLockedValueBox<FileHandle?>
+    private let entries = NIOLockedValueBox<[CanaryEntry]>([])
     public let url: URL?
 
     /// A log written to `url`; nil keeps the entries in memory only (tests).
@@ -35,24 +35,24 @@ public final class CanaryLog: Sendable {
         self.url = url
         if let url {
             _ = FileManager.default.createFile(atPath: url.path, contents: nil)
-            handle = Mutex(try FileHandle(forWritingTo: url))
+            handle = NIOLockedValueBox(try FileHandle(forWritingTo: url))
         } else {
-            handle = Mutex(nil)
+            handle = NIOLockedValueBox(nil)
         }
     }
 
     public func append(_ entry: CanaryEntry) {
-        entries.withLock { $0.append(entry) }
+        entries.withLockedValue { $0.append(entry) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         guard var line = try? encoder.encode(entry) else { return }
         line.append(UInt8(ascii: "\n"))
-        handle.withLock { try? $0?.write(contentsOf: line) }
+        handle.withLockedValue { try? $0?.write(contentsOf: line) }
     }
 
-    public var all: [CanaryEntry] { entries.withLock { $0 } }
+    public var all: [CanaryEntry] { entries.withLockedValue { $0 } }
 
-    public func close() { handle.withLock { try? $0?.close() } }
+    public func close() { handle.withLockedValue { try? $0?.close() } }
 
     /// Reads a `canary.log` back (a line that does not parse is skipped: the log may end mid-line after a crash).
     public static func read(_ url: URL) -> [CanaryEntry] {

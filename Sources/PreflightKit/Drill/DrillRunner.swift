@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
@@ -77,10 +78,10 @@ public struct DrillRunner: Sendable {
 
     /// State shared between the driver and its child tasks.
     final class Shared: Sendable {
-        let probes = Mutex<[ProbeSample]>([])
-        let actions = Mutex<[ActionRecord]>([])
-        let readBack = Mutex<[Int]?>(nil)
-        let background = Mutex<(result: RunResult?, plan: RequestPlan?, offset: Double?)>((nil, nil, nil))
+        let probes = NIOLockedValueBox<[ProbeSample]>([])
+        let actions = NIOLockedValueBox<[ActionRecord]>([])
+        let readBack = NIOLockedValueBox<[Int]?>(nil)
+        let background = NIOLockedValueBox<(result: RunResult?, plan: RequestPlan?, offset: Double?)>((nil, nil, nil))
         let finished = Atomic<Bool>(false)
         let canaryStopped = Atomic<Bool>(false)
         /// Set by the canary writer as it exits, after its last answer is logged.
@@ -137,7 +138,7 @@ public struct DrillRunner: Sendable {
                         timeout: probe.timeout
                     )
                     let ok = outcome.error == nil && probe.expectStatus.contains(outcome.status)
-                    shared.probes.withLock {
+                    shared.probes.withLockedValue {
                         $0.append(
                             ProbeSample(
                                 t: t,
@@ -210,7 +211,7 @@ public struct DrillRunner: Sendable {
                         let started = now()
                         group.addTask {
                             let record = await actions.run(kind, action, startedAt: started)
-                            shared.actions.withLock { $0.append(record) }
+                            shared.actions.withLockedValue { $0.append(record) }
                             if !record.succeeded {
                                 console.err(
                                     "\(kind.rawValue) action "
@@ -233,7 +234,7 @@ public struct DrillRunner: Sendable {
                                 try? await Task.sleep(for: .milliseconds(50))
                             }
                             let seqs = await Self.readCanary(canary, client: canaryClient, firstSeq: firstSeq)
-                            shared.readBack.withLock { $0 = seqs }
+                            shared.readBack.withLockedValue { $0 = seqs }
                             sink.yield(.canaryRead(ok: seqs != nil, at: now()))
                         }
                     case .finish:
@@ -247,15 +248,15 @@ public struct DrillRunner: Sendable {
         }
         logger.debug("drill tasks done")
         canaryLog.close()
-        let bg = shared.background.withLock { $0 }
+        let bg = shared.background.withLockedValue { $0 }
         return DrillResult(
             machine: machine,
             startedAt: startedAt,
             endedAt: Date(),
-            probes: shared.probes.withLock { $0 },
-            actions: shared.actions.withLock { $0 },
+            probes: shared.probes.withLockedValue { $0 },
+            actions: shared.actions.withLockedValue { $0 },
             canaryLog: canaryLog.all,
-            readBack: shared.readBack.withLock { $0 },
+            readBack: shared.readBack.withLockedValue { $0 },
             firstSeq: firstSeq,
             background: bg.result,
             backgroundPlan: bg.plan,
@@ -289,7 +290,7 @@ public struct DrillRunner: Sendable {
             )
             let offset = now()
             let result = try await runner.run(control: shared.backgroundControl)
-            shared.background.withLock { $0 = (result, runner.plan, offset) }
+            shared.background.withLockedValue { $0 = (result, runner.plan, offset) }
         } catch {
             logger.error("background load failed", metadata: ["error": "\(error)"])
         }

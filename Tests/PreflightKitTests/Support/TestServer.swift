@@ -1,8 +1,8 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
-import Synchronization
 import Testing
 
 @testable import PreflightKit
@@ -45,20 +45,20 @@ enum TestServerError: Error { case noPort }
 
 /// Counts requests and the most seen in flight at once.
 final class RequestCounter: Sendable {
-    private let state = Mutex<(total: Int, inFlight: Int, maxInFlight: Int)>((0, 0, 0))
+    private let state = NIOLockedValueBox<(total: Int, inFlight: Int, maxInFlight: Int)>((0, 0, 0))
 
-    var total: Int { state.withLock { $0.total } }
-    var maxInFlight: Int { state.withLock { $0.maxInFlight } }
+    var total: Int { state.withLockedValue { $0.total } }
+    var maxInFlight: Int { state.withLockedValue { $0.maxInFlight } }
 
     func enter() {
-        state.withLock {
+        state.withLockedValue {
             $0.total += 1
             $0.inFlight += 1
             $0.maxInFlight = max($0.maxInFlight, $0.inFlight)
         }
     }
 
-    func leave() { state.withLock { $0.inFlight -= 1 } }
+    func leave() { state.withLockedValue { $0.inFlight -= 1 } }
 }
 
 /// A scenario built from JSON text, with the target pointed at `port`.
