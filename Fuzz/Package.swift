@@ -1,5 +1,5 @@
 // swift-tools-version: 6.1
-// libFuzzer targets for the scenario loader and the threshold grammar. Built apart from the main package (every
+// libFuzzer driver for the scenario loader and the threshold grammar (PREFLIGHT_FUZZ_TARGET). Built apart from the main package (every
 // module instrumented with -sanitize=fuzzer); see scripts/fuzz.sh.
 import Foundation
 import PackageDescription
@@ -13,12 +13,8 @@ let package = Package(
     dependencies: [.package(path: root.path)],
     targets: [
         .executableTarget(
-            name: "FuzzScenario",
+            name: "PreflightFuzz",
             dependencies: [.product(name: "PreflightKit", package: root.lastPathComponent)]
-        ),
-        .executableTarget(
-            name: "FuzzThreshold",
-            dependencies: [.product(name: "PreflightKit", package: root.lastPathComponent)]
-        ),
+        )
     ]
 )

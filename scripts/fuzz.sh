@@ -4,21 +4,20 @@
 #
 # Builds Fuzz/ (a package of its own, every module instrumented) in release. lld links it: gold stops with an
 # internal error on these objects. SwiftPM renames an executable's entry point, so libFuzzer's own main can not be
-# used; each target's main calls LLVMFuzzerRunDriver instead.
+# used; its main calls LLVMFuzzerRunDriver instead. One binary, the target chosen by PREFLIGHT_FUZZ_TARGET.
 # New inputs go to a scratch corpus (.build-fuzz/corpus-<target>); crashes to .build-fuzz/artifacts/. An input that
 # found a bug belongs in Fuzz/corpus/<target>/ once fixed: `swift test` replays that folder (FuzzCorpusTests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-300}
 shift || true
-targets=("${@:-scenario threshold}")
+targets=("$@")
 [ $# -eq 0 ] && targets=(scenario threshold)
 mkdir -p .build-fuzz/artifacts
+swift build --package-path Fuzz -c release --product PreflightFuzz -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld
 for target in "${targets[@]}"; do
-    product="Fuzz$(tr '[:lower:]' '[:upper:]' <<<"${target:0:1}")${target:1}"
-    swift build --package-path Fuzz -c release --product "$product" -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld
     mkdir -p ".build-fuzz/corpus-$target"
-    echo "== $product for ${seconds}s"
-    "Fuzz/.build/release/$product" ".build-fuzz/corpus-$target" "Fuzz/corpus/$target" \
+    echo "== $target for ${seconds}s"
+    PREFLIGHT_FUZZ_TARGET=$target Fuzz/.build/release/PreflightFuzz ".build-fuzz/corpus-$target" "Fuzz/corpus/$target" \
         $( [ -f "Fuzz/$target.dict" ] && echo "-dict=Fuzz/$target.dict" ) -max_total_time="$seconds" -max_len=16384 -artifact_prefix=.build-fuzz/artifacts/ -print_final_stats=1
 done

@@ -19,6 +19,24 @@ struct Variable: ExpressibleByArgument {
     }
 }
 
+/// `--var KEY=VALUE` and `--secret NAME`, shared by `run`, `drill` and `validate`.
+struct VariableOptions: ParsableArguments {
+    @Option(name: .customLong("var"), help: "Set ${KEY} in scenarios and drills (wins over the environment).")
+    var variables: [Variable] = []
+
+    @Option(
+        name: .customLong("secret"),
+        help: """
+            Mask this variable's value (from --var or the environment) as *** in every output; variables whose \
+            names contain TOKEN, SECRET, PASSWORD, KEY or AUTH are masked anyway.
+            """
+    )
+    var secrets: [String] = []
+
+    var dictionary: [String: String] { Variable.dictionary(variables) }
+    var secretNames: Set<String> { Set(secrets) }
+}
+
 /// `--seed N`: at most 2^53 - 1, so that JSON readers of the report keep it exact.
 struct Seed: ExpressibleByArgument {
     var value: UInt64

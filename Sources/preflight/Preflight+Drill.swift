@@ -21,17 +21,7 @@ struct Drill: AsyncParsableCommand {
     @Option(help: "Folder for report folders.")
     var out = "reports"
 
-    @Option(name: .customLong("var"), help: "Set ${KEY} in drills (wins over the environment).")
-    var variables: [Variable] = []
-
-    @Option(
-        name: .customLong("secret"),
-        help: """
-            Mask this variable's value (from --var or the environment) as *** in every output; variables whose \
-            names contain TOKEN, SECRET, PASSWORD, KEY or AUTH are masked anyway.
-            """
-    )
-    var secretNames: [String] = []
+    @OptionGroup var variables: VariableOptions
 
     @Option(help: "Seed for the background load's random choices.")
     var seed: Seed?
@@ -43,8 +33,8 @@ struct Drill: AsyncParsableCommand {
         var options = DrillCommandOptions(paths: drills)
         options.target = target
         options.outDirectory = out
-        options.variables = Variable.dictionary(variables)
-        options.secretNames = Set(secretNames)
+        options.variables = variables.dictionary
+        options.secretNames = variables.secretNames
         options.seed = seed?.value
         let status = await withSignalWatcher { control in
             await DrillCommand(options: options, logger: makeLogger()).run(control: control)

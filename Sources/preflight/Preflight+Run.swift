@@ -31,17 +31,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Seed for every random choice (data order, think times), at most 2^53-1; random when not given.")
     var seed: Seed?
 
-    @Option(name: .customLong("var"), help: "Set ${KEY} in scenarios (wins over the environment).")
-    var variables: [Variable] = []
-
-    @Option(
-        name: .customLong("secret"),
-        help: """
-            Mask this variable's value (from --var or the environment) as *** in every output; variables whose \
-            names contain TOKEN, SECRET, PASSWORD, KEY or AUTH are masked anyway.
-            """
-    )
-    var secretNames: [String] = []
+    @OptionGroup var variables: VariableOptions
 
     @Flag(help: "No live progress; at most one progress line every 10 s.")
     var quiet = false
@@ -60,8 +50,8 @@ struct Run: AsyncParsableCommand {
         options.allowMock = allowMock
         options.outDirectory = out
         options.seed = seed?.value
-        options.variables = Variable.dictionary(variables)
-        options.secretNames = Set(secretNames)
+        options.variables = variables.dictionary
+        options.secretNames = variables.secretNames
         options.quiet = quiet
         if let eventLoops { options.eventLoops = eventLoops }
         let status = await withSignalWatcher { control in

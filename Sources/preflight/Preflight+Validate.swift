@@ -15,22 +15,12 @@ struct Validate: AsyncParsableCommand {
     @Argument(help: "Scenario files, or folders of them.")
     var scenarios: [String]
 
-    @Option(name: .customLong("var"), help: "Set ${KEY} in scenarios (wins over the environment).")
-    var variables: [Variable] = []
-
-    @Option(
-        name: .customLong("secret"),
-        help: """
-            Mask this variable's value (from --var or the environment) as *** in every output; variables whose \
-            names contain TOKEN, SECRET, PASSWORD, KEY or AUTH are masked anyway.
-            """
-    )
-    var secretNames: [String] = []
+    @OptionGroup var variables: VariableOptions
 
     func run() async throws {
         var options = RunCommandOptions(paths: scenarios)
-        options.variables = Variable.dictionary(variables)
-        options.secretNames = Set(secretNames)
+        options.variables = variables.dictionary
+        options.secretNames = variables.secretNames
         var drillOptions = DrillCommandOptions(paths: scenarios)
         drillOptions.variables = options.variables
         drillOptions.secretNames = options.secretNames

@@ -3,12 +3,14 @@
 #   cached:   one hot symbol, every request a cache hit;
 #   uncached: 500 symbols round-robin with the cache disabled (database read + computation each time).
 #
-#   scripts/bench/api.sh [seconds=10] [connections=64]
+#   scripts/bench/api.sh [seconds=10] [connections=64] [rounds=3]
 #
+# Rounds alternate cached and uncached; the summary gives every round and the range (min–max), not the best.
 # Needs wrk (Debian; installed when missing). Traffic stays on 127.0.0.1; each run is bounded by the duration.
 set -euo pipefail
 DUR=${1:-10}
 CONNS=${2:-64}
+ROUNDS=${3:-3}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
@@ -40,8 +42,10 @@ LUA
 echo "end" >>"$WORK/roundrobin.lua"
 
 curl -s "http://127.0.0.1:$P1/api/v1/features/quant/AAPL" >/dev/null  # warm the cache
-wrk -t2 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$P1/api/v1/features/quant/AAPL" >"$WORK/cached.txt"
-wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -s "$WORK/roundrobin.lua" "http://127.0.0.1:$P2/" >"$WORK/uncached.txt"
+for r in $(seq 1 "$ROUNDS"); do
+    wrk -t2 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$P1/api/v1/features/quant/AAPL" >"$WORK/cached-$r.txt"
+    wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -s "$WORK/roundrobin.lua" "http://127.0.0.1:$P2/" >"$WORK/uncached-$r.txt"
+done
 
 summary() {
     local rps p50 p99 non2xx
@@ -49,8 +53,13 @@ summary() {
     p50=$(awk '$1 == "50%" {print $2}' "$1")
     p99=$(awk '$1 == "99%" {print $2}' "$1")
     non2xx=$(awk '/Non-2xx/ {print $5}' "$1")
-    printf '%-9s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$2" "$rps" "$p50" "$p99" "${non2xx:-0}"
+    printf '%-9s round %s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$2" "$3" "$rps" "$p50" "$p99" "${non2xx:-0}"
 }
-echo "reference API on 127.0.0.1, wrk -t2 -c$CONNS -d${DUR}s, release build"
-summary "$WORK/cached.txt" cached
-summary "$WORK/uncached.txt" uncached
+range() {
+    cat "$WORK"/"$1"-*.txt | awk '/Requests\/sec/ {print $2}' | sort -n | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%s range %s – %s req/s over %d rounds\n", "'"$1"'", lo, hi, NR}'
+}
+echo "reference API on 127.0.0.1, wrk -t2 -c$CONNS -d${DUR}s, release build, $(nproc) cores"
+for kind in cached uncached; do
+    for r in $(seq 1 "$ROUNDS"); do summary "$WORK/$kind-$r.txt" "$kind" "$r"; done
+    range "$kind"
+done

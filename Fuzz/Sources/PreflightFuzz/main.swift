@@ -10,9 +10,19 @@ func runFuzzer(
     _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
 ) -> CInt
 
-/// A metric key, a newline, an expression; a broken invariant traps, so the fuzzer keeps the input.
+/// `PREFLIGHT_FUZZ_TARGET`: `scenario` (a scenario or drill file's bytes) or `threshold` (a metric key, a newline,
+/// an expression).
+let target = ProcessInfo.processInfo.environment["PREFLIGHT_FUZZ_TARGET"] ?? "scenario"
+guard target == "scenario" || target == "threshold" else {
+    fatalError("PREFLIGHT_FUZZ_TARGET must be scenario or threshold, got \(target)")
+}
+
+/// One input; a broken invariant traps, so the fuzzer keeps the input.
 func fuzzOne(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
-    let broken = FuzzTargets.thresholdParser(Data(bytes: start, count: count))
+    let data = Data(bytes: start, count: count)
+    let broken =
+        ProcessInfo.processInfo.environment["PREFLIGHT_FUZZ_TARGET"] == "threshold"
+        ? FuzzTargets.thresholdParser(data) : FuzzTargets.scenarioLoader(data)
     if !broken.isEmpty { fatalError(broken.joined(separator: "; ")) }
     return 0
 }
