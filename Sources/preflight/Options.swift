@@ -51,7 +51,7 @@ extension TransportSettings.Mode: ExpressibleByArgument {}
 extension ProviderSimulatorConfiguration.RateLimitWindow: ExpressibleByArgument {}
 extension ProviderSimulatorConfiguration.HeaderStyle: ExpressibleByArgument {}
 
-/// `serve --parallel-backfill` (the default) or `--sequential-backfill`; giving both is a usage error.
+/// `serve --parallel-backfill` or `--sequential-backfill` (the default); giving both is a usage error.
 enum BackfillMode: String, EnumerableFlag {
     case parallelBackfill
     case sequentialBackfill

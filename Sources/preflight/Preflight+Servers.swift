@@ -47,8 +47,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The provider's rate limit when known, like 5/1m (it is also learned from its headers).")
     var providerRateLimit: String?
 
-    @Flag(help: "Backfill several symbols at once (the default), or one at a time.")
-    var backfill: BackfillMode = .parallelBackfill
+    @Flag(help: "Backfill several symbols at once, or one at a time (the default, SPEC §10's staged rollout).")
+    var backfill: BackfillMode = .sequentialBackfill
 
     @Option(help: "Symbols backfilled at once in parallel mode.")
     var maxConcurrentSymbols = 3

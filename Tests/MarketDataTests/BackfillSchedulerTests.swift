@@ -248,7 +248,17 @@ extension MarketDataSerial {
                 let statuses = try await store.symbolStatuses()
                 #expect(statuses.count == 2)
                 #expect(statuses.allSatisfy { $0.lastError?.contains("HTTP 503") == true })
+                // A retryable failure says when the symbol is tried again: the next periodic run (an hour).
+                let now = Date()
+                for status in statuses {
+                    let at = try #require(status.nextRetryAt.flatMap(MarketStore.date))
+                    #expect(at > now.addingTimeInterval(3000) && at < now.addingTimeInterval(3700))
+                }
             }
+        }
+
+        @Test func parallelBackfillIsOffUnlessSwitchedOn() {
+            #expect(BackfillConfiguration(symbols: ["A"]).parallel == false)
         }
     }
 }
@@ -284,7 +294,9 @@ extension MarketDataSerial {
                     )
                     #expect(health["status"] as? String == "ok")
                     #expect(health["state"] as? String == "idle")
-                    #expect(health["maxConcurrentSymbols"] as? Int == 3)
+                    // Sequential by default (SPEC §10): one symbol at a time, and health says so.
+                    #expect(health["parallel"] as? Bool == false)
+                    #expect(health["maxConcurrentSymbols"] as? Int == 1)
                     #expect((health["symbols"] as? [[String: Any]])?.count == 2)
                     #expect((health["lastRun"] as? [String: Any])?["status"] as? String == "ok")
                     #expect(health["provider"] is [String: Any])

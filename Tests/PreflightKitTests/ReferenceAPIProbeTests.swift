@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 
 @testable import PreflightKit
@@ -91,6 +92,55 @@ extension Serial {
                 }
                 #expect(run.stderr.contains("skipped the drill"))
             }
+        }
+    }
+}
+
+extension Serial {
+    /// SPEC §10's staged rollout: the scheduler backfills one symbol at a time unless `--parallel-backfill`.
+    @Suite struct ServeRolloutTests {
+        static func health(_ extra: [String]) async throws -> JSONValue {
+            let dir = try CLITests.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let port = try freePort()
+            let pidFile = dir.appendingPathComponent("api.pid").path
+            // A provider that refuses connections: the scheduler runs and fails, which is all this needs.
+            let provider = try freePort()
+            try runShell(
+                "'\(CLITests.binary.path)' serve --port \(port) --db '\(dir.path)/api.sqlite' --symbols AAPL "
+                    + "--provider http://127.0.0.1:\(provider) \(extra.joined(separator: " ")) </dev/null "
+                    + ">'\(dir.path)/api.log' 2>&1 & echo $! > '\(pidFile)'"
+            )
+            defer { _ = try? runShell("kill $(cat '\(pidFile)') 2>/dev/null") }
+            let client = try OneShotHTTP(
+                target: TargetURL.parse("http://127.0.0.1:\(port)").get(),
+                http: HTTPSettings(),
+                headers: [],
+                connectTimeout: 1
+            )
+            for _ in 0..<300 {
+                let answer = await client.send(
+                    method: "GET",
+                    path: "/api/v1/admin/scheduler-health",
+                    timeout: 2,
+                    wantsBody: true
+                )
+                if answer.status == 200, let body = answer.body {
+                    return try JSONValue.parse(Data(body.readableBytesView))
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            Issue.record("scheduler-health never answered")
+            return .null
+        }
+
+        @Test func theSchedulerIsSequentialUnlessParallelBackfillIsGiven() async throws {
+            let sequential = try await Self.health([])
+            #expect(sequential["parallel"] == .bool(false))
+            #expect(sequential["maxConcurrentSymbols"] == .number(1))
+            let parallel = try await Self.health(["--parallel-backfill", "--max-concurrent-symbols", "4"])
+            #expect(parallel["parallel"] == .bool(true))
+            #expect(parallel["maxConcurrentSymbols"] == .number(4))
         }
     }
 }

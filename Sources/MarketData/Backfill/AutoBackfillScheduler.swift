@@ -9,8 +9,9 @@ public struct BackfillConfiguration: Sendable {
     public var lookbackDays = 730
     /// Trading days per provider request at most.
     public var chunkDays = 100
-    /// Several symbols at once (default), or one after another.
-    public var parallel = true
+    /// Several symbols at once, or one after another (the default: the seed's staged rollout switches the parallel
+    /// optimisation on explicitly, SPEC §10).
+    public var parallel = false
     public var maxConcurrentSymbols = 3
     /// Time between periodic runs; a run never overlaps the previous one.
     public var interval: Duration = .seconds(3600)
@@ -224,11 +225,20 @@ public actor AutoBackfillScheduler: Service {
                 case .failed(let reason): reason
                 default: "\(outcome.state)"
                 }
+            // When the symbol will be tried again: the next periodic run after a failure, the end of the pause
+            // after the provider refused us; never for a symbol the provider does not know.
+            let nextRetry: Duration? =
+                switch outcome.state {
+                case .failed: configuration.interval
+                case .providerRefused: configuration.pauseOnRefusal
+                default: nil
+                }
             try await store.recordSymbolStatus(
                 symbol: symbol,
                 openGaps: job.openGaps,
                 attempts: outcome.requests,
-                error: error
+                error: error,
+                nextRetryAt: nextRetry.map { Date().addingTimeInterval($0.seconds) }
             )
         } catch {
             outcome.state = .failed("storage: \(error)")

@@ -42,6 +42,13 @@ extension MarketStore {
         return f.string(from: d)
     }
 
+    /// A timestamp of the observability tables back as a date.
+    public static func date(_ text: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.date(from: text)
+    }
+
     public func startRun(symbols: Int) async throws -> Int64 {
         try await pool.write { db in
             try db.execute(
