@@ -248,6 +248,17 @@ extension MarketDataSerial {
                 let statuses = try await store.symbolStatuses()
                 #expect(statuses.count == 2)
                 #expect(statuses.allSatisfy { $0.lastError?.contains("HTTP 503") == true })
+                // A restarted API (a new scheduler on the same database) reports the same health.
+                let restarted = await scheduler(
+                    port: try #require(client.port),
+                    store: store,
+                    symbols: ["AAPL", "MSFT"]
+                )
+                .health()
+                #expect(restarted.status == "failing")
+                #expect(restarted.consecutiveFailures == 3)
+                #expect(restarted.lastRun == health.lastRun)
+                #expect(restarted.lastSuccessAt == health.lastSuccessAt)
                 // A retryable failure says when the symbol is tried again: the next periodic run (an hour).
                 let now = Date()
                 for status in statuses {

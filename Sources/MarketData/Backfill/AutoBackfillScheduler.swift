@@ -56,6 +56,7 @@ public actor AutoBackfillScheduler: Service {
     public private(set) var maxInFlight = 0
     private var pausedUntil: ContinuousClock.Instant?
     private var triggered = false
+    private var restored = false
 
     public init(
         store: MarketStore,
@@ -98,9 +99,24 @@ public actor AutoBackfillScheduler: Service {
         return true
     }
 
+    /// Health survives a restart: the last run, the last success and the failures in a row are read back from
+    /// `backfill_runs` once, before the first run or health answer (runs a crash left `running` are skipped).
+    func restoreIfNeeded() async {
+        guard !restored else { return }
+        restored = true
+        guard let runs = try? await store.runs(limit: 1000) else { return }
+        let finished = runs.filter { $0.status != "running" }
+        if lastRun == nil { lastRun = finished.first }
+        if lastSuccess == nil {
+            lastSuccess = finished.first { $0.status == "ok" }?.finishedAt.flatMap(MarketStore.date)
+        }
+        if consecutiveFailures == 0 { consecutiveFailures = finished.prefix { $0.status != "ok" }.count }
+    }
+
     /// One run over every symbol; nil when a run is already in progress (runs never overlap).
     @discardableResult
     public func runOnce() async throws -> (run: MarketStore.RunRow, outcomes: [SymbolOutcome])? {
+        await restoreIfNeeded()
         guard state != .running else { return nil }
         if let paused = pausedUntil, paused > .now {
             state = .paused
@@ -277,6 +293,7 @@ public actor AutoBackfillScheduler: Service {
     }
 
     public func health() async -> Health {
+        await restoreIfNeeded()
         let end = today()
         let lags = configuration.symbols.map { symbol -> Health.SymbolLag in
             let newest = store.newestBar(symbol)
