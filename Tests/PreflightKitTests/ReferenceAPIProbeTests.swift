@@ -10,16 +10,18 @@ extension Serial {
         static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
 
-        /// Starts `preflight serve` on a free port with the given symbols; stops it after `body`.
+        /// Starts `preflight serve` on a free port with the given symbols (and `arguments`, default demo data);
+        /// stops it after `body`.
         static func withReferenceAPI<T: Sendable>(
             symbols: String,
+            arguments: String = "--demo-data",
             _ body: @Sendable (Int, URL) async throws -> T
         ) async throws -> T {
             let dir = try CLITests.tempDir()
             let port = try freePort()
             let pidFile = dir.appendingPathComponent("api.pid").path
             try runShell(
-                "'\(CLITests.binary.path)' serve --port \(port) --db '\(dir.path)/api.sqlite' --demo-data "
+                "'\(CLITests.binary.path)' serve --port \(port) --db '\(dir.path)/api.sqlite' \(arguments) "
                     + "--symbols '\(symbols)' </dev/null >'\(dir.path)/api.log' 2>&1 & echo $! > '\(pidFile)'"
             )
             defer { _ = try? runShell("kill $(cat '\(pidFile)') 2>/dev/null") }
@@ -100,38 +102,25 @@ extension Serial {
     /// SPEC §10's staged rollout: the scheduler backfills one symbol at a time unless `--parallel-backfill`.
     @Suite struct ServeRolloutTests {
         static func health(_ extra: [String]) async throws -> JSONValue {
-            let dir = try CLITests.tempDir()
-            defer { try? FileManager.default.removeItem(at: dir) }
-            let port = try freePort()
-            let pidFile = dir.appendingPathComponent("api.pid").path
             // A provider that refuses connections: the scheduler runs and fails, which is all this needs.
             let provider = try freePort()
-            try runShell(
-                "'\(CLITests.binary.path)' serve --port \(port) --db '\(dir.path)/api.sqlite' --symbols AAPL "
-                    + "--provider http://127.0.0.1:\(provider) \(extra.joined(separator: " ")) </dev/null "
-                    + ">'\(dir.path)/api.log' 2>&1 & echo $! > '\(pidFile)'"
-            )
-            defer { _ = try? runShell("kill $(cat '\(pidFile)') 2>/dev/null") }
-            let client = try OneShotHTTP(
-                target: TargetURL.parse("http://127.0.0.1:\(port)").get(),
-                http: HTTPSettings(),
-                headers: [],
-                connectTimeout: 1
-            )
-            for _ in 0..<300 {
+            let arguments = (["--provider", "http://127.0.0.1:\(provider)"] + extra).joined(separator: " ")
+            return try await ReferenceAPIProbeTests.withReferenceAPI(symbols: "AAPL", arguments: arguments) { port, _ in
+                let client = try OneShotHTTP(
+                    target: TargetURL.parse("http://127.0.0.1:\(port)").get(),
+                    http: HTTPSettings(),
+                    headers: [],
+                    connectTimeout: 1
+                )
                 let answer = await client.send(
                     method: "GET",
                     path: "/api/v1/admin/scheduler-health",
-                    timeout: 2,
+                    timeout: 5,
                     wantsBody: true
                 )
-                if answer.status == 200, let body = answer.body {
-                    return try JSONValue.parse(Data(body.readableBytesView))
-                }
-                try await Task.sleep(for: .milliseconds(100))
+                let body = try #require(answer.body, "scheduler-health answered \(answer.status)")
+                return try JSONValue.parse(Data(body.readableBytesView))
             }
-            Issue.record("scheduler-health never answered")
-            return .null
         }
 
         @Test func theSchedulerIsSequentialUnlessParallelBackfillIsGiven() async throws {
