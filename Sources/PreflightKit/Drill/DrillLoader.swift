@@ -54,12 +54,12 @@ public struct DrillLoader: Sendable {
         let diag = Diagnostics()
         let raw: JSONValue
         do {
-            raw = try JSONValue.parse(data)
+            raw = try JSONValue.parseFast(data)
         } catch {
             throw ScenarioError(
                 file: file,
                 problems: [
-                    .init(path: "$", message: "is not valid JSON: \(ScenarioLoader.describe(invalidJSON: data))")
+                    .init(path: "$", message: "is not valid JSON: \(ScenarioLoader.describe(error, in: data))")
                 ]
             )
         }

@@ -83,6 +83,10 @@ public struct ReportWriter: Sendable {
     public func write(_ report: Report, to folder: URL, secrets: Secrets = Secrets()) throws -> Report {
         let json = secrets.redact(json: try Self.encoder().encode(report))
         try Self.writeAtomically(json, to: folder.appendingPathComponent("report.json"))
+        guard !secrets.isEmpty else {
+            try Self.writeRendered(report, to: folder)
+            return report
+        }
         if let masked = try? Self.decoder().decode(Report.self, from: json) {
             try Self.writeRendered(masked, to: folder)
             return masked

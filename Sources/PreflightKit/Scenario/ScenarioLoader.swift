@@ -79,11 +79,11 @@ public struct ScenarioLoader: Sendable {
         let diag = Diagnostics()
         let raw: JSONValue
         do {
-            raw = try JSONValue.parse(data)
+            raw = try JSONValue.parseFast(data)
         } catch {
             throw ScenarioError(
                 file: file,
-                problems: [.init(path: "$", message: "is not valid JSON: \(Self.describe(invalidJSON: data))")]
+                problems: [.init(path: "$", message: "is not valid JSON: \(Self.describe(error, in: data))")]
             )
         }
         let expander = VariableExpander(variables: variables, environment: environment)
@@ -159,17 +159,12 @@ public struct ScenarioLoader: Sendable {
         }
     }
 
-    /// Why `data` is not JSON, with the line and column where the parser stopped.
-    static func describe(invalidJSON data: Data) -> String {
-        do {
-            _ = try JSONValue.parseFast(data)
-            return "the document is not a JSON object"
-        } catch {
-            let prefix = data.prefix(error.offset)
-            let line = prefix.filter { $0 == UInt8(ascii: "\n") }.count + 1
-            let column = error.offset - (prefix.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
-            return "\(error.reason) at line \(line), column \(column)"
-        }
+    /// Why `data` is not JSON: the parser's reason with the line and column where it stopped.
+    static func describe(_ error: JSONValue.ParseError, in data: Data) -> String {
+        let prefix = data.prefix(error.offset)
+        let line = prefix.filter { $0 == UInt8(ascii: "\n") }.count + 1
+        let column = error.offset - (prefix.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
+        return "\(error.reason) at line \(line), column \(column)"
     }
 }
 

@@ -1,7 +1,7 @@
 import Foundation
 
 extension JSONValue {
-    /// Why bytes are not a JSON document; the loader turns it into a line and column (`describe(invalidJSON:)`).
+    /// Why bytes are not a JSON document; the loaders turn the offset into a line and column.
     struct ParseError: Error {
         var offset: Int
         var reason: String
