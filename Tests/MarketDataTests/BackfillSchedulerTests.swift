@@ -319,6 +319,25 @@ extension MarketDataSerial {
                     #expect(
                         (symbols["symbols"] as? [[String: Any]])?.map { $0["symbol"] as! String } == ["AAPL", "MSFT"]
                     )
+                    #expect((health["reasons"] as? [String])?.isEmpty == true)
+                    let lastHour = try #require(health["lastHour"] as? [String: Any])
+                    #expect((lastHour["attempts"] as? Int ?? 0) >= 2, "one page per symbol at least")
+                    #expect((health["backoff"] as? [String: Any])?["maxAttempts"] as? Int == 5)
+                    let attempts = try json(
+                        try await client.execute(
+                            uri: "/api/v1/admin/backfill/attempts?symbol=MSFT&limit=1",
+                            method: .get
+                        )
+                        .body
+                    )
+                    let newest = try #require((attempts["attempts"] as? [[String: Any]])?.first)
+                    #expect(newest["symbol"] as? String == "MSFT")
+                    #expect(newest["outcome"] as? String == "ok")
+                    #expect(newest["httpStatus"] as? Int == 200)
+                    #expect(
+                        try await client.execute(uri: "/api/v1/admin/backfill/attempts?limit=0", method: .get).status
+                            == .badRequest
+                    )
                     let limits = try await client.execute(uri: "/api/v1/admin/rate-limits", method: .get)
                     #expect(limits.status == .ok)
                     let trigger = try await client.execute(uri: "/api/v1/admin/backfill", method: .post)
@@ -333,6 +352,7 @@ extension MarketDataSerial {
                 let r = try await client.execute(uri: "/api/v1/admin/scheduler-health", method: .get)
                 #expect(r.status == .ok)
                 #expect(String(buffer: r.body).contains(#""state":"disabled""#))
+                #expect(String(buffer: r.body).contains(#""reasons":["no provider is configured"#))
                 #expect(
                     try await client.execute(uri: "/api/v1/admin/backfill", method: .post).status == .serviceUnavailable
                 )

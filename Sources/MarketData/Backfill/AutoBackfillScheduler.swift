@@ -38,6 +38,8 @@ public actor AutoBackfillScheduler: Service {
         public var providerTime: Duration = .zero
         public var databaseTime: Duration = .zero
         public var limiterWait: Duration = .zero
+        /// Backoff waits between attempts (after 429s, 5xx, timeouts).
+        public var backoffWait: Duration = .zero
     }
 
     public let store: MarketStore
@@ -55,6 +57,9 @@ public actor AutoBackfillScheduler: Service {
     public private(set) var inFlight: Set<String> = []
     public private(set) var maxInFlight = 0
     private var pausedUntil: ContinuousClock.Instant?
+    private var pausedUntilDate: Date?
+    /// When the periodic loop starts the next run.
+    private var nextRunAt: Date?
     private var triggered = false
     private var restored = false
 
@@ -67,6 +72,16 @@ public actor AutoBackfillScheduler: Service {
         today: @escaping @Sendable () -> TradingCalendar.Day = { TradingCalendar.Day.today() }
     ) {
         self.store = store
+        // Every attempt is recorded in `backfill_attempts` and counted in `/metrics`, whoever built the client.
+        var client = client
+        let forward = client.onAttempt
+        client.onAttempt = { attempt in
+            await forward(attempt)
+            do { try await store.recordAttempt(attempt) } catch {
+                logger.warning("cannot record a provider attempt", metadata: ["error": "\(error)"])
+            }
+            metrics?.providerAttempt(attempt)
+        }
         self.client = client
         self.configuration = configuration
         self.metrics = metrics
@@ -80,12 +95,15 @@ public actor AutoBackfillScheduler: Service {
             while !Task.isCancelled {
                 _ = try? await self.runOnce()
                 let next = ContinuousClock.now + self.configuration.interval
+                await self.setNextRun(Date().addingTimeInterval(self.configuration.interval.seconds))
                 while ContinuousClock.now < next, await !self.takeTrigger() {
                     try await Task.sleep(for: .milliseconds(200))
                 }
             }
         }
     }
+
+    private func setNextRun(_ date: Date) { nextRunAt = date }
 
     private func takeTrigger() -> Bool {
         defer { triggered = false }
@@ -123,7 +141,9 @@ public actor AutoBackfillScheduler: Service {
             return nil
         }
         state = .running
+        pausedUntilDate = nil
         defer { if state == .running { state = .idle } }
+        try? await store.pruneAttempts(before: Date().addingTimeInterval(-MarketStore.attemptRetention))
         let symbols = configuration.symbols
         let id = try await store.startRun(symbols: symbols.count)
         let width = configuration.parallel ? max(1, configuration.maxConcurrentSymbols) : 1
@@ -157,12 +177,14 @@ public actor AutoBackfillScheduler: Service {
         }
         if let refused = outcomes.first(where: { if case .providerRefused = $0.state { true } else { false } }) {
             pausedUntil = .now + configuration.pauseOnRefusal
+            pausedUntilDate = Date().addingTimeInterval(configuration.pauseOnRefusal.seconds)
             logger.error("provider refused us; pausing it", metadata: ["backfill.symbol": "\(refused.symbol)"])
         }
         metrics?.backfillRun(
             status: status,
             barsWritten: outcomes.reduce(0) { $0 + $1.barsWritten },
-            success: status == "ok"
+            success: status == "ok",
+            consecutiveFailures: consecutiveFailures
         )
         let run = try await store.runs(limit: 1).first
         lastRun = run
@@ -206,17 +228,26 @@ public actor AutoBackfillScheduler: Service {
             loop: while true {
                 switch action {
                 case .fetch(let chunk):
+                    // What a fetch spent counts also when it failed.
+                    var result = FetchResult()
+                    let failure: ProviderFailure?
                     do {
-                        let result = try await client.fetch(symbol, from: chunk.from, to: chunk.to)
-                        outcome.requests += result.requests
-                        outcome.rateLimitHits += result.rateLimitHits
-                        outcome.rejectedBars += result.rejected.count
-                        outcome.providerTime += result.providerTime
-                        outcome.limiterWait += result.limiterWait
+                        try await client.fetch(symbol, from: chunk.from, to: chunk.to, into: &result)
+                        failure = nil
+                    } catch {
+                        failure = error
+                    }
+                    outcome.requests += result.requests
+                    outcome.rateLimitHits += result.rateLimitHits
+                    outcome.rejectedBars += result.rejected.count
+                    outcome.providerTime += result.providerTime
+                    outcome.limiterWait += result.limiterWait
+                    outcome.backoffWait += result.backoffWait
+                    if let failure {
+                        action = job.failed(failure)
+                    } else {
                         bars = result.bars  // in the chunk's range, one per date: the client saw to it
                         action = job.fetched(bars: bars.count)
-                    } catch {
-                        action = job.failed(error)
                     }
                 case .store:
                     let t = ContinuousClock.now
@@ -264,7 +295,7 @@ public actor AutoBackfillScheduler: Service {
         return outcome
     }
 
-    /// What `GET /api/v1/admin/scheduler-health` shows.
+    /// What `GET /api/v1/admin/scheduler-health` shows; the README documents it field by field.
     public struct Health: Sendable, Codable {
         public struct SymbolLag: Sendable, Codable {
             public var symbol: String
@@ -273,6 +304,7 @@ public actor AutoBackfillScheduler: Service {
             public var lagTradingDays: Int
         }
 
+        /// The provider's rate limit as learned (or configured) and its budget as last announced.
         public struct Budget: Sendable, Codable {
             public var limit: Int?
             public var remaining: Int?
@@ -280,14 +312,30 @@ public actor AutoBackfillScheduler: Service {
             public var windowSeconds: Double?
         }
 
+        /// The retry policy in force.
+        public struct Backoff: Sendable, Codable {
+            public var baseSeconds: Double
+            public var capSeconds: Double
+            public var maxAttempts: Int
+            public var jitter = "full"
+            public var retryOn = ["timeout", "malformed body", "408", "429", "500", "502", "503", "504"]
+        }
+
+        /// `ok`, `degraded` or `failing` (`disabled` comes from the route when no scheduler runs).
         public var status: String
+        /// Why the status is not `ok`, one sentence each; empty when it is.
+        public var reasons: [String]
         public var state: RunState
         public var lastRun: MarketStore.RunRow?
         public var lastSuccessAt: String?
         public var consecutiveFailures: Int
+        public var nextRunAt: String?
+        public var pausedUntil: String?
         public var symbolsInFlight: Int
         public var maxConcurrentSymbols: Int
         public var parallel: Bool
+        public var backoff: Backoff
+        public var lastHour: MarketStore.AttemptSummary
         public var symbols: [SymbolLag]
         public var provider: Budget
     }
@@ -307,23 +355,33 @@ public actor AutoBackfillScheduler: Service {
         }
         let limiter = await client.limiter.state
         let snapshot = limiter.lastSnapshot
-        let status: String
-        if consecutiveFailures >= 3 || lastRun?.status == "failed" || state == .paused {
-            status = "failing"
-        } else if lastRun?.status == "partial" || lags.contains(where: { $0.lagTradingDays > 1 }) {
-            status = "degraded"
-        } else {
-            status = "ok"
-        }
+        let lastHour = (try? await store.attemptSummary(since: Date().addingTimeInterval(-3600))) ?? .init()
+        let (status, reasons) = Self.judge(
+            state: state,
+            lastRun: lastRun,
+            consecutiveFailures: consecutiveFailures,
+            pausedUntil: pausedUntilDate,
+            lags: lags
+        )
+        let policy = client.policy
         return Health(
             status: status,
+            reasons: reasons,
             state: state,
             lastRun: lastRun,
             lastSuccessAt: lastSuccess.map { MarketStore.timestamp($0) },
             consecutiveFailures: consecutiveFailures,
+            nextRunAt: nextRunAt.map { MarketStore.timestamp($0) },
+            pausedUntil: pausedUntilDate.map { MarketStore.timestamp($0) },
             symbolsInFlight: inFlight.count,
             maxConcurrentSymbols: configuration.parallel ? configuration.maxConcurrentSymbols : 1,
             parallel: configuration.parallel,
+            backoff: Health.Backoff(
+                baseSeconds: policy.base.seconds,
+                capSeconds: policy.cap.seconds,
+                maxAttempts: policy.maxAttempts
+            ),
+            lastHour: lastHour,
             symbols: lags,
             provider: Health.Budget(
                 limit: limiter.limit,
@@ -332,5 +390,44 @@ public actor AutoBackfillScheduler: Service {
                 windowSeconds: limiter.window?.seconds
             )
         )
+    }
+
+    /// The health rule: `failing` when the provider paused us, the last run failed every symbol or 3 runs in a row
+    /// failed; `degraded` when the last run left symbols failed or a symbol lags more than one trading day;
+    /// otherwise `ok`. Pure, so each reason is tested without a scheduler.
+    static func judge(
+        state: RunState,
+        lastRun: MarketStore.RunRow?,
+        consecutiveFailures: Int,
+        pausedUntil: Date?,
+        lags: [Health.SymbolLag]
+    ) -> (status: String, reasons: [String]) {
+        var failing: [String] = []
+        var degraded: [String] = []
+        if state == .paused || pausedUntil.map({ $0 > Date() }) == true {
+            failing.append(
+                "the provider refused us (401/403); paused"
+                    + (pausedUntil.map { " until \(MarketStore.timestamp($0))" } ?? "")
+            )
+        }
+        if let run = lastRun, run.status == "failed" {
+            failing.append("the last run (#\(run.id)) failed for all \(run.symbolsTotal) symbols")
+        }
+        if consecutiveFailures >= 3 {
+            failing.append("\(consecutiveFailures) runs in a row did not complete")
+        }
+        if let run = lastRun, run.status == "partial" {
+            degraded.append("the last run (#\(run.id)) failed for \(run.symbolsFailed) of \(run.symbolsTotal) symbols")
+        }
+        let lagging = lags.filter { $0.lagTradingDays > 1 }
+        if let worst = lagging.max(by: { $0.lagTradingDays < $1.lagTradingDays }) {
+            degraded.append(
+                "\(lagging.count) of \(lags.count) symbols lag more than 1 trading day (worst: \(worst.symbol), "
+                    + "\(worst.lagTradingDays) days)"
+            )
+        }
+        if !failing.isEmpty { return ("failing", failing + degraded) }
+        if !degraded.isEmpty { return ("degraded", degraded) }
+        return ("ok", [])
     }
 }

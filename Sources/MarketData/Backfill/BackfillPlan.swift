@@ -98,6 +98,7 @@ public struct BackfillJob: Sendable, Equatable {
             state = .failed(
                 "gave up after \(attempts) attempts (last: \(s.map { "HTTP \($0)" } ?? "timeout or malformed body"))"
             )
+        case .budgetSpent(let n): state = .failed("the request budget of \(n) is spent")
         }
         return .finish(state)
     }

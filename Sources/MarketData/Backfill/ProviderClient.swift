@@ -69,6 +69,52 @@ public enum ProviderFailure: Error, Sendable, Equatable {
     case rejected(Int)
     /// Every attempt failed with a retryable status (nil: timeout) or a malformed body.
     case exhausted(lastStatus: Int?, attempts: Int)
+    /// The request budget (`baseline --max-requests`) is spent; nothing was sent.
+    case budgetSpent(Int)
+}
+
+/// One request to the provider as `backfill_attempts` records it.
+public struct ProviderAttempt: Sendable, Equatable {
+    /// What became of an attempt.
+    public enum Outcome: String, Sendable, Codable {
+        /// A page of bars.
+        case ok
+        /// A retryable failure (timeout, transport error, malformed body, 408/429/5xx); another attempt follows.
+        case retry
+        /// A retryable failure with no attempt left.
+        case gaveUp = "gave_up"
+        /// 404.
+        case unknownSymbol = "unknown_symbol"
+        /// 401/403.
+        case refused
+        /// Another status not worth retrying.
+        case rejected
+        /// Not sent: the request budget is spent.
+        case budget
+    }
+
+    public var at = Date()
+    public var symbol: String
+    /// The path without its query (a query may hold a key).
+    public var endpoint: String
+    /// 1 for the first try of a page.
+    public var attempt: Int
+    public var status: Int?
+    /// `timeout`, `malformed body`, `transport: …`; nil when an HTTP status came back.
+    public var error: String?
+    public var outcome = Outcome.retry
+    /// The backoff chosen before the next attempt (only for `retry`).
+    public var waitSeconds: Double?
+    /// The provider's `Retry-After` (or reset) as seen on this answer.
+    public var retryAfterSeconds: Double?
+    public var limiterWaitSeconds = 0.0
+    public var durationSeconds = 0.0
+
+    public init(symbol: String, endpoint: String, attempt: Int) {
+        self.symbol = symbol
+        self.endpoint = endpoint
+        self.attempt = attempt
+    }
 }
 
 /// A `rate_limit_events` row before it is stored.
@@ -96,6 +142,8 @@ public struct ProviderClient: Sendable {
     public var sleep: @Sendable (Duration) async throws -> Void
     public var onRateLimit: @Sendable (RateLimitEvent) async -> Void
     public var onResponse: @Sendable (Int?) -> Void
+    /// Every attempt, when its outcome is known (before the backoff wait it chose).
+    public var onAttempt: @Sendable (ProviderAttempt) async -> Void
     public var logger: Logger
 
     public init(
@@ -107,8 +155,10 @@ public struct ProviderClient: Sendable {
         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
         onRateLimit: @escaping @Sendable (RateLimitEvent) async -> Void = { _ in },
         onResponse: @escaping @Sendable (Int?) -> Void = { _ in },
+        onAttempt: @escaping @Sendable (ProviderAttempt) async -> Void = { _ in },
         logger: Logger
     ) {
+        self.onAttempt = onAttempt
         self.transport = transport
         self.limiter = limiter
         self.policy = policy
@@ -129,6 +179,18 @@ public struct ProviderClient: Sendable {
         -> FetchResult
     {
         var result = FetchResult()
+        try await fetch(symbol, from: from, to: to, into: &result)
+        return result
+    }
+
+    /// All bars of `symbol` in [from, to], into `result`, whose counters and times also hold what a failed fetch
+    /// spent.
+    public func fetch(
+        _ symbol: String,
+        from: TradingCalendar.Day,
+        to: TradingCalendar.Day,
+        into result: inout FetchResult
+    ) async throws(ProviderFailure) {
         var next: String? = "/v2/aggs/ticker/\(symbol)/range/1/day/\(from)/\(to)"
         var pages = 0
         while let path = next {
@@ -138,10 +200,9 @@ public struct ProviderClient: Sendable {
                 logger.warning("provider pagination does not end", metadata: ["provider.pages": "\(pages)"])
                 throw .exhausted(lastStatus: 200, attempts: result.requests)
             }
-            next = try await fetchPage(path, result: &result)
+            next = try await fetchPage(path, symbol: symbol, result: &result)
         }
         Self.settle(&result, from: from, to: to)
-        return result
     }
 
     /// More pages than this for one range is a provider that lies about `next_url`.
@@ -172,23 +233,36 @@ public struct ProviderClient: Sendable {
         }
     }
 
-    /// One page with its retries; returns the next page's path, if any.
-    private func fetchPage(_ path: String, result: inout FetchResult) async throws(ProviderFailure) -> String? {
+    /// One page with its retries; returns the next page's path, if any. Every attempt is reported to `onAttempt`
+    /// with what came back and the wait chosen before the next one.
+    private func fetchPage(
+        _ path: String,
+        symbol: String,
+        result: inout FetchResult
+    ) async throws(ProviderFailure) -> String? {
+        let endpoint = path.split(separator: "?").first.map(String.init) ?? path
         var attempt = 0
         while true {
             result.requests += 1
-            var status: Int?
+            var record = ProviderAttempt(symbol: symbol, endpoint: endpoint, attempt: attempt + 1)
+            var terminal: ProviderFailure?
             var retryAfter: Duration?
             do {
-                result.limiterWait += try await limiter.acquire()
+                let limiterWait = try await limiter.acquire()
+                result.limiterWait += limiterWait
+                record.limiterWaitSeconds = limiterWait.seconds
                 let start = ContinuousClock.now
                 let response = try await transport.get(path, timeout: timeout)
-                result.providerTime += ContinuousClock.now - start
-                status = response.status
+                let took = ContinuousClock.now - start
+                result.providerTime += took
+                record.durationSeconds = took.seconds
+                record.at = Date()
+                record.status = response.status
                 onResponse(response.status)
                 let snapshot = RateLimitHeaders.parse(response.headers, now: Date())
                 await limiter.observe(snapshot, status: response.status)
                 retryAfter = snapshot.retryAfter
+                record.retryAfterSeconds = snapshot.retryAfter?.seconds
                 if response.status == 429 {
                     result.rateLimitHits += 1
                     await onRateLimit(
@@ -199,31 +273,56 @@ public struct ProviderClient: Sendable {
                             retryAfter: snapshot.retryAfter?.seconds,
                             remaining: snapshot.remaining,
                             reset: snapshot.reset?.seconds,
-                            endpoint: path.split(separator: "?").first.map(String.init) ?? path
+                            endpoint: endpoint
                         )
                     )
                 }
                 if response.status == 200 {
-                    if let page = parse(response.body, into: &result) { return page.next }
-                    logger.warning("malformed provider body", metadata: ["provider.path": "\(path)"])
-                    status = nil  // malformed: retried like a timeout
+                    if let page = parse(response.body, into: &result) {
+                        record.outcome = .ok
+                        await onAttempt(record)
+                        return page.next
+                    }
+                    logger.warning("malformed provider body", metadata: ["provider.path": "\(endpoint)"])
+                    record.error = "malformed body"  // retried like a timeout
                 } else if response.status == 404 {
-                    throw ProviderFailure.unknownSymbol
+                    (terminal, record.outcome) = (.unknownSymbol, .unknownSymbol)
                 } else if response.status == 401 || response.status == 403 {
-                    throw ProviderFailure.unauthorized(response.status)
+                    (terminal, record.outcome) = (.unauthorized(response.status), .refused)
                 } else if !BackoffPolicy.isRetryable(status: response.status) {
-                    throw ProviderFailure.rejected(response.status)
+                    (terminal, record.outcome) = (.rejected(response.status), .rejected)
                 }
             } catch let failure as ProviderFailure {
-                throw failure
+                // From the transport itself: a request budget that is spent.
+                record.at = Date()
+                record.error = "\(failure)"
+                (terminal, record.outcome) = (failure, .budget)
+                result.requests -= 1  // not sent
             } catch is CancellationError {
-                throw .exhausted(lastStatus: status, attempts: attempt + 1)
+                record.at = Date()
+                (record.error, record.outcome) = ("cancelled", .gaveUp)
+                await onAttempt(record)
+                throw .exhausted(lastStatus: record.status, attempts: attempt + 1)
             } catch {
                 onResponse(nil)
-                status = nil  // timeout or transport error
+                record.at = Date()
+                record.error = error is ProviderTimeout ? "timeout" : "transport: \(error)".prefix(200).description
             }
+            if let terminal {
+                await onAttempt(record)
+                throw terminal
+            }
+            // A retryable failure: a timeout, a transport error, a malformed body, or a retryable status.
+            let status = record.error == nil ? record.status : nil
             let wait = random.withGenerator { policy.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &$0) }
-            guard let wait else { throw .exhausted(lastStatus: status, attempts: attempt + 1) }
+            guard let wait else {
+                record.outcome = .gaveUp
+                await onAttempt(record)
+                throw .exhausted(lastStatus: status, attempts: attempt + 1)
+            }
+            record.outcome = .retry
+            record.waitSeconds = wait.seconds
+            await onAttempt(record)
             result.backoffWait += wait
             do { try await sleep(wait) } catch { throw .exhausted(lastStatus: status, attempts: attempt + 1) }
             attempt += 1

@@ -69,7 +69,15 @@ public struct APIMetrics: Sendable {
 }
 
 extension APIMetrics {
-    func backfillRun(status: String, barsWritten: Int, success: Bool) {
+    func backfillRun(status: String, barsWritten: Int, success: Bool, consecutiveFailures: Int) {
+        registry.makeGauge(
+            descriptor: .init(
+                metricName: "backfill_consecutive",
+                unitName: "failures",
+                helpText: "Backfill runs in a row that did not complete"
+            ),
+            labels: []
+        ).set(Double(consecutiveFailures))
         registry.makeCounter(
             descriptor: .init(metricName: "backfill_runs", unitName: "total", helpText: "Backfill runs by status"),
             labels: [("status", status)]
@@ -103,6 +111,36 @@ extension APIMetrics {
             ),
             labels: []
         ).set(Double(n))
+    }
+
+    /// One provider attempt by outcome, and the waits it caused.
+    func providerAttempt(_ a: ProviderAttempt) {
+        registry.makeCounter(
+            descriptor: .init(
+                metricName: "backfill_attempts",
+                unitName: "total",
+                helpText: "Provider attempts by outcome (ok, retry, gave_up, unknown_symbol, refused, rejected, budget)"
+            ),
+            labels: [("outcome", a.outcome.rawValue)]
+        ).increment()
+        if let wait = a.waitSeconds {
+            registry.makeCounter(
+                descriptor: .init(
+                    metricName: "backfill_backoff_wait_seconds",
+                    unitName: "total",
+                    helpText: "Backoff waits chosen between provider attempts"
+                ),
+                labels: []
+            ).increment(by: wait)
+        }
+        registry.makeCounter(
+            descriptor: .init(
+                metricName: "backfill_rate_limiter_wait_seconds",
+                unitName: "total",
+                helpText: "Waits on the learned provider rate limit before sending"
+            ),
+            labels: []
+        ).increment(by: a.limiterWaitSeconds)
     }
 
     /// A provider answer by status code (`timeout` when none came).

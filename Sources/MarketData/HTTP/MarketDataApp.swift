@@ -189,13 +189,26 @@ public func buildMarketDataRouter(_ services: MarketDataServices) -> Router<Basi
         // No scheduler is a configuration, not a fault: a health check on any `serve` answers 200 (SPEC §10).
         guard let scheduler else {
             return JSONText.response(
-                #"{"status":"disabled","state":"disabled","reason":"no provider is configured (serve --provider URL)"}"#
+                #"{"status":"disabled","state":"disabled","reasons":["no provider is configured (serve --provider URL)"]}"#
             )
         }
         return try encodeJSON(await scheduler.health())
     }
     admin.get("backfill/runs") { _, _ in try encodeJSON(["runs": try await store.runs()]) }
     admin.get("backfill/symbols") { _, _ in try encodeJSON(["symbols": try await store.symbolStatuses()]) }
+    admin.get("backfill/attempts") { request, _ in
+        let query = request.uri.queryParameters
+        let symbol = query["symbol"].map(String.init)
+        if let symbol, !isValidSymbol(symbol[...]) { throw APIError.badSymbol(symbol) }
+        var limit = 100
+        if let text = query["limit"] {
+            guard let n = Int(text), (1...1000).contains(n) else {
+                throw APIError(.badRequest, "bad_limit", "limit must be a whole number from 1 to 1000")
+            }
+            limit = n
+        }
+        return try encodeJSON(["attempts": try await store.attempts(symbol: symbol, limit: limit)])
+    }
     admin.get("rate-limits") { _, _ in try encodeJSON(["events": try await store.rateLimitEvents()]) }
     admin.post("backfill") { _, _ in
         guard let scheduler else {

@@ -220,3 +220,152 @@ extension MarketStore {
         }
     }
 }
+
+/// Every provider attempt (`backfill_attempts`) and its summary over a time window.
+extension MarketStore {
+    public struct AttemptRow: Sendable, Codable, Equatable {
+        public var at: String
+        public var symbol: String
+        public var endpoint: String
+        public var attempt: Int
+        public var httpStatus: Int?
+        public var error: String?
+        public var outcome: String
+        public var waitSeconds: Double?
+        public var retryAfter: Double?
+        public var limiterWaitSeconds: Double
+        public var durationSeconds: Double
+    }
+
+    /// What the attempts since a moment add up to (`scheduler-health`'s `lastHour`).
+    public struct AttemptSummary: Sendable, Codable, Equatable {
+        public var attempts = 0
+        /// Attempts followed by another one after a backoff wait.
+        public var retries = 0
+        /// Answers with status 429.
+        public var rateLimited = 0
+        public var timeouts = 0
+        /// Attempts that did not bring a page (retried or not).
+        public var failed = 0
+        /// Retryable failures with no attempt left.
+        public var gaveUp = 0
+        /// Backoff waits chosen, summed.
+        public var backoffWaitSeconds = 0.0
+        /// Waits on the learned rate limit before sending, summed.
+        public var limiterWaitSeconds = 0.0
+        /// The longest `Retry-After` seen.
+        public var maxRetryAfterSeconds: Double?
+    }
+
+    /// How long attempts are kept: a week, pruned at the start of each run.
+    public static let attemptRetention: TimeInterval = 7 * 86_400
+
+    /// Records one attempt; a retryable failure also sets the symbol's `next_retry_at` to the end of its wait.
+    public func recordAttempt(_ a: ProviderAttempt) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO backfill_attempts (at, symbol, endpoint, attempt, http_status, error, outcome,
+                        wait_seconds, retry_after, limiter_wait_seconds, duration_seconds)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    Self.timestamp(a.at), a.symbol, a.endpoint, a.attempt, a.status, a.error, a.outcome.rawValue,
+                    a.waitSeconds, a.retryAfterSeconds, a.limiterWaitSeconds, a.durationSeconds,
+                ]
+            )
+            if a.outcome == .retry, let wait = a.waitSeconds {
+                let cause = a.error ?? a.status.map { "HTTP \($0)" } ?? "unknown"
+                try db.execute(
+                    sql: """
+                        INSERT INTO backfill_symbol_status (symbol, attempts, next_retry_at, last_error, updated_at)
+                        VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (symbol) DO UPDATE SET next_retry_at = excluded.next_retry_at,
+                            last_error = excluded.last_error, updated_at = excluded.updated_at
+                        """,
+                    arguments: [
+                        a.symbol, a.attempt, Self.timestamp(a.at.addingTimeInterval(wait)),
+                        "attempt \(a.attempt) failed (\(cause)); retrying", Self.timestamp(),
+                    ]
+                )
+            }
+        }
+    }
+
+    /// Deletes attempts older than `date`.
+    public func pruneAttempts(before date: Date) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM backfill_attempts WHERE at < ?", arguments: [Self.timestamp(date)])
+        }
+    }
+
+    /// The attempts since `date`, summed.
+    public func attemptSummary(since date: Date) async throws -> AttemptSummary {
+        try await pool.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT COUNT(*) AS attempts,
+                            COALESCE(SUM(outcome = 'retry'), 0) AS retries,
+                            COALESCE(SUM(http_status = 429), 0) AS rate_limited,
+                            COALESCE(SUM(error = 'timeout'), 0) AS timeouts,
+                            COALESCE(SUM(outcome <> 'ok'), 0) AS failed,
+                            COALESCE(SUM(outcome = 'gave_up'), 0) AS gave_up,
+                            COALESCE(SUM(wait_seconds), 0) AS backoff_wait,
+                            COALESCE(SUM(limiter_wait_seconds), 0) AS limiter_wait,
+                            MAX(retry_after) AS max_retry_after
+                        FROM backfill_attempts WHERE at >= ?
+                        """,
+                    arguments: [Self.timestamp(date)]
+                )
+            else { return AttemptSummary() }
+            return AttemptSummary(
+                attempts: row["attempts"],
+                retries: row["retries"],
+                rateLimited: row["rate_limited"],
+                timeouts: row["timeouts"],
+                failed: row["failed"],
+                gaveUp: row["gave_up"],
+                backoffWaitSeconds: row["backoff_wait"],
+                limiterWaitSeconds: row["limiter_wait"],
+                maxRetryAfterSeconds: row["max_retry_after"]
+            )
+        }
+    }
+
+    /// The newest attempts, of one symbol or of all.
+    public func attempts(symbol: String? = nil, limit: Int = 100) async throws -> [AttemptRow] {
+        try await pool.read { db in
+            let rows =
+                if let symbol {
+                    try Row.fetchAll(
+                        db,
+                        sql: "SELECT * FROM backfill_attempts WHERE symbol = ? ORDER BY id DESC LIMIT ?",
+                        arguments: [symbol, limit]
+                    )
+                } else {
+                    try Row.fetchAll(
+                        db,
+                        sql: "SELECT * FROM backfill_attempts ORDER BY id DESC LIMIT ?",
+                        arguments: [limit]
+                    )
+                }
+            return rows.map {
+                AttemptRow(
+                    at: $0["at"],
+                    symbol: $0["symbol"],
+                    endpoint: $0["endpoint"],
+                    attempt: $0["attempt"],
+                    httpStatus: $0["http_status"],
+                    error: $0["error"],
+                    outcome: $0["outcome"],
+                    waitSeconds: $0["wait_seconds"],
+                    retryAfter: $0["retry_after"],
+                    limiterWaitSeconds: $0["limiter_wait_seconds"],
+                    durationSeconds: $0["duration_seconds"]
+                )
+            }
+        }
+    }
+}

@@ -91,6 +91,30 @@ public final class MarketStore: Sendable {
                     """
             )
         }
+        // Every provider attempt with what came back and the wait chosen (SPEC §10: every retry and wait is
+        // recorded); kept for `attemptRetention`.
+        m.registerMigration("v2-attempts") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE backfill_attempts (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        at TEXT NOT NULL,
+                        symbol TEXT NOT NULL,
+                        endpoint TEXT NOT NULL,
+                        attempt INTEGER NOT NULL,
+                        http_status INTEGER,
+                        error TEXT,
+                        outcome TEXT NOT NULL,
+                        wait_seconds REAL,
+                        retry_after REAL,
+                        limiter_wait_seconds REAL NOT NULL DEFAULT 0,
+                        duration_seconds REAL NOT NULL DEFAULT 0
+                    );
+                    CREATE INDEX backfill_attempts_at ON backfill_attempts (at);
+                    CREATE INDEX backfill_attempts_symbol ON backfill_attempts (symbol, id);
+                    """
+            )
+        }
         return m
     }
 
