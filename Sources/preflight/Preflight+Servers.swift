@@ -47,6 +47,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The provider's rate limit when known, like 5/1m (it is also learned from its headers).")
     var providerRateLimit: String?
 
+    @Option(help: "Environment variable holding the provider's key, sent as Authorization: Bearer.")
+    var providerApiKeyEnv: String?
+
     @Flag(help: "Backfill several symbols at once, or one at a time (the default, SPEC §10's staged rollout).")
     var backfill: BackfillMode = .sequentialBackfill
 
@@ -82,6 +85,12 @@ struct Serve: AsyncParsableCommand {
         configuration.cacheCapacity = cacheSize
         configuration.cacheTTL = .seconds(cacheTTL)
         configuration.providerURL = provider
+        if let name = providerApiKeyEnv {
+            guard let key = ProcessInfo.processInfo.environment[name], !key.isEmpty else {
+                throw ValidationError("--provider-api-key-env \(name): the environment variable \(name) is not set")
+            }
+            configuration.providerAPIKey = key
+        }
         if let providerRateLimit {
             guard let limit = ProviderSimulatorConfiguration.parseRateLimit(providerRateLimit) else {
                 throw ValidationError(
@@ -147,6 +156,9 @@ struct ProviderSim: AsyncParsableCommand {
     @Option(help: "Bars per response at most (longer ranges get a next_url).")
     var maxBars = 120
 
+    @Option(help: "Require the key in this environment variable (Authorization: Bearer or ?apiKey=); 401 otherwise.")
+    var apiKeyEnv: String?
+
     func run() async throws {
         var configuration = ProviderSimulatorConfiguration()
         configuration.port = port
@@ -165,6 +177,12 @@ struct ProviderSim: AsyncParsableCommand {
         configuration.errorRate = errorRate
         guard maxBars > 0 else { throw ValidationError("--max-bars must be positive") }
         configuration.maxBarsPerResponse = maxBars
+        if let name = apiKeyEnv {
+            guard let key = ProcessInfo.processInfo.environment[name], !key.isEmpty else {
+                throw ValidationError("--api-key-env \(name): the environment variable \(name) is not set")
+            }
+            configuration.apiKey = key
+        }
         let host = configuration.host
         let (app, _) = buildProviderSimulator(
             configuration: configuration,
@@ -177,42 +195,126 @@ struct ProviderSim: AsyncParsableCommand {
 
 struct Baseline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure a backfill of N symbols against the provider simulator, sequential vs parallel.",
+        abstract: "Measure a backfill sample, sequential vs parallel, and project the whole universe's backfill.",
         discussion: """
-            Prints where the time goes (provider calls, database writes, rate limiter) and writes baseline.json.
-            Example:
+            Against the in-process provider simulator by default, or against a real Polygon-style provider with \
+            --provider (then --max-requests is required: a hard budget of requests, split evenly between the \
+            modes; the key is read from the environment variable --api-key-env names and sent as \
+            Authorization: Bearer, never printed or written). Prints where the time goes (provider calls, rate \
+            limiter, backoff, database writes), the bottleneck and the projection, and writes baseline.json.
+            Examples:
               preflight baseline --symbols 30 --out reports
+              POLYGON_KEY=… preflight baseline --provider https://api.polygon.io --api-key-env POLYGON_KEY \\
+                  --max-requests 40 --rate-limit 5/1m --universe universe.csv --symbols 4 --mode sequential
             """
     )
 
-    @Option(help: "Symbols to backfill (two years each).")
+    @Option(help: "Symbols in the sample (two years each by default).")
     var symbols = 30
 
-    @Option(help: "Provider latency: 50ms (fixed) or 25ms-75ms (uniform).")
+    @Option(help: "A real provider's base URL (Polygon-style aggregates); default: the in-process simulator.")
+    var provider: String?
+
+    @Option(help: "Environment variable holding the provider's key (never give the key itself on the command line).")
+    var apiKeyEnv: String?
+
+    @Option(help: "Hard budget: at most this many requests reach the provider (required with --provider).")
+    var maxRequests: Int?
+
+    @Option(help: "Symbols file (a `symbol` column or one per line): the sample is its first --symbols.")
+    var universe: String?
+
+    @Option(help: "Symbols the projection is for (default: the --universe file's count, else the sample's).")
+    var universeSize: Int?
+
+    @Option(help: "sequential, parallel or both.")
+    var mode = "both"
+
+    @Option(help: "Simulator latency: 50ms (fixed) or 25ms-75ms (uniform).")
     var latency = "25ms-75ms"
 
-    @Option(help: "Provider rate limit, like 20/1s.")
-    var rateLimit = "20/1s"
+    @Option(help: "The simulator's rate limit (default 20/1s), or the provider's when known (else learned).")
+    var rateLimit: String?
 
     @Option(help: "Symbols at once in parallel mode.")
     var maxConcurrentSymbols = 3
 
+    @Option(help: "Calendar days of history per symbol.")
+    var lookbackDays = 730
+
     @Option(help: "Folder for the baseline-<timestamp> folder.")
     var out = "reports"
 
+    func validate() throws {
+        guard symbols >= 1 else { throw ValidationError("--symbols must be at least 1") }
+        guard maxConcurrentSymbols >= 1 else { throw ValidationError("--max-concurrent-symbols must be at least 1") }
+        guard (1...36_500).contains(lookbackDays) else { throw ValidationError("--lookback-days is 1 to 36500") }
+        guard ["sequential", "parallel", "both"].contains(mode) else {
+            throw ValidationError("--mode is sequential, parallel or both, got \"\(mode)\"")
+        }
+        if let maxRequests, maxRequests < 1 { throw ValidationError("--max-requests must be at least 1") }
+        if let universeSize, universeSize < 1 { throw ValidationError("--universe-size must be at least 1") }
+        if let provider {
+            guard let url = URL(string: provider), ["http", "https"].contains(url.scheme ?? ""), url.host != nil
+            else { throw ValidationError("--provider takes a base URL like https://api.polygon.io") }
+            guard url.user == nil && url.password == nil else {
+                throw ValidationError(
+                    "--provider must not hold credentials; name the key's variable with --api-key-env"
+                )
+            }
+            guard maxRequests != nil else {
+                throw ValidationError(
+                    "--provider needs --max-requests N: a hard budget, so a baseline never spends more of your quota"
+                )
+            }
+            guard universe != nil else {
+                throw ValidationError("--provider needs --universe FILE: the symbols the provider knows")
+            }
+        } else if apiKeyEnv != nil {
+            throw ValidationError("--api-key-env is for --provider; the simulator needs no key")
+        }
+    }
+
     func run() async throws {
         var options = BackfillBaseline.Options()
-        guard symbols >= 1 else { throw ValidationError("--symbols must be at least 1") }
         options.symbols = symbols
-        guard let l = ProviderSimulatorConfiguration.parseLatency(latency) else {
-            throw ValidationError("--latency takes 50ms or 25ms-75ms, got \"\(latency)\"")
+        options.maxConcurrentSymbols = maxConcurrentSymbols
+        options.lookbackDays = lookbackDays
+        options.modes = mode == "both" ? BackfillBaseline.Mode.allCases : [BackfillBaseline.Mode(rawValue: mode)!]
+        options.maxRequests = maxRequests
+        options.provider = provider
+        if let name = apiKeyEnv {
+            guard let key = ProcessInfo.processInfo.environment[name], !key.isEmpty else {
+                throw ValidationError("--api-key-env \(name): the environment variable \(name) is not set or empty")
+            }
+            options.apiKey = key
         }
-        options.latency = l
-        guard let limit = ProviderSimulatorConfiguration.parseRateLimit(rateLimit) ?? nil else {
-            throw ValidationError("--rate-limit takes COUNT/WINDOW like 20/1s, got \"\(rateLimit)\"")
+        if let universe {
+            let text: String
+            do { text = try String(contentsOfFile: universe, encoding: .utf8) } catch {
+                throw ValidationError("--universe \(universe): cannot read it (\(error.localizedDescription))")
+            }
+            let list = Self.symbols(in: text)
+            guard !list.isEmpty else { throw ValidationError("--universe \(universe) holds no symbols") }
+            options.symbolList = list
+            options.universeSize = list.count
         }
-        options.rateLimit = limit
-        options.maxConcurrentSymbols = max(1, maxConcurrentSymbols)
+        if let universeSize { options.universeSize = universeSize }
+        if provider == nil {
+            guard let l = ProviderSimulatorConfiguration.parseLatency(latency) else {
+                throw ValidationError("--latency takes 50ms or 25ms-75ms, got \"\(latency)\"")
+            }
+            options.latency = l
+        }
+        let limitText = rateLimit ?? (provider == nil ? "20/1s" : nil)
+        if let limitText {
+            guard let limit = ProviderSimulatorConfiguration.parseRateLimit(limitText) ?? nil else {
+                throw ValidationError("--rate-limit takes COUNT/WINDOW like 20/1s or 5/1m, got \"\(limitText)\"")
+            }
+            options.rateLimit = limit
+        } else {
+            options.rateLimit = nil
+        }
         let result = try await BackfillBaseline.run(options, logger: makeLogger())
         print(BackfillBaseline.describe(result))
         let f = DateFormatter()
@@ -225,5 +327,24 @@ struct Baseline: AsyncParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(result).write(to: folder.appendingPathComponent("baseline.json"), options: .atomic)
         print("report: \(folder.path)/baseline.json")
+        // A baseline that completed no symbol measured nothing worth a projection.
+        if [result.sequential, result.parallel].compactMap({ $0 }).allSatisfy({ $0.symbolsCompleted == 0 }) {
+            FileHandle.standardError.write(Data("baseline: no symbol was completed; see the reasons above\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// The symbols of a universe file: a CSV's `symbol` column, or one symbol per line.
+    static func symbols(in text: String) -> [String] {
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard let header = lines.first else { return [] }
+        let columns = header.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        if let column = columns.firstIndex(of: "symbol") {
+            return lines.dropFirst().compactMap { line in
+                let cells = line.split(separator: ",", omittingEmptySubsequences: false)
+                return column < cells.count ? cells[column].trimmingCharacters(in: .whitespaces) : nil
+            }.filter { !$0.isEmpty }
+        }
+        return lines.filter { !$0.isEmpty }
     }
 }

@@ -23,9 +23,13 @@ public struct HTTPProviderTransport: ProviderTransport {
     public var client: HTTPClient
     /// Response bodies larger than this are refused as malformed.
     public var maxBodyBytes = 8 << 20
+    /// Sent as `Authorization: Bearer …` (Polygon accepts its key so), never in the URL, so that no path or log
+    /// holds it.
+    public var apiKey: String?
 
-    public init(baseURL: String, client: HTTPClient = .shared) {
+    public init(baseURL: String, apiKey: String? = nil, client: HTTPClient = .shared) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.apiKey = apiKey
         self.client = client
     }
 
@@ -35,7 +39,8 @@ public struct HTTPProviderTransport: ProviderTransport {
     ) async throws -> (
         status: Int, headers: [(name: String, value: String)], body: ByteBuffer
     ) {
-        let request = HTTPClientRequest(url: baseURL + path)
+        var request = HTTPClientRequest(url: baseURL + path)
+        if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
         do {
             let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.seconds * 1e9)))
             let body = try await response.body.collect(upTo: maxBodyBytes)
@@ -43,6 +48,35 @@ public struct HTTPProviderTransport: ProviderTransport {
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw ProviderTimeout()
         }
+    }
+}
+
+/// A hard budget on requests sent: once `limit` have gone, every further `get` throws
+/// `ProviderFailure.budgetSpent` without sending (`baseline --max-requests`).
+public final class BudgetedTransport: ProviderTransport {
+    public let inner: any ProviderTransport
+    public let limit: Int
+    private let used = NIOLockedValueBox(0)
+
+    public init(_ inner: any ProviderTransport, limit: Int) {
+        self.inner = inner
+        self.limit = limit
+    }
+
+    /// Requests sent so far.
+    public var sent: Int { used.withLockedValue { $0 } }
+
+    public func get(
+        _ path: String,
+        timeout: Duration
+    ) async throws -> (status: Int, headers: [(name: String, value: String)], body: ByteBuffer) {
+        let granted = used.withLockedValue { n in
+            guard n < limit else { return false }
+            n += 1
+            return true
+        }
+        guard granted else { throw ProviderFailure.budgetSpent(limit) }
+        return try await inner.get(path, timeout: timeout)
     }
 }
 

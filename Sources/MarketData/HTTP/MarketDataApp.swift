@@ -26,6 +26,8 @@ public struct MarketDataConfiguration: Sendable {
     public var maxBodyBytes = 64 * 1024
     /// The upstream provider's base URL; nil runs without the backfill scheduler.
     public var providerURL: String?
+    /// The provider's key, sent as `Authorization: Bearer` (never logged).
+    public var providerAPIKey: String?
     /// The provider's rate limit when known up front (it is also learned from its headers).
     public var providerRateLimit: (count: Int, window: Duration)?
     /// Backfill options (symbols are filled in from `symbols`).
@@ -77,7 +79,7 @@ public func buildMarketDataApplication(
         var backfill = configuration.backfill
         backfill.symbols = configuration.symbols
         let client = ProviderClient(
-            transport: HTTPProviderTransport(baseURL: provider),
+            transport: HTTPProviderTransport(baseURL: provider, apiKey: configuration.providerAPIKey),
             limiter: RateLimiter(
                 limit: configuration.providerRateLimit?.count,
                 window: configuration.providerRateLimit?.window

@@ -46,6 +46,9 @@ public struct ProviderSimulatorConfiguration: Sendable {
     public var hangFor: Duration = .seconds(30)
     /// The first day of the random walk: no bar exists before it.
     public var origin = TradingCalendar.Day(year: 2018, month: 1, day: 2)
+    /// When set, data requests need `Authorization: Bearer <key>` or `?apiKey=<key>` (as Polygon takes it) and
+    /// get 401 otherwise.
+    public var apiKey: String?
 
     public init() {}
 
@@ -104,6 +107,8 @@ public actor ProviderSimulatorState {
     /// Data requests received, answered or not.
     public private(set) var requests = 0
     public private(set) var rateLimited = 0
+    /// Data requests refused for a missing or wrong key.
+    public private(set) var unauthorized = 0
     /// Requests per symbol.
     public private(set) var requestsBySymbol: [String: Int] = [:]
     /// The most symbols that had a request in flight at once.
@@ -122,6 +127,8 @@ public actor ProviderSimulatorState {
     }
 
     public func setFaults(_ f: ProviderFaults) { faults = f }
+
+    func refuse() { unauthorized += 1 }
 
     func begin(_ symbol: String) {
         requests += 1
@@ -225,7 +232,19 @@ public actor ProviderSimulatorState {
 /// switches `POST /admin/faults`, `POST /admin/down`, `POST /admin/up`, `GET /admin/stats`.
 public func buildProviderSimulatorRouter(_ state: ProviderSimulatorState) -> Router<BasicRequestContext> {
     let router = Router()
-    router.get("v2/aggs/ticker/{symbol}/range/1/day/{from}/{to}") { _, context in
+    let key = state.configuration.apiKey
+    router.get("v2/aggs/ticker/{symbol}/range/1/day/{from}/{to}") { request, context in
+        if let key {
+            let bearer = request.headers[.authorization].map { $0 == "Bearer \(key)" } ?? false
+            let query = request.uri.queryParameters["apiKey"].map { $0 == key[...] } ?? false
+            guard bearer || query else {
+                await state.refuse()
+                return JSONText.response(
+                    #"{"status":"ERROR","error":"Unknown API Key"}"#,
+                    status: .unauthorized
+                )
+            }
+        }
         let symbol = try context.parameters.require("symbol")
         guard isValidSymbol(symbol[...]), let from = TradingCalendar.Day(try context.parameters.require("from")),
             let to = TradingCalendar.Day(try context.parameters.require("to"))
@@ -291,8 +310,9 @@ public func buildProviderSimulatorRouter(_ state: ProviderSimulatorState) -> Rou
         let requests = await state.requests
         let limited = await state.rateLimited
         let maxInFlight = await state.maxSymbolsInFlight
+        let refused = await state.unauthorized
         return JSONText.response(
-            #"{"requests":\#(requests),"rateLimited":\#(limited),"maxSymbolsInFlight":\#(maxInFlight)}"#
+            #"{"requests":\#(requests),"rateLimited":\#(limited),"maxSymbolsInFlight":\#(maxInFlight),"unauthorized":\#(refused)}"#
         )
     }
     return router
