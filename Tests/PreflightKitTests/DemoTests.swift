@@ -38,7 +38,11 @@ extension Serial {
             )
             #expect(result.status == 0, "\(result.stderr.suffix(3000))")
             let reports = try CLITests.reports(in: out)
-            #expect(Set(reports.map(\.scenario.name)) == ["cached-symbol", "uncached-symbols", "rto-rpo-recovery"])
+            #expect(
+                Set(reports.map(\.scenario.name)) == [
+                    "cached-symbol", "uncached-symbols", "scheduler-health", "rto-rpo-recovery",
+                ]
+            )
             for r in reports {
                 #expect(r.transport.mode == .real, "\(r.scenario.name)")
                 #expect(r.verdict == .pass, "\(r.scenario.name): \(r.verdictReason)")

@@ -338,7 +338,7 @@ extension Serial {
 extension Serial {
     /// The shipped scenarios' mock responses are shaped like the reference API's, so their checks pass in mock mode.
     @Suite struct ShippedScenarioMockTests {
-        @Test(arguments: ["cached_symbol.json", "uncached_symbols.json"])
+        @Test(arguments: ["cached_symbol.json", "uncached_symbols.json", "scheduler_health.json"])
         func checksPassOnTheMock(_ file: String) async throws {
             let path = SchemaTests.scenarios.appendingPathComponent(file).path
             var s = try ScenarioLoader(variables: ["DURATION": "1s"], environment: [:]).load(file: path)
@@ -353,10 +353,11 @@ extension Serial {
                 logger: logger
             )
             let result = try await runner.run(control: RunControl())
-            let features = result.metrics.requests[0]
-            #expect(result.metrics.totalRequests > 50)
-            #expect(features.checksFailed.allSatisfy { $0 == 0 }, "\(features.checksFailed)")
-            #expect(features.checksPassed.allSatisfy { $0 == result.metrics.totalRequests })
+            #expect(result.metrics.totalRequests > 15)
+            for request in result.metrics.requests {
+                #expect(request.checksFailed.allSatisfy { $0 == 0 }, "\(request.checksFailed)")
+                #expect(request.checksPassed.allSatisfy { $0 == request.checksPassed[0] && $0 > 0 })
+            }
         }
     }
 }

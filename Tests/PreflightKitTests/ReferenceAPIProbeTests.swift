@@ -70,14 +70,23 @@ extension Serial {
             }
         }
 
-        /// The README's quick start: one `serve` command, then `run scenarios/` — every load scenario REAL.
+        /// The README's by-hand start: `provider-sim`, `serve --demo-data --provider …`, then `run scenarios/` —
+        /// every load scenario REAL, the scheduler's included.
         @Test func theQuickStartRunsEveryShippedScenarioAgainstTheRealAPI() async throws {
             let csv = try String(
                 contentsOf: Self.repository.appendingPathComponent("scenarios/data/universe.csv"),
                 encoding: .utf8
             )
             let symbols = csv.split(separator: "\n").dropFirst().joined(separator: ",")
-            try await Self.withReferenceAPI(symbols: symbols) { port, dir in
+            try await BaselineCLITests.withProviderSim("--rate-limit 1000/1s") { simPort, _ in
+                try await Self.quickStart(symbols: symbols, provider: "http://127.0.0.1:\(simPort)")
+            }
+        }
+
+        static func quickStart(symbols: String, provider: String) async throws {
+            try await Self.withReferenceAPI(symbols: symbols, arguments: "--demo-data --provider \(provider)") {
+                port,
+                dir in
                 let run = try await CLITests.preflight(
                     [
                         "run", Self.repository.appendingPathComponent("scenarios").path, "--target",
@@ -87,11 +96,17 @@ extension Serial {
                     in: dir
                 )
                 let reports = try CLITests.reports(in: dir)
-                #expect(Set(reports.map(\.scenario.name)) == ["cached-symbol", "uncached-symbols"], "\(run.stderr)")
+                #expect(
+                    Set(reports.map(\.scenario.name)) == ["cached-symbol", "uncached-symbols", "scheduler-health"],
+                    "\(run.stderr)"
+                )
                 for r in reports {
                     #expect(r.transport.mode == .real, "\(r.scenario.name): \(r.transport.reason)")
                     #expect((r.requests.first?.checks.passed ?? 0) > 0, "\(r.scenario.name)")
                 }
+                // The scheduler's endpoints pass their checks (latency here is a debug build's, so only this one).
+                let scheduler = try #require(reports.first { $0.scenario.name == "scheduler-health" })
+                #expect(scheduler.verdict == .pass, "\(scheduler.verdictReason)")
                 #expect(run.stderr.contains("skipped the drill"))
             }
         }
