@@ -289,7 +289,7 @@ public struct DemoCommand: Sendable {
                 "\(root.lastPathComponent)/\(e.folder)/report.html",
             ])
         }
-        return "\n" + TextSummary.table(rows).joined(separator: "\n")
+        return "\n" + TextSummary.table(rows, left: [0, 3, 4]).joined(separator: "\n")
     }
 
     // MARK: Processes

@@ -64,14 +64,24 @@ public enum TextSummary {
         )
     }
 
-    static func table(_ rows: [[String]]) -> [String] {
+    /// Columns padded to their widest cell: numbers right-aligned, the columns in `left` (the first by default)
+    /// left-aligned.
+    static func table(_ rows: [[String]], left: Set<Int> = [0]) -> [String] {
         let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
         return rows.map { row in
             row.enumerated().map { c, cell in
-                c == 0
+                left.contains(c)
                     ? cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
                     : String(repeating: " ", count: widths[c] - cell.count) + cell
-            }.joined(separator: "  ")
+            }.joined(separator: "  ").trimmingTrailingSpaces
         }
+    }
+}
+
+extension String {
+    fileprivate var trimmingTrailingSpaces: String {
+        var end = endIndex
+        while end > startIndex, self[index(before: end)] == " " { end = index(before: end) }
+        return String(self[..<end])
     }
 }
