@@ -202,7 +202,13 @@ extension Serial {
             #expect(one.stdout.contains("drill rto-rpo-recovery"))
             let folder = try await Self.preflight(["validate", repo.path], in: dir)
             #expect(folder.status == 0, "\(folder.stderr)")
-            #expect(folder.stdout.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count == 3)
+            // Every shipped file: the three load scenarios and the drill.
+            let shipped = try FileManager.default.contentsOfDirectory(atPath: repo.path).filter {
+                $0.hasSuffix(".json") && $0 != "schema.json"
+            }
+            #expect(shipped.count == 4)
+            #expect(folder.stdout.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count == shipped.count)
+            #expect(folder.stdout.contains("scheduler-health, 5 requests"))
         }
 
         @Test func sigintWritesAPartialReportAndExits130() async throws {
