@@ -39,11 +39,3 @@ public struct BackoffPolicy: Sendable, Equatable {
         return .nanoseconds(Int64(wait * 1e9))
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as a Double.
-    public var seconds: Double {
-        let (s, attos) = components
-        return Double(s) + Double(attos) / 1e18
-    }
-}

@@ -107,61 +107,6 @@ public enum ProviderFailure: Error, Sendable, Equatable {
     case budgetSpent(Int)
 }
 
-/// One request to the provider as `backfill_attempts` records it.
-public struct ProviderAttempt: Sendable, Equatable {
-    /// What became of an attempt.
-    public enum Outcome: String, Sendable, Codable {
-        /// A page of bars.
-        case ok
-        /// A retryable failure (timeout, transport error, malformed body, 408/429/5xx); another attempt follows.
-        case retry
-        /// A retryable failure with no attempt left.
-        case gaveUp = "gave_up"
-        /// 404.
-        case unknownSymbol = "unknown_symbol"
-        /// 401/403.
-        case refused
-        /// Another status not worth retrying.
-        case rejected
-        /// Not sent: the request budget is spent.
-        case budget
-    }
-
-    public var at = Date()
-    public var symbol: String
-    /// The path without its query (a query may hold a key).
-    public var endpoint: String
-    /// 1 for the first try of a page.
-    public var attempt: Int
-    public var status: Int?
-    /// `timeout`, `malformed body`, `transport: …`; nil when an HTTP status came back.
-    public var error: String?
-    public var outcome = Outcome.retry
-    /// The backoff chosen before the next attempt (only for `retry`).
-    public var waitSeconds: Double?
-    /// The provider's `Retry-After` (or reset) as seen on this answer.
-    public var retryAfterSeconds: Double?
-    public var limiterWaitSeconds = 0.0
-    public var durationSeconds = 0.0
-
-    public init(symbol: String, endpoint: String, attempt: Int) {
-        self.symbol = symbol
-        self.endpoint = endpoint
-        self.attempt = attempt
-    }
-}
-
-/// A `rate_limit_events` row before it is stored.
-public struct RateLimitEvent: Sendable {
-    public var at: Date
-    public var provider: String
-    public var status: Int
-    public var retryAfter: Double?
-    public var remaining: Int?
-    public var reset: Double?
-    public var endpoint: String
-}
-
 /// Fetches a symbol's daily bars from the provider: follows pagination, validates every bar, waits on the shared
 /// rate limiter before each request, and retries transient failures with full-jitter backoff.
 public struct ProviderClient: Sendable {
@@ -404,38 +349,4 @@ public struct ProviderClient: Sendable {
         if let d = TradingCalendar.Day(b.date), !calendar.isTradingDay(d) { return "not a trading day" }
         return nil
     }
-}
-
-/// A seeded generator shared by concurrent users.
-public final class SharedRandom: Sendable {
-    private let state: NIOLockedValueBox<SplitMixGenerator>
-
-    public init(seed: UInt64) { state = NIOLockedValueBox(SplitMixGenerator(seed: seed)) }
-
-    public func withGenerator<T>(_ body: (inout SplitMixGenerator) -> T) -> T { state.withLockedValue { body(&$0) } }
-}
-
-/// SplitMix64: a small seeded generator (the system one can not be seeded), used for jitter, demo data and the
-/// simulator's walks and faults.
-public struct SplitMixGenerator: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A seed derived from a name (FNV-1a), so each symbol gets its own stream.
-    public init(seed: UInt64, name: String) {
-        self.init(seed: seed ^ name.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 })
-    }
-
-    /// A uniform draw in [0, 1).
-    public mutating func unit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-
-    /// A standard normal draw (Box–Muller).
-    public mutating func normal() -> Double { (-2 * log(1 - unit())).squareRoot() * cos(2 * .pi * unit()) }
 }

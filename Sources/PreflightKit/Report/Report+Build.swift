@@ -1,33 +1,6 @@
 import Foundation
 import Histogram
 
-/// How the transport was chosen for a run, as recorded in the report.
-public struct TransportDecision: Sendable {
-    public var mode: TransportMode
-    public var reason: String
-    public var probe: Report.ProbeInfo?
-    public var mock: Report.MockInfo?
-    /// What to do if the choice is wrong (a mock after the probe); shown in the banner and the report's warnings.
-    public var advice: String?
-
-    public init(
-        mode: TransportMode,
-        reason: String,
-        probe: Report.ProbeInfo? = nil,
-        mock: Report.MockInfo? = nil,
-        advice: String? = nil
-    ) {
-        self.mode = mode
-        self.reason = reason
-        self.probe = probe
-        self.mock = mock
-        self.advice = advice
-    }
-
-    /// `--mode real`: no probe, no mock.
-    public static let forcedReal = TransportDecision(mode: .real, reason: "mode real: the target is always used")
-}
-
 /// Exit codes of SPEC §3.
 public enum ExitStatus: Int32, Sendable {
     case pass = 0

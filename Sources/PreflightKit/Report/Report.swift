@@ -81,32 +81,10 @@ public struct Report: Codable, Sendable {
         public var mock: MockInfo?
     }
 
-    public struct ProbeInfo: Codable, Sendable, Equatable {
-        public var status: Int?
-        public var error: String?
-        public var latencyMs: Double?
-        public var contentType: String?
-        /// SHA-256 of the answer's body, so two answers can be compared in the report.
-        public var bodySHA256: String?
-        /// After a 404/405: the answers to paths that cannot exist, which told a missing route from a missing
-        /// resource.
-        public var decoys: [ProbeAnswer]?
-    }
-
-    /// One probe answer, as recorded.
-    public struct ProbeAnswer: Codable, Sendable, Equatable {
-        public var path: String
-        public var status: Int?
-        public var error: String?
-        public var contentType: String?
-        public var bodySHA256: String?
-    }
-
-    public struct MockInfo: Codable, Sendable {
-        public var distribution: String
-        public var params: [String: Double]
-        public var seed: UInt64
-    }
+    /// The probe's and the mock's records are the transport layer's own types (the report only carries them).
+    public typealias ProbeInfo = PreflightKit.ProbeInfo
+    public typealias ProbeAnswer = PreflightKit.ProbeAnswer
+    public typealias MockInfo = PreflightKit.MockInfo
 
     public struct MetricSummary: Codable, Sendable {
         /// `counter`, `gauge`, `rate` or `trend`.

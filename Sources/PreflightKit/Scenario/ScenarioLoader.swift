@@ -41,7 +41,7 @@ public struct ScenarioLoader: Sendable {
     /// The scenario files named by `paths`: files as given, folders by their `*.json` files (not `schema.json`
     /// and not drills, which `preflight drill` runs), sorted by name.
     public static func scenarioFiles(_ paths: [String]) throws(ScenarioError) -> [String] {
-        try files(paths) { !DrillLoader.isDrill(file: $0) }
+        try files(paths) { !DocumentKind.isDrill(file: $0) }
     }
 
     /// Files as given, and of each folder its `*.json` files but `schema.json` that `include` keeps, by name.

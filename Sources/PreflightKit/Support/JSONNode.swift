@@ -160,16 +160,6 @@ struct JSONNode {
         }
         return e
     }
-
-    func template() -> Template? {
-        guard let s = string(nonEmpty: false) else { return nil }
-        switch Template.parse(s) {
-        case .success(let t): return t
-        case .failure(let r):
-            diag.add(path, r)
-            return nil
-        }
-    }
 }
 
 /// An object whose keys were checked against the allowed ones.

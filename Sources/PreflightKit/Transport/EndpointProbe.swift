@@ -14,12 +14,12 @@ public struct ProbeResult: Sendable, Equatable {
     public var latencyMs: Double?
     public var contentType: String?
     public var bodySHA256: String?
-    public var decoys: [Report.ProbeAnswer]?
+    public var decoys: [ProbeAnswer]?
     /// What to do when the decision to mock is wrong, for the banner and the report's warnings.
     public var advice: String?
 
-    public var info: Report.ProbeInfo {
-        Report.ProbeInfo(
+    public var info: ProbeInfo {
+        ProbeInfo(
             status: status,
             error: error,
             latencyMs: latencyMs,
@@ -87,14 +87,14 @@ public enum EndpointProbe {
         let token = "preflight-probe-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
         let base = scenario.target.baseURL.basePath
         let decoyTargets = [Self.replacingLastSegment(of: target, with: token), "\(base)/\(token)"]
-        var decoys: [Report.ProbeAnswer] = []
+        var decoys: [ProbeAnswer] = []
         var differs = false
         for (n, decoyTarget) in decoyTargets.enumerated() {
             var decoy = request
             decoy.bytes = Self.rewriting(request.bytes, target: decoyTarget)
             let answer = await send(decoy, transport: transport, on: eventLoop)
             decoys.append(
-                Report.ProbeAnswer(
+                ProbeAnswer(
                     path: decoyTarget,
                     status: answer.status == 0 ? nil : answer.status,
                     error: answer.error?.name,

@@ -1,0 +1,36 @@
+import HTTPTypes
+import Hummingbird
+
+/// Records every request's route, status and duration into `APIMetrics`.
+struct MetricsRecorder<Context: RequestContext>: RouterMiddleware {
+    let metrics: APIMetrics
+
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws
+        -> Response
+    {
+        let start = ContinuousClock.now
+        do {
+            let response = try await next(request, context)
+            metrics.request(
+                route: context.endpointPath ?? "unmatched",
+                method: request.method.rawValue,
+                status: response.status.code,
+                duration: ContinuousClock.now - start
+            )
+            return response
+        } catch {
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            metrics.request(
+                route: context.endpointPath ?? "unmatched",
+                method: request.method.rawValue,
+                status: status,
+                duration: ContinuousClock.now - start
+            )
+            throw error
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+
+extension Report {
+    /// The report of a drill: the background load's report, with the drill's section and its objectives as
+    /// `drill_*` thresholds, and the verdict the drill calls for.
+    public static func build(drill: Drill, result: DrillResult, seed: UInt64) -> Report {
+        let m = result.machine
+        let timeline = m.timeline
+        let canary = result.readBack.map {
+            CanarySummary.analyze(log: result.canaryLog, readBack: $0, faultAt: timeline.faultStarted)
+        }
+        var slo: Double?
+        if let bg = result.background, let offset = result.backgroundOffset, let fs = timeline.faultStarted,
+            let fc = timeline.faultCompleted, timeline.recovered != nil
+        {
+            slo = Drill.sloRecovered(
+                timeseries: bg.timeseries,
+                bucketSeconds: bg.bucketSeconds,
+                offset: offset,
+                faultStarted: fs,
+                faultCompleted: fc,
+                slo: drill.slo
+            )
+        }
+        let observed: (Drill.Objective.Kind) -> Double? = { kind in
+            switch kind {
+            case .rto: m.rto
+            case .detection: m.detection
+            case .rpo: canary?.rpoSeconds
+            case .lostWrites: canary.map { Double($0.lostWrites) }
+            case .sloRecovered: slo
+            }
+        }
+        let objectives = drill.objectives.map { o -> ThresholdResult in
+            let raw = observed(o.kind)
+            return ThresholdResult(
+                metric: o.kind.metric,
+                expression: o.expression,
+                observed: raw.map { o.kind.isDuration ? $0 * 1000 : $0 },
+                ok: raw.map { o.op.holds($0, o.bound) } ?? false
+            )
+        }
+        let ending: String
+        var invalidReason: String?
+        switch m.ending {
+        case .invalid(let why):
+            ending = "invalid"
+            invalidReason = why
+        case .interrupted: ending = "interrupted"
+        case .completed, nil: ending = "completed"
+        }
+        let events: [(String, Double?)] = [
+            ("steady-state", timeline.steadyHeld), ("fault-start", timeline.faultStarted),
+            ("fault", timeline.faultCompleted), ("detection", timeline.firstFailedProbe),
+            ("verified", timeline.verified), ("first-success", timeline.firstSuccessAfterFailure),
+            ("recovered", timeline.recovered), ("recovery-timeout", timeline.recoveryTimedOut),
+            ("slo-recovered", slo.flatMap { s in timeline.faultCompleted.map { $0 + s } }),
+            ("end", timeline.finished),
+        ]
+        let section = DrillSection(
+            ending: ending,
+            invalidReason: invalidReason,
+            rtoSeconds: m.rto,
+            rtoResolutionSeconds: drill.steadyState.interval,
+            detectionSeconds: m.detection,
+            timeToFirstSuccessSeconds: m.timeToFirstSuccess,
+            sloRecoveredSeconds: slo,
+            rpoSeconds: canary?.rpoSeconds,
+            lostWrites: canary?.lostWrites,
+            acknowledgedWrites: canary?.acknowledged
+                ?? (drill.canary == nil ? nil : result.canaryLog.filter(\.acknowledged).count),
+            rpoMeasured: canary != nil,
+            timeline: events.compactMap { name, t in
+                t.map { DrillSection.Event(event: name, t: $0, at: result.startedAt.addingTimeInterval($0)) }
+            }.sorted { $0.t < $1.t },
+            probes: DrillSection.ProbeStats(
+                intervalSeconds: drill.steadyState.interval,
+                passed: m.probesPassed,
+                failed: m.probesFailed,
+                samples: result.probes
+            ),
+            canary: canary,
+            actions: result.actions.sorted { $0.startedAt < $1.startedAt },
+            objectives: objectives,
+            backgroundOffsetSeconds: result.backgroundOffset
+        )
+
+        var report: Report
+        if let bg = result.background, let plan = result.backgroundPlan, let scenario = drill.background {
+            report = Report.build(
+                scenario: scenario,
+                plan: plan,
+                result: bg,
+                transport: TransportDecision(mode: .real, reason: "drills always test the real target"),
+                seed: seed
+            )
+        } else {
+            report = Report.empty(drill: drill, seed: seed)
+        }
+        report.scenario = ScenarioInfo(
+            name: drill.name,
+            description: drill.description,
+            file: drill.file,
+            sha256: drill.sha256
+        )
+        report.run.startedAt = result.startedAt
+        report.run.endedAt = result.endedAt
+        report.run.durationSeconds = result.endedAt.timeIntervalSince(result.startedAt)
+        report.run.interrupted = m.ending == .interrupted
+        report.drill = section
+        report.thresholds += objectives
+        if drill.canary == nil {
+            report.warnings.append("no canary block: RPO and lost writes were not measured, only RTO")
+        }
+        for a in result.actions where !a.succeeded {
+            report.warnings.append(
+                "the \(a.kind) action "
+                    + (a.timedOut ? "timed out" : a.error ?? "exited \(a.exitStatus.map(String.init) ?? "?")")
+                    + "; its output is in \(a.stderrFile)"
+            )
+        }
+        let failed = report.thresholds.filter { !$0.ok }
+        if m.ending == .interrupted {
+            report.verdict = .inconclusive
+            report.verdictReason = "interrupted; the rollback ran and the report is partial"
+        } else if let invalidReason {
+            report.verdict = .inconclusive
+            report.verdictReason = "invalid drill: \(invalidReason)"
+        } else if !failed.isEmpty {
+            report.verdict = .fail
+            let first = failed[0]
+            report.verdictReason =
+                "\(failed.count) of \(report.thresholds.count) objectives and thresholds failed, first \(first.metric) "
+                + "\(first.expression) (observed \(HumanFormat.observed(first)))"
+        } else {
+            report.verdict = .pass
+            report.verdictReason =
+                "recovered in \(HumanFormat.ms(m.rto.map { $0 * 1000 }))"
+                + (canary.map { ", \($0.lostWrites) of \($0.acknowledged) acknowledged writes lost" } ?? "")
+                + "; every objective met"
+        }
+        return report
+    }
+
+    /// A report with no load metrics (a drill without background load, or whose load never started).
+    static func empty(drill: Drill, seed: UInt64) -> Report {
+        Report(
+            tool: Tool(name: PreflightInfo.name, version: PreflightInfo.version),
+            scenario: ScenarioInfo(
+                name: drill.name,
+                description: drill.description,
+                file: drill.file,
+                sha256: drill.sha256
+            ),
+            run: RunInfo(
+                id: UUID().uuidString.lowercased(),
+                startedAt: Date(),
+                endedAt: Date(),
+                durationSeconds: 0,
+                seed: seed,
+                segment: nil,
+                interrupted: false,
+                aborted: false,
+                dataExhausted: false,
+                executor: ExecutorInfo(name: "none", params: [:], stages: nil),
+                bucketSeconds: 1,
+                eventLoops: 0,
+                harnessCPUSeconds: 0
+            ),
+            target: TargetInfo(baseURL: drill.target.baseURL.description),
+            transport: TransportInfo(mode: .real, reason: "drills always test the real target", probe: nil, mock: nil),
+            verdict: .inconclusive,
+            verdictReason: "",
+            metrics: [:],
+            requests: [],
+            thresholds: [],
+            timeseries: [],
+            histograms: [:],
+            warnings: []
+        )
+    }
+}
