@@ -182,6 +182,30 @@ import Testing
         #expect(done.outcomes.count == 1)
     }
 
+    @Test func aReusedConnectionTimesOutEachRequestAtItsOwnDeadline() throws {
+        let (channel, handler) = try connected()
+        let loop = channel.embeddedEventLoop
+        let done = Completions()
+        let ok = ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        // Request 1 at t=0 (5 s timeout) is answered at t=1; request 2 goes at t=4, so its deadline is t=9.
+        handler.send(request()) { done.outcomes.append($0) }
+        loop.advanceTime(by: .seconds(1))
+        try channel.writeInbound(ok)
+        loop.advanceTime(by: .seconds(3))
+        handler.send(request()) { done.outcomes.append($0) }
+        // t=6: past request 1's deadline, not request 2's.
+        loop.advanceTime(by: .seconds(2))
+        #expect(done.outcomes.map(\.error) == [nil])
+        // t=8.9: still within request 2's time.
+        loop.advanceTime(by: .milliseconds(2900))
+        #expect(done.outcomes.count == 1)
+        // t=9.1: request 2 times out, once.
+        loop.advanceTime(by: .milliseconds(200))
+        #expect(done.outcomes.map(\.error) == [nil, .timeout])
+        loop.advanceTime(by: .seconds(30))
+        #expect(done.outcomes.count == 2)
+    }
+
     @Test func abandonCompletesOnceMarkedAbandoned() throws {
         let (channel, handler) = try connected()
         let done = Completions()

@@ -157,7 +157,15 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     private var machine = ExchangeStateMachine(connected: false)
     private var parser = HTTPResponseParser()
     private var pending: ((HTTPOutcome) -> Void)?
+    /// One timer per connection, not per request: it is armed for the first request's deadline and left running
+    /// when that request completes; when it fires it times out the request in flight if that one's deadline has
+    /// passed, or re-arms itself for it. A keep-alive connection with fast answers thus schedules about one timer
+    /// per timeout period instead of one per request (a heap insert and a cancel each, ~5 % of the load path's
+    /// CPU in `perf`).
     private var timer: NIOScheduledCallback?
+    private var timerAt: NIODeadline?
+    /// The deadline of the request in flight.
+    private var deadline: NIODeadline?
     private var outcome = HTTPOutcome()
     private var wantsBody = false
     var bytesIn = 0
@@ -179,6 +187,7 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
 
     func handlerRemoved(context: ChannelHandlerContext) {
         perform(machine.closed())
+        disarm()
         self.context = nil
     }
 
@@ -206,11 +215,26 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
         bytesIn = 0
         wantsBody = request.wantsBody
         parser.expectResponse(isHead: request.methodHead.method == .HEAD, keepHeaders: request.wantsHeaders)
-        timer = try? context.eventLoop.assumeIsolated().scheduleCallback(
-            in: .nanoseconds(Int64(request.timeout * 1e9)),
-            handler: self
-        )
+        let due = eventLoop.now + .nanoseconds(Int64(request.timeout * 1e9))
+        deadline = due
+        if let armed = timerAt, armed <= due {
+            // The running timer fires first and re-arms for this deadline.
+        } else {
+            arm(at: due)
+        }
         context.writeAndFlush(wrapOutboundOut(request.bytes), promise: nil)
+    }
+
+    private func arm(at due: NIODeadline) {
+        timer?.cancel()
+        timer = try? eventLoop.assumeIsolated().scheduleCallback(at: due, handler: self)
+        timerAt = timer == nil ? nil : due
+    }
+
+    private func disarm() {
+        timer?.cancel()
+        timer = nil
+        timerAt = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -268,7 +292,13 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
         timer = nil
-        perform(machine.timedOut())
+        timerAt = nil
+        guard let due = deadline else { return }  // idle: the next request arms it again
+        if due <= eventLoop.now {
+            perform(machine.timedOut())
+        } else {
+            arm(at: due)
+        }
     }
 
     /// The run is stopping: complete the request in flight (marked abandoned, so it is not recorded).
@@ -282,10 +312,11 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
         case .none:
             return
         case .close:
+            disarm()
             context?.close(promise: nil)
         case .complete(let error, let close):
-            timer?.cancel()
-            timer = nil
+            deadline = nil
+            if close { disarm() }
             var result = outcome
             outcome = HTTPOutcome()
             if let error { result.error = error }
