@@ -85,12 +85,7 @@ struct Serve: AsyncParsableCommand {
         configuration.cacheCapacity = cacheSize
         configuration.cacheTTL = .seconds(cacheTTL)
         configuration.providerURL = provider
-        if let name = providerApiKeyEnv {
-            guard let key = ProcessInfo.processInfo.environment[name], !key.isEmpty else {
-                throw ValidationError("--provider-api-key-env \(name): the environment variable \(name) is not set")
-            }
-            configuration.providerAPIKey = key
-        }
+        configuration.providerAPIKey = try secret(fromVariable: providerApiKeyEnv, option: "--provider-api-key-env")
         if let providerRateLimit {
             guard let limit = ProviderSimulatorConfiguration.parseRateLimit(providerRateLimit) else {
                 throw ValidationError(
@@ -177,12 +172,7 @@ struct ProviderSim: AsyncParsableCommand {
         configuration.errorRate = errorRate
         guard maxBars > 0 else { throw ValidationError("--max-bars must be positive") }
         configuration.maxBarsPerResponse = maxBars
-        if let name = apiKeyEnv {
-            guard let key = ProcessInfo.processInfo.environment[name], !key.isEmpty else {
-                throw ValidationError("--api-key-env \(name): the environment variable \(name) is not set")
-            }
-            configuration.apiKey = key
-        }
+        configuration.apiKey = try secret(fromVariable: apiKeyEnv, option: "--api-key-env")
         let host = configuration.host
         let (app, _) = buildProviderSimulator(
             configuration: configuration,
@@ -283,12 +273,7 @@ struct Baseline: AsyncParsableCommand {
         options.modes = mode == "both" ? BackfillBaseline.Mode.allCases : [BackfillBaseline.Mode(rawValue: mode)!]
         options.maxRequests = maxRequests
         options.provider = provider
-        if let name = apiKeyEnv {
-            guard let key = ProcessInfo.processInfo.environment[name], !key.isEmpty else {
-                throw ValidationError("--api-key-env \(name): the environment variable \(name) is not set or empty")
-            }
-            options.apiKey = key
-        }
+        options.apiKey = try secret(fromVariable: apiKeyEnv, option: "--api-key-env")
         if let universe {
             let text: String
             do { text = try String(contentsOfFile: universe, encoding: .utf8) } catch {
@@ -347,4 +332,14 @@ struct Baseline: AsyncParsableCommand {
         }
         return lines.filter { !$0.isEmpty }
     }
+}
+
+/// A key named by an `--…-env NAME` option: read from the environment, never taken on the command line (where
+/// `ps` and shell history would show it); nil when the option is not given.
+func secret(fromVariable name: String?, option: String) throws -> String? {
+    guard let name else { return nil }
+    guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+        throw ValidationError("\(option) \(name): the environment variable \(name) is not set or empty")
+    }
+    return value
 }

@@ -121,6 +121,11 @@ extension Serial {
             ["--provider", "http://user:pw@127.0.0.1:9", "--max-requests", "5", "--universe", "u.csv"],
             ["--api-key-env", "SIM_KEY"],  // a key for the simulator
             ["--provider", "http://127.0.0.1:9", "--max-requests", "0", "--universe", "u.csv"],
+            // A key variable that is not set: said before anything is sent.
+            [
+                "--provider", "http://127.0.0.1:9", "--max-requests", "5", "--universe", "u.csv", "--api-key-env",
+                "PREFLIGHT_TEST_UNSET_KEY",
+            ],
         ])
         func aBaselineWithoutABudgetOrWithCredentialsInTheURLIsAUsageError(_ arguments: [String]) async throws {
             let dir = try CLITests.tempDir()
