@@ -48,6 +48,11 @@ struct Seed: ExpressibleByArgument {
 }
 
 extension TransportSettings.Mode: ExpressibleByArgument {}
+
+/// `--segment I/N`, 0 ≤ I < N ≤ 1024.
+extension ExecutionSegment: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
 extension ProviderSimulatorConfiguration.RateLimitWindow: ExpressibleByArgument {}
 extension ProviderSimulatorConfiguration.HeaderStyle: ExpressibleByArgument {}
 

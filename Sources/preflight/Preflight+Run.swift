@@ -39,6 +39,14 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Event loops (threads) that drive the load (default: one per core).")
     var eventLoops: Int?
 
+    @Option(
+        help: """
+            Run the I-th (from 0) of N slices of every scenario, e.g. 0/3, 1/3 and 2/3 on three machines; \
+            `preflight merge` combines their reports.
+            """
+    )
+    var segment: ExecutionSegment?
+
     func validate() throws {
         if let eventLoops, eventLoops < 1 { throw ValidationError("--event-loops must be at least 1") }
     }
@@ -54,6 +62,7 @@ struct Run: AsyncParsableCommand {
         options.secretNames = variables.secretNames
         options.quiet = quiet
         if let eventLoops { options.eventLoops = eventLoops }
+        if let segment { options.segment = segment }
         let status = await withSignalWatcher { control in
             await RunCommand(options: options, logger: makeLogger()).run(control: control)
         }

@@ -19,6 +19,8 @@ public struct RunCommandOptions: Sendable {
     public var secretNames: Set<String> = []
     public var quiet = false
     public var eventLoops = System.coreCount
+    /// `--segment I/N`: this process runs the I-th of N slices of every scenario.
+    public var segment = ExecutionSegment.whole
 
     public init(paths: [String]) { self.paths = paths }
 }
@@ -205,8 +207,16 @@ public struct RunCommand: Sendable {
         return order.first { statuses.contains($0) } ?? .pass
     }
 
+    /// A random seed for a whole run; for a segment, one derived from the scenario's SHA-256, so the N processes of
+    /// a distributed run share it without talking to each other (and the report records it for a replay).
+    static func defaultSeed(for scenario: Scenario, segment: ExecutionSegment) -> UInt64 {
+        guard !segment.isWhole else { return UInt64.random(in: 0...PreflightInfo.maxSeed) }
+        let hex = scenario.sha256.prefix(16)
+        return (UInt64(hex, radix: 16) ?? 0) & PreflightInfo.maxSeed
+    }
+
     func runOne(_ scenario: Scenario, control: RunControl) async throws -> ExitStatus {
-        let seed = options.seed ?? UInt64.random(in: 0...PreflightInfo.maxSeed)
+        let seed = options.seed ?? Self.defaultSeed(for: scenario, segment: options.segment)
         let (transport, decision) = try await chooseTransport(scenario, seed: seed, control: control)
         var scenario = scenario
         if decision.mode == .mock { scenario.warmup = nil }  // there is nothing to warm up
@@ -221,7 +231,12 @@ public struct RunCommand: Sendable {
         let runner = LoadRunner(
             scenario: scenario,
             transport: transport,
-            options: RunOptions(seed: seed, eventLoops: options.eventLoops, progress: { progress.show($0) }),
+            options: RunOptions(
+                seed: seed,
+                eventLoops: options.eventLoops,
+                segment: options.segment,
+                progress: { progress.show($0) }
+            ),
             logger: logger
         )
         console.err(

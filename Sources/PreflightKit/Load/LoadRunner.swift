@@ -12,10 +12,18 @@ public struct RunOptions: Sendable {
     public var eventLoops: Int
     /// Called about once a second with the progress so far.
     public var progress: (@Sendable (Progress) -> Void)?
+    /// The slice of the run this process drives (`--segment`); the whole run by default.
+    public var segment: ExecutionSegment
 
-    public init(seed: UInt64, eventLoops: Int = System.coreCount, progress: (@Sendable (Progress) -> Void)? = nil) {
+    public init(
+        seed: UInt64,
+        eventLoops: Int = System.coreCount,
+        segment: ExecutionSegment = .whole,
+        progress: (@Sendable (Progress) -> Void)? = nil
+    ) {
         self.seed = seed
         self.eventLoops = max(1, eventLoops)
+        self.segment = segment
         self.progress = progress
     }
 }
@@ -63,6 +71,8 @@ public struct RunResult: Sendable {
     public var dispatchLateness: LatencyHistogram
     /// Whether the harness, not the target, limited the run, and why.
     public var harness: HarnessLoad
+    /// The slice of the run this was (`--segment`).
+    public var segment: ExecutionSegment = .whole
 }
 
 /// How hard the harness itself worked during a run, and whether it was the bottleneck.
@@ -146,11 +156,12 @@ public struct LoadRunner: Sendable {
         if let warmup = scenario.warmup, warmup.requests > 0 {
             let warmupShard = makeShard(0, count: 1, loop: loops[0], control: control, bucket: bucketSeconds)
             logger.info("warm-up", metadata: ["warmup.requests": "\(warmup.requests)"])
-            await warmupShard.warmup(requests: warmup.requests)
+            await warmupShard.warmup(requests: warmup.requests, segment: options.segment)
             await warmupShard.abandonAll()
         }
         let shards = loops.enumerated().map { i, loop in
-            makeShard(i, count: loops.count, loop: loop, control: control, bucket: bucketSeconds)
+            let (index, count) = options.segment.shard(loop: i, loops: loops.count)
+            return makeShard(index, count: count, loop: loop, control: control, bucket: bucketSeconds)
         }
         await withTaskGroup(of: Void.self) { connecting in
             for shard in shards { connecting.addTask { await shard.preconnect() } }
@@ -226,7 +237,8 @@ public struct LoadRunner: Sendable {
             eventLoops: loops.count,
             cpuSeconds: cpu,
             dispatchLateness: lateness,
-            harness: harness
+            harness: harness,
+            segment: options.segment
         )
     }
 

@@ -69,10 +69,12 @@ actor LoadShard {
 
     // MARK: Running
 
-    /// Sends warm-up requests one after another; nothing is recorded.
-    func warmup(requests: Int) async {
+    /// Sends warm-up requests one after another; nothing is recorded. A segment warms up with its own iteration
+    /// numbers (`I, I+N, …`), so it uses no data another segment uses.
+    func warmup(requests: Int, segment: ExecutionSegment = .whole) async {
         for i in 0..<requests where !control.isStopping {
-            _ = await connection(slot: 0).execute(plan.prepare(iteration: i, vu: machine.vuID(slot: 0)))
+            let iteration = segment.index + i * segment.count
+            _ = await connection(slot: 0).execute(plan.prepare(iteration: iteration, vu: machine.vuID(slot: 0)))
         }
     }
 

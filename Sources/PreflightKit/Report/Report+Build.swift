@@ -62,7 +62,7 @@ extension Report {
                 endedAt: result.endedAt,
                 durationSeconds: result.durationSeconds,
                 seed: seed,
-                segment: nil,
+                segment: result.segment.isWhole ? nil : result.segment.description,
                 interrupted: result.interrupted,
                 aborted: result.aborted,
                 dataExhausted: result.dataExhausted,
