@@ -1,0 +1,263 @@
+import Foundation
+
+/// `preflight merge`: the reports of a distributed run (`run --segment I/N` on N machines) as one report whose
+/// percentiles come from the added HDR histograms and whose thresholds are evaluated on the merged data (SPEC §12).
+public enum ReportMerge {
+    /// One shard's report and the name used for it in messages (its path).
+    public struct Shard: Sendable {
+        public var name: String
+        public var report: Report
+
+        public init(name: String, report: Report) {
+            self.name = name
+            self.report = report
+        }
+    }
+
+    /// Why shards cannot be merged, naming the shard and the field.
+    public struct Refusal: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Merges `shards`; missing or repeated segments are refused unless `allowPartial`, which marks the verdict.
+    public static func merge(_ shards: [Shard], allowPartial: Bool = false) throws(Refusal) -> Report {
+        guard let first = shards.first else { throw Refusal(description: "no reports to merge") }
+        let segments = try check(shards)
+        let count = segments[0].count
+        var seen: [Int: String] = [:]
+        for (shard, segment) in zip(shards, segments) {
+            if let other = seen[segment.index] {
+                throw Refusal(description: "segment \(segment) twice: \(other) and \(shard.name)")
+            }
+            seen[segment.index] = shard.name
+        }
+        let missing = (0..<count).filter { seen[$0] == nil }
+        if !missing.isEmpty && !allowPartial {
+            throw Refusal(
+                description: "segments \(missing.map { "\($0)/\(count)" }.joined(separator: ", ")) missing; "
+                    + "give every shard's report, or --allow-partial to merge these (the verdict then says partial)"
+            )
+        }
+
+        let names = first.report.requests.map(\.name)
+        var metrics = RunMetrics(checkCounts: first.report.requests.map(\.checkResults.count))
+        for shard in shards { metrics.add(runMetrics(of: shard.report)) }
+        let start = shards.map(\.report.run.startedAt).min()!
+        let end = shards.map { $0.report.run.startedAt.addingTimeInterval($0.report.run.durationSeconds) }.max()!
+        let duration = end.timeIntervalSince(start)
+        let specs = first.report.thresholds.compactMap { t -> ThresholdSpec? in
+            guard
+                case .success(var spec) = ThresholdSpec.parse(
+                    metric: t.metric,
+                    expression: t.expression,
+                    requestNames: nil
+                )
+            else { return nil }
+            spec.abortOnFail = t.abortOnFail ?? false
+            spec.isDefault = t.default ?? false
+            return spec
+        }
+        let values = MetricValues(metrics: metrics, requestNames: names, durationSeconds: duration)
+        let thresholds = ThresholdResult.evaluate(specs, values: values)
+
+        var report = first.report
+        let runs = shards.map(\.report.run)
+        report.run.id = UUID().uuidString.lowercased()
+        report.run.startedAt = start
+        report.run.endedAt = runs.map(\.endedAt).max()!
+        report.run.durationSeconds = duration
+        report.run.segment = seen.keys.sorted().map(String.init).joined(separator: ",") + "/\(count)"
+        report.run.interrupted = runs.contains(where: \.interrupted)
+        report.run.aborted = runs.contains(where: \.aborted)
+        report.run.dataExhausted = runs.contains(where: \.dataExhausted)
+        report.run.eventLoops = runs.reduce(0) { $0 + $1.eventLoops }
+        report.run.harnessCPUSeconds = runs.reduce(0) { $0 + $1.harnessCPUSeconds }
+        report.run.abandonedIterations = runs.reduce(0) { $0 + ($1.abandonedIterations ?? 0) }
+        report.run.harness = nil  // one per machine: each shard's is in its own report; saturation is in warnings
+        report.metrics = Report.metricSummaries(values: values, thresholds: specs)
+        report.requests = zip(names, metrics.requests).enumerated().map { i, pair in
+            Report.requestSummary(
+                pair.0,
+                pair.1,
+                checkLabels: first.report.requests[i].checkResults.map(\.name),
+                duration: duration
+            )
+        }
+        report.histograms = Dictionary(
+            uniqueKeysWithValues: zip(names, metrics.requests).map { name, r in
+                (
+                    name,
+                    Dictionary(
+                        uniqueKeysWithValues: r.byStatus.map {
+                            (
+                                String($0.key),
+                                EncodedLatencyPair(
+                                    corrected: EncodedHistogram($0.value.corrected),
+                                    uncorrected: EncodedHistogram($0.value.uncorrected)
+                                )
+                            )
+                        }
+                    )
+                )
+            }
+        )
+        report.thresholds = thresholds
+        report.timeseries = timeseries(shards, start: start, bucket: first.report.run.bucketSeconds)
+        let mocked = shards.filter { $0.report.transport.mode == .mock }
+        if let m = mocked.first {
+            report.transport = m.report.transport
+            report.transport.reason =
+                "\(mocked.count) of \(shards.count) segments ran on the mock transport: "
+                + m.report.transport.reason
+        }
+        var warnings = [
+            "merged from \(shards.count) segment reports: \(shards.map(\.name).joined(separator: ", ")); "
+                + "summary, percentiles and thresholds come from the added histograms and counters (exact); the time "
+                + "series adds requests, errors and VUs per wall-clock bucket and shows the highest segment's "
+                + "percentiles (per-bucket histograms are not stored)"
+        ]
+        for (shard, segment) in zip(shards, segments) {
+            warnings += shard.report.warnings.map { "segment \(segment): \($0)" }
+            if let h = shard.report.run.harness, h.saturated {
+                warnings.append("segment \(segment): harness saturated — \(h.reasons.joined(separator: "; "))")
+            }
+        }
+        if Set(runs.map(\.seed)).count > 1 {
+            warnings.append("the segments ran with different seeds; give them one --seed for an exact replay")
+        }
+        report.warnings = warnings
+
+        let failed = thresholds.filter { !$0.ok }
+        if report.run.interrupted {
+            report.verdict = .inconclusive
+            report.verdictReason = "a segment was interrupted; the merged report is partial"
+        } else if !mocked.isEmpty {
+            report.verdict = .inconclusive
+            report.verdictReason = "the mock transport answered a segment; results do not describe the target"
+        } else if !missing.isEmpty {
+            report.verdict = .inconclusive
+            report.verdictReason =
+                "partial: \(missing.count) of \(count) segments missing; \(failed.count) of \(thresholds.count) "
+                + "thresholds failed on the \(seen.count) merged"
+        } else if let firstFailed = failed.first {
+            report.verdict = .fail
+            let observed = firstFailed.observed.map { JSONValue.format(($0 * 1000).rounded() / 1000) } ?? "no data"
+            report.verdictReason =
+                "\(failed.count) of \(thresholds.count) thresholds failed on the merged data, first "
+                + "\(firstFailed.metric) \(firstFailed.expression) (observed \(observed))"
+        } else {
+            report.verdict = .pass
+            report.verdictReason =
+                thresholds.isEmpty
+                ? "no thresholds defined" : "all \(thresholds.count) thresholds passed on the merged data"
+        }
+        return report
+    }
+
+    /// Refuses shards that do not belong together; returns each one's segment.
+    static func check(_ shards: [Shard]) throws(Refusal) -> [ExecutionSegment] {
+        let first = shards[0]
+        var segments: [ExecutionSegment] = []
+        for shard in shards {
+            let r = shard.report
+            guard r.schema == Report.schemaID else {
+                throw Refusal(
+                    description: "\(shard.name): schema is \(r.schema); this Preflight merges \(Report.schemaID)"
+                )
+            }
+            guard r.drill == nil else {
+                throw Refusal(description: "\(shard.name): a drill's report; merge takes load runs (run --segment I/N)")
+            }
+            guard let segment = r.run.segment.flatMap(ExecutionSegment.init) else {
+                throw Refusal(
+                    description: "\(shard.name): run.segment is \(r.run.segment.map { "\"\($0)\"" } ?? "null"); merge "
+                        + "takes the reports of `preflight run --segment I/N`"
+                )
+            }
+            guard r.scenario.sha256 == first.report.scenario.sha256 else {
+                throw Refusal(
+                    description: "\(shard.name): scenario.sha256 \(r.scenario.sha256.prefix(12))… is not "
+                        + "\(first.name)'s \(first.report.scenario.sha256.prefix(12))…: a different scenario file"
+                )
+            }
+            if let n = segments.first?.count, segment.count != n {
+                throw Refusal(
+                    description: "\(shard.name): run.segment \(segment) is one of \(segment.count) segments, "
+                        + "\(first.name)'s one of \(n)"
+                )
+            }
+            guard r.requests.map(\.name) == first.report.requests.map(\.name) else {
+                throw Refusal(description: "\(shard.name): requests differ from \(first.name)'s")
+            }
+            guard r.run.bucketSeconds == first.report.run.bucketSeconds else {
+                throw Refusal(
+                    description: "\(shard.name): run.bucketSeconds \(r.run.bucketSeconds) is not \(first.name)'s "
+                        + "\(first.report.run.bucketSeconds)"
+                )
+            }
+            let layout = EncodedHistogram(LatencyHistogram.latency())
+            for (request, byStatus) in r.histograms {
+                for (status, pair) in byStatus {
+                    for h in [pair.corrected, pair.uncorrected]
+                    where h.unit != layout.unit || h.significantDigits != layout.significantDigits {
+                        throw Refusal(
+                            description: "\(shard.name): histograms.\(request).\(status) is in \(h.unit) with "
+                                + "\(h.significantDigits) significant digits; this Preflight merges \(layout.unit) "
+                                + "with \(layout.significantDigits)"
+                        )
+                    }
+                }
+            }
+            segments.append(segment)
+        }
+        return segments
+    }
+
+    /// What a report recorded, back as the metrics a run collects (histograms decoded, counters read).
+    static func runMetrics(of r: Report) -> RunMetrics {
+        var m = RunMetrics(checkCounts: r.requests.map(\.checkResults.count))
+        for (i, request) in r.requests.enumerated() {
+            for (status, pair) in r.histograms[request.name] ?? [:] {
+                m.requests[i].byStatus[Int(status) ?? 0] = LatencyPair(
+                    corrected: pair.corrected.decode(),
+                    uncorrected: pair.uncorrected.decode()
+                )
+            }
+            for e in ErrorClass.allCases { m.requests[i].errors[e.rawValue] = request.errors[e.name] ?? 0 }
+            m.requests[i].checksPassed = request.checkResults.map(\.passed)
+            m.requests[i].checksFailed = request.checkResults.map(\.failed)
+            m.requests[i].bytesIn = request.bytesIn
+            m.requests[i].bytesOut = request.bytesOut
+            m.requests[i].truncatedBodies = request.truncatedBodies ?? 0
+        }
+        m.iterations = Int(r.metrics[Metric.iterations.rawValue]?.values["count"] ?? 0)
+        m.droppedIterations = Int(r.metrics[Metric.droppedIterations.rawValue]?.values["count"] ?? 0)
+        m.abandonedIterations = r.run.abandonedIterations ?? 0
+        m.vusMax = Int(r.metrics[Metric.vusMax.rawValue]?.values["value"] ?? 0)
+        m.vusPeak = Int(r.metrics[Metric.vus.rawValue]?.values["max"] ?? 0)
+        return m
+    }
+
+    /// The shards' time series on one wall-clock axis: each shard's buckets moved by its start's offset (in whole
+    /// buckets), requests, errors and VUs added, percentiles the highest of the shards that had data.
+    static func timeseries(_ shards: [Shard], start: Date, bucket: Double) -> [TimePoint] {
+        var points: [Int: TimePoint] = [:]
+        for shard in shards {
+            let offset = (shard.report.run.startedAt.timeIntervalSince(start) / bucket).rounded()
+            for p in shard.report.timeseries {
+                let key = Int((p.t / bucket).rounded() + offset)
+                var merged =
+                    points[key]
+                    ?? TimePoint(t: Double(key) * bucket, requests: 0, errors: 0, p50: nil, p95: nil, p99: nil, vus: 0)
+                merged.requests += p.requests
+                merged.errors += p.errors
+                merged.vus += p.vus
+                merged.p50 = [merged.p50, p.p50].compactMap { $0 }.max()
+                merged.p95 = [merged.p95, p.p95].compactMap { $0 }.max()
+                merged.p99 = [merged.p99, p.p99].compactMap { $0 }.max()
+                points[key] = merged
+            }
+        }
+        return points.keys.sorted().map { points[$0]! }
+    }
+}
