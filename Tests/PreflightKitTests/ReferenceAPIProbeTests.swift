@@ -104,9 +104,12 @@ extension Serial {
                     #expect(r.transport.mode == .real, "\(r.scenario.name): \(r.transport.reason)")
                     #expect((r.requests.first?.checks.passed ?? 0) > 0, "\(r.scenario.name)")
                 }
-                // The scheduler's endpoints pass their checks (latency here is a debug build's, so only this one).
+                // The scheduler's endpoints pass every check (their latency thresholds are a debug build's, or
+                // TSan's, here: not asserted).
                 let scheduler = try #require(reports.first { $0.scenario.name == "scheduler-health" })
-                #expect(scheduler.verdict == .pass, "\(scheduler.verdictReason)")
+                for request in scheduler.requests {
+                    #expect(request.checks.failed == 0 && request.checks.passed > 0, "\(request.name)")
+                }
                 #expect(run.stderr.contains("skipped the drill"))
             }
         }
