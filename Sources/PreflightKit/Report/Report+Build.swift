@@ -88,27 +88,35 @@ extension Report {
             },
             thresholds: thresholds,
             timeseries: result.timeseries,
-            histograms: Dictionary(
-                uniqueKeysWithValues: zip(names, result.metrics.requests).map { name, r in
-                    (
-                        name,
-                        Dictionary(
-                            uniqueKeysWithValues: r.byStatus.map {
-                                (
-                                    String($0.key),
-                                    EncodedLatencyPair(
-                                        corrected: EncodedHistogram($0.value.corrected),
-                                        uncorrected: EncodedHistogram($0.value.uncorrected)
-                                    )
-                                )
-                            }
-                        )
-                    )
-                }
-            ),
+            histograms: encodedHistograms(names: names, requests: result.metrics.requests),
             warnings: result.warnings
                 + (result.dataExhausted ? ["a unique data feed ran out; the scenario stopped issuing early"] : [])
                 + (transport.mode == .mock ? transport.advice.map { ["mock chosen by the probe: \($0)"] } ?? [] : [])
+        )
+    }
+
+    /// `histograms{}`: each request's histograms by status, encoded so that shards merge exactly.
+    static func encodedHistograms(
+        names: [String],
+        requests: [RequestMetrics]
+    ) -> [String: [String: EncodedLatencyPair]] {
+        Dictionary(
+            uniqueKeysWithValues: zip(names, requests).map { name, r in
+                (
+                    name,
+                    Dictionary(
+                        uniqueKeysWithValues: r.byStatus.map {
+                            (
+                                String($0.key),
+                                EncodedLatencyPair(
+                                    corrected: EncodedHistogram($0.value.corrected),
+                                    uncorrected: EncodedHistogram($0.value.uncorrected)
+                                )
+                            )
+                        }
+                    )
+                )
+            }
         )
     }
 

@@ -83,24 +83,7 @@ public enum ReportMerge {
                 duration: duration
             )
         }
-        report.histograms = Dictionary(
-            uniqueKeysWithValues: zip(names, metrics.requests).map { name, r in
-                (
-                    name,
-                    Dictionary(
-                        uniqueKeysWithValues: r.byStatus.map {
-                            (
-                                String($0.key),
-                                EncodedLatencyPair(
-                                    corrected: EncodedHistogram($0.value.corrected),
-                                    uncorrected: EncodedHistogram($0.value.uncorrected)
-                                )
-                            )
-                        }
-                    )
-                )
-            }
-        )
+        report.histograms = Report.encodedHistograms(names: names, requests: metrics.requests)
         report.thresholds = thresholds
         report.timeseries = timeseries(shards, start: start, bucket: first.report.run.bucketSeconds)
         let mocked = shards.filter { $0.report.transport.mode == .mock }
