@@ -47,8 +47,29 @@ struct Run: AsyncParsableCommand {
     )
     var segment: ExecutionSegment?
 
+    @Option(
+        help: """
+            Compare each run with this report.json (or run folder), or `latest-pass`: the newest passing report of \
+            the same scenario under --out. Limits: --max-regression.
+            """
+    )
+    var baseline: String?
+
+    @Option(help: "With --baseline: METRIC:AGGREGATION:PCT%, e.g. http_req_duration{name:features}:p(95):10%.")
+    var maxRegression: [String] = []
+
+    @Option(help: "With --baseline: requests each side needs for a limit to be judged.")
+    var minCount = 1000
+
     func validate() throws {
         if let eventLoops, eventLoops < 1 { throw ValidationError("--event-loops must be at least 1") }
+        if !maxRegression.isEmpty && baseline == nil {
+            throw ValidationError("--max-regression needs --baseline REPORT (or --baseline latest-pass)")
+        }
+        for text in maxRegression {
+            if case .failure(let refusal) = ReportComparison.Limit.parse(text) { throw ValidationError("\(refusal)") }
+        }
+        guard minCount >= 1 else { throw ValidationError("--min-count must be at least 1") }
     }
 
     func run() async throws {
@@ -63,6 +84,9 @@ struct Run: AsyncParsableCommand {
         options.quiet = quiet
         if let eventLoops { options.eventLoops = eventLoops }
         if let segment { options.segment = segment }
+        options.baseline = baseline
+        options.maxRegressions = maxRegression
+        options.minCount = minCount
         let status = await withSignalWatcher { control in
             await RunCommand(options: options, logger: makeLogger()).run(control: control)
         }

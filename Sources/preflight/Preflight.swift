@@ -19,7 +19,7 @@ struct Preflight: AsyncParsableCommand {
         version: PreflightInfo.version,
         subcommands: [
             Demo.self, Run.self, Drill.self, Validate.self, RenderReport.self, Serve.self, ProviderSim.self,
-            Baseline.self, Merge.self,
+            Baseline.self, Merge.self, Compare.self,
         ]
     )
 

@@ -21,6 +21,13 @@ public struct RunCommandOptions: Sendable {
     public var eventLoops = System.coreCount
     /// `--segment I/N`: this process runs the I-th of N slices of every scenario.
     public var segment = ExecutionSegment.whole
+    /// `--baseline`: a report.json (or run folder) to compare each run with, or `latest-pass` for the newest passing
+    /// report of the same scenario under `outDirectory`.
+    public var baseline: String?
+    /// `--max-regression` limits judged against the baseline.
+    public var maxRegressions: [String] = []
+    /// `--min-count`: requests each side needs for a limit to be judged.
+    public var minCount = ReportComparison.defaultMinCount
 
     public init(paths: [String]) { self.paths = paths }
 }
@@ -215,7 +222,87 @@ public struct RunCommand: Sendable {
         return (UInt64(hex, radix: 16) ?? 0) & PreflightInfo.maxSeed
     }
 
+    /// The baseline of `scenario` and its limits, resolved before anything is sent; nil without `--baseline`, or
+    /// (with a warning) when `latest-pass` finds no passing report of the scenario yet.
+    func baseline(
+        for scenario: Scenario
+    ) throws(ReportComparison.Refusal) -> (
+        report: Report, path: String, limits: [ReportComparison.Limit]
+    )? {
+        guard let choice = options.baseline else { return nil }
+        let names = Set(scenario.requests.map(\.name))
+        let limits = try options.maxRegressions.map { text throws(ReportComparison.Refusal) in
+            try ReportComparison.Limit.parse(text, requestNames: names).get()
+        }
+        let report: Report
+        let path: String
+        if choice == "latest-pass" {
+            let root = URL(fileURLWithPath: options.outDirectory)
+            guard
+                let entry = RunIndex.entries(in: root).first(where: {
+                    $0.report?.scenario.sha256 == scenario.sha256 && $0.report?.verdict == .pass
+                        && $0.report?.run.segment == nil
+                }), let found = entry.report
+            else {
+                console.err("no passing report of \(scenario.name) in \(root.path) yet: nothing to compare with")
+                return nil
+            }
+            (report, path) = (found, root.appendingPathComponent(entry.folder).path)
+        } else {
+            report = try CompareCommand.load(choice)
+            path = choice
+        }
+        guard report.scenario.sha256 == scenario.sha256 else {
+            throw ReportComparison.Refusal(
+                description: "--baseline \(path) is a run of another scenario (scenario.sha256 "
+                    + "\(report.scenario.sha256.prefix(12))…, \(scenario.file) is \(scenario.sha256.prefix(12))…)"
+            )
+        }
+        return (report, path, limits)
+    }
+
+    /// The comparison's limits as `regression{…}` thresholds of the new report; one beyond its limit fails it.
+    static func applying(
+        _ rows: [ReportComparison.Row],
+        baseline: Report,
+        path: String,
+        to report: Report
+    ) -> Report {
+        var report = report
+        report.thresholds += rows.map {
+            ThresholdResult(
+                metric: $0.name,
+                expression: "change<=\(JSONValue.format($0.limitPercent))%",
+                observed: $0.changePercent.map { ($0 * 100).rounded() / 100 },
+                ok: !$0.failed
+            )
+        }
+        report.warnings.append("compared with baseline \(baseline.run.id) (\(path))")
+        for row in rows {
+            switch row.outcome {
+            case .notJudged(let why): report.warnings.append("\(row.name) not judged: \(why)")
+            case .withinPrecision: report.warnings.append("\(row.name): within the histogram's precision")
+            case .withinNoise: report.warnings.append("\(row.name): within run-to-run noise")
+            case .ok, .regression: break
+            }
+        }
+        if let first = rows.first(where: \.failed), report.verdict == .pass {
+            report.verdict = .fail
+            report.verdictReason =
+                "\(first.name) worsened by \(String(format: "%.1f", first.changePercent ?? 0)) % against the "
+                + "baseline, more than \(JSONValue.format(first.limitPercent)) %"
+        }
+        return report
+    }
+
     func runOne(_ scenario: Scenario, control: RunControl) async throws -> ExitStatus {
+        let baseline: (report: Report, path: String, limits: [ReportComparison.Limit])?
+        do {
+            baseline = try self.baseline(for: scenario)
+        } catch {
+            console.err("error: \(error)")
+            return .usage
+        }
         let seed = options.seed ?? Self.defaultSeed(for: scenario, segment: options.segment)
         let (transport, decision) = try await chooseTransport(scenario, seed: seed, control: control)
         var scenario = scenario
@@ -245,7 +332,7 @@ public struct RunCommand: Sendable {
         let result = try await runner.run(control: control)
         progress.finish()
         if let banner { console.err(banner) }
-        let report = Report.build(
+        var report = Report.build(
             scenario: scenario,
             plan: runner.plan,
             result: result,
@@ -253,6 +340,18 @@ public struct RunCommand: Sendable {
             seed: seed,
             allowMock: options.allowMock
         )
+        if let baseline {
+            // The scenario was checked against the baseline before the run; only the limits are judged here.
+            let rows =
+                (try? ReportComparison.compare(
+                    baseline: baseline.report,
+                    new: report,
+                    limits: baseline.limits,
+                    minCount: options.minCount,
+                    force: true
+                )) ?? []
+            report = Self.applying(rows, baseline: baseline.report, path: baseline.path, to: report)
+        }
         let root = URL(fileURLWithPath: options.outDirectory)
         let (folder, written) = try ReportWriter(root: root).write(report, secrets: scenario.secrets)
         try RunIndex.write(root: root)

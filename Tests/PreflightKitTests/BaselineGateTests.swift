@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+
+@testable import PreflightKit
+
+extension Serial {
+    /// `preflight run --baseline … --max-regression …` (#15, first slice): the built binary against a fast and a
+    /// slow server with one scenario file.
+    @Suite struct BaselineGateTests {
+        static let scenario = """
+            { "name": "gate", "target": { "baseURL": "http://127.0.0.1:9" },
+              "requests": [ { "name": "ok", "path": "/ok", "checks": [ { "status": 200 } ] } ],
+              "load": { "executor": "per-vu-iterations", "vus": 4, "iterations": 15 },
+              "thresholds": { "http_req_failed": ["rate<0.01"] } }
+            """
+
+        @Test func aSlowerRunFailsItsRegressionLimitAgainstTheStoredBaseline() async throws {
+            let dir = try CLITests.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let file = try CLITests.write(Self.scenario, to: dir)
+            let limit = ["--max-regression", "http_req_duration{name:ok}:p(95):10%", "--min-count", "50"]
+            // The baseline: a fast server.
+            let fast = try await withTestServer(countingRouter()) { port in
+                try await CLITests.preflight(["run", file, "--target", "http://127.0.0.1:\(port)", "--quiet"], in: dir)
+            }
+            #expect(fast.status == 0, "\(fast.stderr)")
+            let baseFolder = try #require(
+                try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("reports").path)
+                    .first { $0 != "index.html" }
+            )
+            // The same scenario against a server 200 ms slower: beyond +10 % p95, exit 99.
+            let slow = try await withTestServer(countingRouter(hold: .milliseconds(200))) { port in
+                try await CLITests.preflight(
+                    [
+                        "run", file, "--target", "http://127.0.0.1:\(port)", "--quiet", "--baseline",
+                        "reports/\(baseFolder)",
+                    ]
+                        + limit,
+                    in: dir
+                )
+            }
+            #expect(slow.status == 99, "\(slow.stderr)")
+            let reports = try CLITests.reports(in: dir)
+            let gated = try #require(reports.first { $0.thresholds.contains { $0.metric.hasPrefix("regression{") } })
+            let regression = try #require(gated.thresholds.first { $0.metric.hasPrefix("regression{") })
+            #expect(regression.metric == "regression{http_req_duration{name:ok}:p(95)}")
+            #expect(regression.expression == "change<=10%")
+            #expect(!regression.ok)
+            #expect((regression.observed ?? 0) > 100, "200 ms on top of a fast answer")
+            #expect(gated.verdict == .fail)
+            #expect(gated.verdictReason.contains("against the baseline"))
+            #expect(
+                gated.warnings.contains {
+                    $0.hasPrefix("compared with baseline \(reports.first { $0.verdict == .pass }!.run.id)")
+                }
+            )
+
+            // latest-pass finds the fast run (the slow one failed): against a fast server again, within 1000 %.
+            let again = try await withTestServer(countingRouter()) { port in
+                try await CLITests.preflight(
+                    [
+                        "run", file, "--target", "http://127.0.0.1:\(port)", "--quiet", "--baseline", "latest-pass",
+                        "--max-regression", "http_req_duration:p(95):1000%", "--min-count", "50",
+                    ],
+                    in: dir
+                )
+            }
+            #expect(again.status == 0, "\(again.stderr)")
+        }
+
+        @Test func aBaselineOfAnotherScenarioIsRefusedBeforeAnythingIsSent() async throws {
+            let dir = try CLITests.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let counter = RequestCounter()
+            try await withTestServer(countingRouter(counter: counter)) { port in
+                let file = try CLITests.write(Self.scenario, to: dir)
+                let first = try await CLITests.preflight(
+                    ["run", file, "--target", "http://127.0.0.1:\(port)", "--quiet"],
+                    in: dir
+                )
+                #expect(first.status == 0)
+                let folder = try #require(
+                    try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("reports").path)
+                        .first { $0 != "index.html" }
+                )
+                try Self.scenario.replacingOccurrences(of: "\"gate\"", with: "\"other\"")
+                    .write(to: dir.appendingPathComponent("other.json"), atomically: true, encoding: .utf8)
+                let before = counter.total
+                let other = try await CLITests.preflight(
+                    [
+                        "run", "other.json", "--target", "http://127.0.0.1:\(port)", "--baseline", "reports/\(folder)",
+                        "--max-regression", "http_req_duration:p(95):10%",
+                    ],
+                    in: dir
+                )
+                #expect(other.status == 2, "\(other.stderr)")
+                #expect(other.stderr.contains("is a run of another scenario"))
+                #expect(counter.total == before, "nothing was sent")
+                // A limit without a baseline is a usage error too.
+                let lonely = try await CLITests.preflight(
+                    ["run", file, "--max-regression", "http_req_duration:p(95):10%"],
+                    in: dir
+                )
+                #expect(lonely.status == 2)
+            }
+        }
+    }
+}
