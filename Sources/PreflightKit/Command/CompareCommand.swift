@@ -20,17 +20,10 @@ public struct CompareCommand: Sendable {
 
     /// A report.json, or a run folder holding one.
     static func load(_ path: String) throws(ReportComparison.Refusal) -> Report {
-        var isDirectory: ObjCBool = false
-        let file =
-            FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
-            ? URL(fileURLWithPath: path).appendingPathComponent("report.json").path : path
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw ReportComparison.Refusal(description: "\(file): cannot read the file")
-        }
         do {
-            return try ReportReader.decode(data)
+            return try ReportReader.load(path).report
         } catch {
-            throw ReportComparison.Refusal(description: "\(file): \(error)")
+            throw ReportComparison.Refusal(description: error.description)
         }
     }
 

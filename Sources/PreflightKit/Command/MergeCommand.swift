@@ -18,19 +18,11 @@ public struct MergeCommand: Sendable {
     public func run() -> ExitStatus {
         var shards: [ReportMerge.Shard] = []
         for path in paths {
-            // A run folder stands for its report.json.
-            var isDirectory: ObjCBool = false
-            let file =
-                FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
-                ? URL(fileURLWithPath: path).appendingPathComponent("report.json").path : path
-            guard let data = FileManager.default.contents(atPath: file) else {
-                console.err("merge: \(file): cannot read the file")
-                return .usage
-            }
             do {
-                shards.append(ReportMerge.Shard(name: file, report: try ReportReader.decode(data)))
+                let (file, report) = try ReportReader.load(path)
+                shards.append(ReportMerge.Shard(name: file, report: report))
             } catch {
-                console.err("merge: \(file): \(error)")
+                console.err("merge: \(error)")
                 return .usage
             }
         }

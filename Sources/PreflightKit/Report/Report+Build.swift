@@ -25,7 +25,6 @@ extension Report {
         let names = plan.requestNames
         let values = MetricValues(metrics: result.metrics, requestNames: names, durationSeconds: result.durationSeconds)
         let thresholds = ThresholdResult.evaluate(scenario.thresholds, values: values)
-        let failed = thresholds.filter { !$0.ok }
         let verdict: Verdict
         let reason: String
         if result.interrupted {
@@ -34,13 +33,9 @@ extension Report {
         } else if transport.mode == .mock && !allowMock {
             verdict = .inconclusive
             reason = "the mock transport answered (\(transport.reason)); results do not describe the target"
-        } else if !failed.isEmpty {
+        } else if let failure = failureReason(thresholds) {
             verdict = .fail
-            let first = failed[0]
-            let observed = first.observed.map { JSONValue.format(($0 * 1000).rounded() / 1000) } ?? "no data"
-            reason =
-                "\(failed.count) of \(thresholds.count) thresholds failed, first \(first.metric) \(first.expression) (observed \(observed))"
-                + (result.aborted ? "; the run was aborted" : "")
+            reason = failure + (result.aborted ? "; the run was aborted" : "")
         } else {
             verdict = .pass
             reason =
@@ -93,6 +88,15 @@ extension Report {
                 + (result.dataExhausted ? ["a unique data feed ran out; the scenario stopped issuing early"] : [])
                 + (transport.mode == .mock ? transport.advice.map { ["mock chosen by the probe: \($0)"] } ?? [] : [])
         )
+    }
+
+    /// "k of n thresholds failed, first …" when one failed; nil when all passed.
+    static func failureReason(_ thresholds: [ThresholdResult]) -> String? {
+        let failed = thresholds.filter { !$0.ok }
+        guard let first = failed.first else { return nil }
+        let observed = first.observed.map { JSONValue.format(($0 * 1000).rounded() / 1000) } ?? "no data"
+        return "\(failed.count) of \(thresholds.count) thresholds failed, first \(first.metric) \(first.expression) "
+            + "(observed \(observed))"
     }
 
     /// `histograms{}`: each request's histograms by status, encoded so that shards merge exactly.

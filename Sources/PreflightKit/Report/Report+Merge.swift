@@ -110,7 +110,6 @@ public enum ReportMerge {
         }
         report.warnings = warnings
 
-        let failed = thresholds.filter { !$0.ok }
         if report.run.interrupted {
             report.verdict = .inconclusive
             report.verdictReason = "a segment was interrupted; the merged report is partial"
@@ -120,14 +119,11 @@ public enum ReportMerge {
         } else if !missing.isEmpty {
             report.verdict = .inconclusive
             report.verdictReason =
-                "partial: \(missing.count) of \(count) segments missing; \(failed.count) of \(thresholds.count) "
-                + "thresholds failed on the \(seen.count) merged"
-        } else if let firstFailed = failed.first {
+                "partial: \(missing.count) of \(count) segments missing; "
+                + "\(thresholds.filter { !$0.ok }.count) of \(thresholds.count) thresholds failed on the \(seen.count) merged"
+        } else if let failure = Report.failureReason(thresholds) {
             report.verdict = .fail
-            let observed = firstFailed.observed.map { JSONValue.format(($0 * 1000).rounded() / 1000) } ?? "no data"
-            report.verdictReason =
-                "\(failed.count) of \(thresholds.count) thresholds failed on the merged data, first "
-                + "\(firstFailed.metric) \(firstFailed.expression) (observed \(observed))"
+            report.verdictReason = failure + " on the merged data"
         } else {
             report.verdict = .pass
             report.verdictReason =

@@ -45,7 +45,10 @@ public struct ExecutionSegment: Sendable, Equatable, CustomStringConvertible {
     public func share(of total: Int, loops: Int = 1) -> Int {
         (0..<loops).reduce(0) { sum, loop in
             let (k, n) = shard(loop: loop, loops: loops)
-            return sum + total / n + (k < total % n ? 1 : 0)
+            return sum + Self.part(of: total, shard: k, shards: n)
         }
     }
+
+    /// Shard k's part of `total` among n: the k-th of n near-equal parts (the first `total % n` get one more).
+    static func part(of total: Int, shard k: Int, shards n: Int) -> Int { total / n + (k < total % n ? 1 : 0) }
 }

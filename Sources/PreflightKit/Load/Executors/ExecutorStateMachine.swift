@@ -106,7 +106,7 @@ struct ExecutorStateMachine {
     }
 
     /// This shard's share of `total`: shard k gets the k-th of n near-equal parts.
-    func share(of total: Int) -> Int { total / shards + (shard < total % shards ? 1 : 0) }
+    func share(of total: Int) -> Int { ExecutionSegment.part(of: total, shard: shard, shards: shards) }
 
     /// The global id of VU slot `slot`.
     func vuID(slot: Int) -> Int { shard + slot * shards }
