@@ -66,6 +66,7 @@ extension Serial {
                 )
             }
             #expect(again.status == 0, "\(again.stderr)")
+            #expect(again.stdout.contains("all 2 thresholds passed, the regression limits included"), "\(again.stdout)")
         }
 
         @Test func aBaselineOfAnotherScenarioIsRefusedBeforeAnythingIsSent() async throws {

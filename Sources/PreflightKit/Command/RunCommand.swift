@@ -286,6 +286,10 @@ public struct RunCommand: Sendable {
             case .ok, .regression: break
             }
         }
+        if report.verdict == .pass, !rows.contains(where: \.failed) {
+            // The passing reason counts the regression limits too.
+            report.verdictReason = "all \(report.thresholds.count) thresholds passed, the regression limits included"
+        }
         if let first = rows.first(where: \.failed), report.verdict == .pass {
             report.verdict = .fail
             report.verdictReason =
