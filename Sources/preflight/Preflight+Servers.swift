@@ -8,12 +8,16 @@ import Prometheus
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the reference Market Data API (SQLite storage, quant features, cache).",
+        abstract: "Run the reference Market Data API (SQLite or PostgreSQL storage, quant features, cache).",
         discussion: """
             Stops gracefully on SIGTERM or SIGINT. Admin routes need --admin-token's bearer token when set.
+            With --db postgres://…, several instances share one store behind a load balancer; give --provider to \
+            one of them only (each instance with a provider runs its own scheduler). The password comes from \
+            PGPASSWORD or the variable --db-password-env names, never from the URL.
             Examples:
               preflight serve --demo-data
               preflight serve --port 0 --db /tmp/api.sqlite --provider http://127.0.0.1:9000 --parallel-backfill
+              PGPASSWORD=… preflight serve --port 8001 --db 'postgres://preflight@127.0.0.1:5432/preflight?sslmode=disable'
             """
     )
 
@@ -23,8 +27,16 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
 
-    @Option(help: "SQLite database file (created if missing).")
+    @Option(
+        help: """
+            SQLite database file (created if missing), or postgres://USER@HOST[:PORT]/DB[?schema=S&sslmode=disable|\
+            prefer|require&max_connections=N].
+            """
+    )
     var db = FileManager.default.temporaryDirectory.appendingPathComponent("preflight/market.sqlite").path
+
+    @Option(help: "Environment variable holding the PostgreSQL password (default: PGPASSWORD).")
+    var dbPasswordEnv: String?
 
     @Option(help: "Symbols the API knows, comma-separated.")
     var symbols = "AAPL,MSFT,GOOG,AMZN,NVDA"
@@ -76,7 +88,13 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var configuration = MarketDataConfiguration(databasePath: db)
+        let database: StoreLocation
+        do {
+            database = try StoreLocation(db, passwordVariable: dbPasswordEnv)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        var configuration = MarketDataConfiguration(database: database)
         configuration.host = host
         configuration.port = port
         configuration.symbols = symbolList
@@ -104,13 +122,17 @@ struct Serve: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let host = configuration.host
-        let app = try await buildMarketDataApplication(
-            configuration: configuration,
-            metrics: APIMetrics(registry: registry),
-            onListening: { port in printListening("preflight serve", host: host, port: port) },
-            logger: logger
-        )
-        try await app.runService()
+        logger.info("opening the store", metadata: ["store.location": "\(database.description)"])
+        try await withMarketStore(database, logger: logger) { [configuration, logger] store in
+            let app = try await buildMarketDataApplication(
+                configuration: configuration,
+                store: store,
+                metrics: APIMetrics(registry: registry),
+                onListening: { port in printListening("preflight serve", host: host, port: port) },
+                logger: logger
+            )
+            try await app.runService()
+        }
     }
 }
 

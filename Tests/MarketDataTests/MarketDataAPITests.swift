@@ -18,7 +18,8 @@ func temporaryDatabase() -> String {
 func makeServices(_ configure: (inout MarketDataConfiguration) -> Void = { _ in }) async throws -> MarketDataServices {
     var configuration = MarketDataConfiguration(databasePath: temporaryDatabase())
     configure(&configuration)
-    let store = try MarketStore(path: configuration.databasePath)
+    guard case .sqlite(let path) = configuration.database else { throw StoreLocationError("a SQLite store") }
+    let store = try MarketStore(path: path)
     try await store.addSymbols(configuration.symbols)
     return MarketDataServices(store: store, configuration: configuration)
 }
@@ -169,7 +170,7 @@ struct MarketDataAPITests {
             #expect(rows.map { $0["seq"] as! Int } == [2, 3])
             #expect(rows.first?["writtenAt"] as? String == "t2-1", "the first write of a seq is kept")
         }
-        let reopened = try MarketStore(path: services.store.path)
+        let reopened = try MarketStore(path: try #require(services.store.path))
         #expect(try await reopened.canary(from: 0).map(\.seq) == [1, 2, 3])
     }
 
@@ -226,7 +227,8 @@ struct MarketDataAPITests {
         let second = try MarketStore(path: path)
         #expect(await second.isReady())
         #expect(try await second.bars("AAPL").count == 5)
-        #expect(second.newestBar("AAPL") == first.newestBar("AAPL"))
+        let newest = try await first.newestBar("AAPL")
+        #expect(try await second.newestBar("AAPL") == newest)
     }
 
     @Test func oneEndToEndRequestOverALivePort() async throws {

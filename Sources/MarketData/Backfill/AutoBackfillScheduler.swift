@@ -343,15 +343,16 @@ public actor AutoBackfillScheduler: Service {
     public func health() async -> Health {
         await restoreIfNeeded()
         let end = today()
-        let lags = configuration.symbols.map { symbol -> Health.SymbolLag in
-            let newest = store.newestBar(symbol)
+        var lags: [Health.SymbolLag] = []
+        for symbol in configuration.symbols {
+            let newest = (try? await store.newestBar(symbol)) ?? nil
             let lag: Int
             if let newest, let day = TradingCalendar.Day(newest) {
                 lag = max(0, calendar.tradingDays(from: day.adding(days: 1), to: end).count)
             } else {
                 lag = calendar.tradingDays(from: end.adding(days: -configuration.lookbackDays), to: end).count
             }
-            return Health.SymbolLag(symbol: symbol, newestBar: newest, lagTradingDays: lag)
+            lags.append(Health.SymbolLag(symbol: symbol, newestBar: newest, lagTradingDays: lag))
         }
         let limiter = await client.limiter.state
         let snapshot = limiter.lastSnapshot

@@ -10,8 +10,8 @@ public struct MarketDataConfiguration: Sendable {
     /// Loopback by default.
     public var host = "127.0.0.1"
     public var port = 8000
-    /// The SQLite file; created with its folder when missing.
-    public var databasePath: String
+    /// The store: a SQLite file (created with its folder when missing) or a PostgreSQL database.
+    public var database: StoreLocation
     /// Symbols the API knows (and, with `demoData`, fills).
     public var symbols = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA"]
     /// When set, every `/api/v1/admin/*` route needs `Authorization: Bearer <token>`.
@@ -33,7 +33,10 @@ public struct MarketDataConfiguration: Sendable {
     /// Backfill options (symbols are filled in from `symbols`).
     public var backfill = BackfillConfiguration(symbols: [])
 
-    public init(databasePath: String) { self.databasePath = databasePath }
+    public init(database: StoreLocation) { self.database = database }
+
+    /// A SQLite store at `databasePath`.
+    public init(databasePath: String) { self.database = .sqlite(path: databasePath) }
 }
 
 /// Everything the routes share.
@@ -60,13 +63,16 @@ public struct MarketDataServices: Sendable {
 }
 
 /// Builds the reference API: the same builder serves `preflight serve` and the tests.
+///
+/// `store` is opened by the caller (``withMarketStore(_:logger:_:)`` on `configuration.database`), so a PostgreSQL
+/// pool outlives the application that uses it.
 public func buildMarketDataApplication(
     configuration: MarketDataConfiguration,
+    store: MarketStore,
     metrics: APIMetrics = APIMetrics(),
     onListening: @escaping @Sendable (Int) async -> Void = { _ in },
     logger: Logger
 ) async throws -> some ApplicationProtocol {
-    let store = try MarketStore(path: configuration.databasePath)
     try await store.addSymbols(configuration.symbols)
     if configuration.demoData {
         for symbol in configuration.symbols {
@@ -143,7 +149,7 @@ public func buildMarketDataRouter(_ services: MarketDataServices) -> Router<Basi
     api.get("features/quant/{symbol}") { _, context in
         let symbol = try context.parameters.require("symbol")
         guard isValidSymbol(symbol[...]) else { throw APIError.badSymbol(symbol) }
-        guard let newest = store.newestBar(symbol) else {
+        guard let newest = try await store.newestBar(symbol) else {
             throw try await store.hasSymbol(symbol)
                 ? APIError(.notFound, "no_bars", "no bars stored for \(symbol) yet")
                 : APIError.unknownSymbol(symbol)
@@ -169,7 +175,9 @@ public func buildMarketDataRouter(_ services: MarketDataServices) -> Router<Basi
                 throw APIError(.badRequest, "bad_date", "\(key) must be a date YYYY-MM-DD, got \"\(v.prefix(40))\"")
             }
         }
-        guard try await store.hasSymbol(symbol) || store.newestBar(symbol) != nil else {
+        var known = try await store.hasSymbol(symbol)
+        if !known { known = try await store.newestBar(symbol) != nil }
+        guard known else {
             throw APIError.unknownSymbol(symbol)
         }
         let bars = try await store.bars(symbol, from: query["from"].map(String.init), to: query["to"].map(String.init))
