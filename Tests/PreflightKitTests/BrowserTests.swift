@@ -25,7 +25,7 @@ extension Serial {
             )
         }
 
-        @Test(arguments: ["pass", "fail", "mock", "long", "drill"])
+        @Test(arguments: ["pass", "fail", "mock", "long", "drill", "server"])
         func theReportRendersInChromium(_ name: String) async throws {
             guard FileManager.default.isExecutableFile(atPath: Self.chromium.path) else {
                 Issue.record(

@@ -1,7 +1,8 @@
 import HTTPTypes
 import Hummingbird
+import Prometheus
 
-/// Records every request's route, status and duration into `APIMetrics`.
+/// Records every request's route, status and duration into `APIMetrics`, and how many are in flight.
 struct MetricsRecorder<Context: RequestContext>: RouterMiddleware {
     let metrics: APIMetrics
 
@@ -13,6 +14,9 @@ struct MetricsRecorder<Context: RequestContext>: RouterMiddleware {
         -> Response
     {
         let start = ContinuousClock.now
+        let inFlight = metrics.inFlight
+        inFlight.increment()
+        defer { inFlight.decrement() }
         do {
             let response = try await next(request, context)
             metrics.request(

@@ -15,6 +15,19 @@ public struct APIMetrics: Sendable {
         .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5),
     ]
 
+    /// Requests being handled now (`http_requests_in_flight`): a queue building up in the server shows here
+    /// before it shows in the client's latency.
+    var inFlight: Gauge {
+        registry.makeGauge(
+            descriptor: .init(
+                metricName: "http_requests_in",
+                unitName: "flight",
+                helpText: "Requests being handled now"
+            ),
+            labels: []
+        )
+    }
+
     /// One answered request, labelled by route template (bounded cardinality), method and status.
     func request(route: String, method: String, status: Int, duration: Duration) {
         registry.makeCounter(

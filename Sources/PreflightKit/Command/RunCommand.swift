@@ -319,17 +319,17 @@ public struct RunCommand: Sendable {
         if let banner { console.err(banner) }
         if let advice = decision.advice, decision.mode == .mock { console.err("  \(advice)") }
         let progress = ProgressPrinter(console: console, quiet: options.quiet)
-        let runner = LoadRunner(
-            scenario: scenario,
-            transport: transport,
-            options: RunOptions(
-                seed: seed,
-                eventLoops: options.eventLoops,
-                segment: options.segment,
-                progress: { progress.show($0) }
-            ),
-            logger: logger
+        var runOptions = RunOptions(
+            seed: seed,
+            eventLoops: options.eventLoops,
+            segment: options.segment,
+            progress: { progress.show($0) }
         )
+        // The server's view needs a server: a mock run says so in `server{}` instead.
+        if let spec = scenario.target.metrics, decision.mode == .real {
+            runOptions.scraper = try ServerScraper(spec: spec, target: scenario.target)
+        }
+        let runner = LoadRunner(scenario: scenario, transport: transport, options: runOptions, logger: logger)
         console.err(
             "running \(scenario.name) (\(scenario.file)) against \(scenario.target.baseURL) [\(decision.mode.word)]"
         )

@@ -14,6 +14,8 @@ public struct RunOptions: Sendable {
     public var progress: (@Sendable (Progress) -> Void)?
     /// The slice of the run this process drives (`--segment`); the whole run by default.
     public var segment: ExecutionSegment
+    /// Scrapes the target's Prometheus endpoint during the measured phase (`target.metrics`), when set.
+    public var scraper: ServerScraper? = nil
 
     public init(
         seed: UInt64,
@@ -73,6 +75,8 @@ public struct RunResult: Sendable {
     public var harness: HarnessLoad
     /// The slice of the run this was (`--segment`).
     public var segment: ExecutionSegment = .whole
+    /// The target's `/metrics` as scraped during the run (`target.metrics`), the first just before the start.
+    public var serverScrapes: [ServerScrape]? = nil
 }
 
 /// How hard the harness itself worked during a run, and whether it was the bottleneck.
@@ -166,6 +170,8 @@ public struct LoadRunner: Sendable {
         await withTaskGroup(of: Void.self) { connecting in
             for shard in shards { connecting.addTask { await shard.preconnect() } }
         }
+        // The server's counters before the first measured request: warm-up and the probe are behind them.
+        await options.scraper?.scrape(at: 0)
         // The common start: after warm-up and connection set-up, so neither is measured.
         let start = NIODeadline.now() + .milliseconds(20)
         let startedAt = Date()
@@ -179,10 +185,13 @@ public struct LoadRunner: Sendable {
             }
             tasks.addTask { await self.watchdog(shards: shards, control: control, start: start) }
             tasks.addTask { await self.collectLive(collector, control: control) }
+            if let scraper = options.scraper { tasks.addTask { await scraper.run(start: start) } }
             await tasks.next()  // the shards finished
             tasks.cancelAll()
         }
         let end = NIODeadline.now()
+        // The counters once every measured request has been answered.
+        await options.scraper?.scrape(at: Double((end - start).nanoseconds) / 1e9)
         let endedAt = Date()
         var metrics = RunMetrics(checkCounts: plan.checkLabels.map(\.count))
         var lateness = LatencyHistogram.latency()
@@ -238,7 +247,8 @@ public struct LoadRunner: Sendable {
             cpuSeconds: cpu,
             dispatchLateness: lateness,
             harness: harness,
-            segment: options.segment
+            segment: options.segment,
+            serverScrapes: options.scraper?.scrapes
         )
     }
 

@@ -32,6 +32,7 @@ public enum HTMLReport {
         h += drill(r)
         h += requests(r)
         h += charts(r)
+        h += server(r)
         if !r.warnings.isEmpty {
             h += "<section><h2>Warnings</h2><ul class=\"warnings\">"
             h += r.warnings.map { "<li>\(escapeXML($0))</li>" }.joined()
@@ -93,6 +94,44 @@ public enum HTMLReport {
         }
         h += "<p class=\"hint\">Latency is measured from each iteration's intended start (corrected for coordinated "
         h += "omission); the uncorrected p99 is measured from the actual send.</p></section>\n"
+        return h
+    }
+
+    /// The target's own metrics (`target.metrics`): a table of the whole-run values and one chart per series on the
+    /// client's time axis, so a latency change can be read against cache hits, database time or queueing.
+    static func server(_ r: Report) -> String {
+        guard let s = r.server else { return "" }
+        var h = "<section><h2>The server's view</h2>"
+        h += "<p class=\"note\">Scraped from <code>\(escapeXML(s.url))</code> every "
+        h += "\(escapeXML(DurationText.format(seconds: s.intervalSeconds))) on a connection of its own: "
+        h += "\(s.scrapes) scrapes, \(s.failedScrapes) failed.</p>"
+        if let note = s.note { h += "<p class=\"note\">\(escapeXML(note))</p>" }
+        h += "<div class=\"scroll\"><table class=\"requests\"><thead><tr><th>series</th><th>kind</th><th>of</th>"
+        h += "<th>whole run</th><th>min</th><th>avg</th><th>max</th></tr></thead><tbody>"
+        let cell: (Double?) -> String = { $0.map { SVGChart.fmt($0) } ?? "–" }
+        for series in s.series {
+            h += "<tr><td>\(escapeXML(series.name))</td><td>\(escapeXML(series.kind))</td>"
+            h += "<td><code>\(escapeXML(series.selector))</code></td><td>\(cell(series.value))</td>"
+            h += "<td>\(cell(series.min))</td><td>\(cell(series.avg))</td><td>\(cell(series.max))</td></tr>"
+        }
+        h += "</tbody></table></div></section>\n"
+        let xMax = max(r.run.durationSeconds, r.timeseries.last?.t ?? 0)
+        let colors = ["#8250df", "#0969da", "#bf8700", "#1a7f37", "#cf222e"]
+        for (i, series) in s.series.enumerated() where !series.points.isEmpty {
+            let chart = SVGChart(title: "Server: \(series.name) over time").lines(
+                [
+                    .init(
+                        name: series.name,
+                        color: colors[i % colors.count],
+                        points: series.points.compactMap { $0.count == 2 ? (x: $0[0], y: $0[1]) : nil }
+                    )
+                ],
+                xLabel: "seconds since start",
+                yLabel: series.name,
+                xMax: xMax
+            )
+            h += "<section class=\"chart-box\"><h2>Server: \(escapeXML(series.name))</h2>\(chart)</section>\n"
+        }
         return h
     }
 

@@ -12,6 +12,22 @@ public enum ExitStatus: Int32, Sendable {
 }
 
 extension Report {
+    /// The server's view for `report.json`: computed from the scrapes, or a note saying why there are none.
+    static func serverSection(
+        _ spec: ServerMetricsSpec,
+        target: Target,
+        scrapes: [ServerScrape]?,
+        mode: TransportMode
+    ) -> ServerSection {
+        let url =
+            spec.url.hasPrefix("/") ? "\(target.baseURL.scheme)://\(target.baseURL.hostHeader)\(spec.url)" : spec.url
+        guard mode == .real else {
+            return .skipped(spec, url: url, note: "not scraped: the mock transport answered, there is no server")
+        }
+        guard let scrapes, !scrapes.isEmpty else { return .skipped(spec, url: url, note: "not scraped") }
+        return .compute(spec, url: url, scrapes: scrapes)
+    }
+
     /// Assembles the report of a finished (or interrupted) run.
     public static func build(
         scenario: Scenario,
@@ -23,7 +39,15 @@ extension Report {
         runID: String = UUID().uuidString.lowercased()
     ) -> Report {
         let names = plan.requestNames
-        let values = MetricValues(metrics: result.metrics, requestNames: names, durationSeconds: result.durationSeconds)
+        let server = scenario.target.metrics.map { spec in
+            serverSection(spec, target: scenario.target, scrapes: result.serverScrapes, mode: transport.mode)
+        }
+        let values = MetricValues(
+            metrics: result.metrics,
+            requestNames: names,
+            durationSeconds: result.durationSeconds,
+            server: server
+        )
         let thresholds = ThresholdResult.evaluate(scenario.thresholds, values: values)
         let verdict: Verdict
         let reason: String
@@ -87,6 +111,14 @@ extension Report {
             warnings: result.warnings
                 + (result.dataExhausted ? ["a unique data feed ran out; the scenario stopped issuing early"] : [])
                 + (transport.mode == .mock ? transport.advice.map { ["mock chosen by the probe: \($0)"] } ?? [] : [])
+                + (server.map { s in
+                    s.failedScrapes > 0
+                        ? [
+                            "\(s.failedScrapes) of \(s.scrapes) scrapes of \(s.url) failed: \(s.errors.joined(separator: "; "))"
+                        ]
+                        : []
+                } ?? []),
+            server: server
         )
     }
 
@@ -171,6 +203,7 @@ extension Report {
             case .gauge:
                 v["value"] = values.value(metric: metric, tags: tags, aggregation: .value)
                 v["max"] = values.value(metric: metric, tags: tags, aggregation: .max)
+            case .server: break  // the server's series are in `server{}`, not among the client's metrics
             }
             return MetricSummary(type: kind.rawValue, values: v)
         }
@@ -184,7 +217,7 @@ extension Report {
         out[Metric.checks.rawValue]?.values["passes"] = Double(passed)
         out[Metric.checks.rawValue]?.values["fails"] = Double(checkFails)
         // Sub-metrics named by thresholds, with every percentile those thresholds ask for.
-        for t in thresholds where !t.tags.isEmpty {
+        for t in thresholds where !t.tags.isEmpty && t.metricName != "server" {
             if t.metricName == Metric.httpReqDuration.rawValue {
                 let extra = thresholds.filter { $0.metric == t.metric }.compactMap { th -> Double? in
                     if case .percentile(let p) = th.aggregation { p } else { nil }

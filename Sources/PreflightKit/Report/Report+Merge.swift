@@ -57,7 +57,13 @@ public enum ReportMerge {
             spec.isDefault = t.default ?? false
             return spec
         }
-        let values = MetricValues(metrics: metrics, requestNames: names, durationSeconds: duration)
+        // Every shard scraped the same server over nearly the same window: the first shard's view stands for it.
+        let values = MetricValues(
+            metrics: metrics,
+            requestNames: names,
+            durationSeconds: duration,
+            server: first.report.server
+        )
         let thresholds = ThresholdResult.evaluate(specs, values: values)
 
         var report = first.report

@@ -22,6 +22,8 @@ public struct Report: Codable, Sendable {
     public var warnings: [String]
     /// The drill's measurements (SPEC §5); absent for load runs.
     public var drill: DrillSection?
+    /// The target's own metrics as scraped during the run (`target.metrics`, SPEC §13); absent without it.
+    public var server: ServerSection?
 
     public struct Tool: Codable, Sendable {
         public var name: String

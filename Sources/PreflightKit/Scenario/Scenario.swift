@@ -25,6 +25,8 @@ public struct Target: Sendable {
     public var baseURL: TargetURL
     /// Headers added to every request (request headers override them by name).
     public var headers: [(name: String, value: String)]
+    /// The target's Prometheus endpoint to scrape during the run (`target.metrics`), if any.
+    public var metrics: ServerMetricsSpec? = nil
 }
 
 /// A parsed `http://` or `https://` base URL.

@@ -8,7 +8,7 @@ extension Reader {
         return Warmup(requests: n)
     }
 
-    func thresholds(_ node: JSONNode, requestNames: Set<String>?) -> [ThresholdSpec] {
+    func thresholds(_ node: JSONNode, requestNames: Set<String>?, serverSeries: Set<String>) -> [ThresholdSpec] {
         guard let obj = node.object(keys: objectKeys(node)) else { return [] }
         var out: [ThresholdSpec] = []
         for key in obj.dict.keys.sorted() {
@@ -29,7 +29,12 @@ extension Reader {
                     expression = entry.string()
                 }
                 guard let expression else { continue }
-                switch ThresholdSpec.parse(metric: key, expression: expression, requestNames: requestNames) {
+                switch ThresholdSpec.parse(
+                    metric: key,
+                    expression: expression,
+                    requestNames: requestNames,
+                    serverSeries: serverSeries
+                ) {
                 case .success(var t):
                     t.abortOnFail = abort
                     t.delayAbortEval = delay

@@ -205,7 +205,13 @@ struct Reader {
         // When the requests themselves are broken, request names in thresholds are not checked, so one mistake
         // is not reported twice.
         let thresholdList =
-            obj.optional("thresholds").map { self.thresholds($0, requestNames: requests == nil ? nil : names) }
+            obj.optional("thresholds").map {
+                self.thresholds(
+                    $0,
+                    requestNames: requests == nil ? nil : names,
+                    serverSeries: Set(targetValue?.metrics?.series.map(\.name) ?? [])
+                )
+            }
             ?? ScenarioLoader.defaultThresholds(hasChecks: requests?.contains { !$0.checks.isEmpty } ?? false)
         if let probe = transportValue.probeRequest, requests != nil, !names.contains(probe) {
             diag.add(
@@ -244,7 +250,7 @@ struct Reader {
     }
 
     func target(_ node: JSONNode) -> Target? {
-        guard let obj = node.object(keys: ["baseURL", "headers"]) else { return nil }
+        guard let obj = node.object(keys: ["baseURL", "headers", "metrics"]) else { return nil }
         var url: TargetURL?
         if let n = obj.required("baseURL", hint: "e.g. http://127.0.0.1:8000"), let s = n.string() {
             switch TargetURL.parse(s) {
@@ -253,8 +259,9 @@ struct Reader {
             }
         }
         let headers = obj.optional("headers").map(staticHeaders) ?? []
+        let metrics = obj.optional("metrics").flatMap(serverMetrics)
         guard let url else { return nil }
-        return Target(baseURL: url, headers: headers)
+        return Target(baseURL: url, headers: headers, metrics: metrics)
     }
 
     func staticHeaders(_ node: JSONNode) -> [(name: String, value: String)] {

@@ -20,6 +20,8 @@ public enum Metric: String, CaseIterable, Sendable {
     /// How values aggregate (k6's metric types).
     public enum Kind: String, Sendable {
         case counter, gauge, rate, trend
+        /// A series of the target's own metrics (`server{NAME}`, SPEC §13).
+        case server
     }
 
     /// What one value of the metric is, for people.
@@ -79,6 +81,7 @@ public enum MetricCatalog {
         case .gauge: "value, min, max"
         case .rate: "rate"
         case .trend: "p(N), avg, min, med, max, count"
+        case .server: "value (or rate: over the whole run), avg, min, max (over the scrape intervals)"
         }
     }
 }

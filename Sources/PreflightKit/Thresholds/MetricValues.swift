@@ -5,11 +5,14 @@ public struct MetricValues: Sendable {
     public var metrics: RunMetrics
     public var requestNames: [String]
     public var durationSeconds: Double
+    /// The target's own view (`server{NAME}` thresholds), when it was scraped.
+    public var server: ServerSection?
 
-    public init(metrics: RunMetrics, requestNames: [String], durationSeconds: Double) {
+    public init(metrics: RunMetrics, requestNames: [String], durationSeconds: Double, server: ServerSection? = nil) {
         self.metrics = metrics
         self.requestNames = requestNames
         self.durationSeconds = durationSeconds
+        self.server = server
     }
 
     /// The value the threshold compares, or nil when the metric has no data (which fails the threshold: a
@@ -23,6 +26,10 @@ public struct MetricValues: Sendable {
         let status = tags.first { $0.key == "status" }.flatMap { Int($0.value) }
         let selected = zip(requestNames, metrics.requests).filter { name == nil || $0.0 == name }.map(\.1)
         let rate: (Double) -> Double = { durationSeconds > 0 ? $0 / durationSeconds : 0 }
+        if metric == "server" {
+            guard let series = tags.first(where: { $0.key == "series" })?.value else { return nil }
+            return server?.value(series: series, aggregation: aggregation.description)
+        }
         guard let metric = Metric(rawValue: metric) else { return nil }
         switch metric {
         case .httpReqs:

@@ -259,6 +259,8 @@ public struct ThresholdSpec: Sendable, Equatable {
             allowed = true
         case (.counter, .count), (.counter, .rate), (.rate, .rate), (.gauge, .value), (.gauge, .min), (.gauge, .max):
             allowed = true
+        case (.server, .value), (.server, .rate), (.server, .avg), (.server, .min), (.server, .max):
+            allowed = true
         default: allowed = false
         }
         guard allowed else {
@@ -275,13 +277,43 @@ public struct ThresholdSpec: Sendable, Equatable {
     /// Parses one threshold entry of a scenario.
     ///
     /// `requestNames` nil skips checking `name` tags (used when the requests themselves did not validate).
+    ///
+    /// `server{NAME}` names a series of `target.metrics`; `serverSeries` nil skips checking that it exists.
     public static func parse(
         metric key: String,
         expression: String,
-        requestNames: Set<String>?
+        requestNames: Set<String>?,
+        serverSeries: Set<String>? = nil
     ) -> Result<
         ThresholdSpec, ScenarioProblem.Reason
     > {
+        if key.hasPrefix("server{") || key == "server" {
+            let series = key.hasSuffix("}") ? String(key.dropFirst("server{".count).dropLast()) : ""
+            guard !series.isEmpty else {
+                return .failure(.init("names no series", hint: "write server{NAME} with a name from target.metrics"))
+            }
+            if let serverSeries, !serverSeries.contains(series) {
+                return .failure(
+                    .init(
+                        "target.metrics has no series \"\(series)\"",
+                        hint: serverSeries.isEmpty
+                            ? "add target.metrics with a series of that name"
+                            : "its series: \(serverSeries.sorted().joined(separator: ", "))"
+                    )
+                )
+            }
+            return parseExpression(expression, kind: .server).map { agg, op, bound in
+                ThresholdSpec(
+                    metric: key,
+                    metricName: "server",
+                    tags: [Tag(key: "series", value: series)],
+                    expression: expression,
+                    aggregation: agg,
+                    op: op,
+                    bound: bound
+                )
+            }
+        }
         let (name, tags): (String, [Tag])
         switch parseMetric(key, requestNames: requestNames) {
         case .success(let v): (name, tags) = v

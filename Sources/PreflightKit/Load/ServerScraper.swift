@@ -1,0 +1,79 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Scrapes the target's Prometheus endpoint during a run (`target.metrics`, SPEC §13).
+///
+/// Each scrape is one request on a fresh connection of its own (`OneShotHTTP`), never on the load's connections,
+/// and none is counted in the run's metrics. A scrape that fails or does not parse is recorded with its reason and
+/// skipped by the series; the run goes on.
+public final class ServerScraper: Sendable {
+    public let spec: ServerMetricsSpec
+    /// Where the scrapes go, for the report (no credentials: target URLs never carry them).
+    public let url: String
+    let client: OneShotHTTP
+    let path: String
+    private let recorded = NIOLockedValueBox<[ServerScrape]>([])
+
+    /// The largest exposition read; a bigger one is a failed scrape (a target's `/metrics` is usually < 1 MiB).
+    public static let maxBytes = 8 << 20
+
+    public init(spec: ServerMetricsSpec, target: Target) throws {
+        self.spec = spec
+        var base = target.baseURL
+        var path = spec.url
+        if !spec.url.hasPrefix("/"), case .success(let absolute) = TargetURL.parse(spec.url) {
+            base = TargetURL(scheme: absolute.scheme, host: absolute.host, port: absolute.port, basePath: "")
+            path = absolute.basePath.isEmpty ? "/" : absolute.basePath
+        } else {
+            base.basePath = ""  // a path is on the target's host, not under its base path
+        }
+        self.path = path
+        url = "\(base)\(path)"
+        var http = HTTPSettings()
+        http.maxBodyBytes = Self.maxBytes
+        client = try OneShotHTTP(
+            target: base,
+            http: http,
+            headers: [(name: "Accept", value: "text/plain;version=0.0.4")],
+            connectTimeout: max(1, spec.interval)
+        )
+    }
+
+    /// What was scraped so far, in order.
+    public var scrapes: [ServerScrape] { recorded.withLockedValue { $0 } }
+
+    /// One scrape, recorded at `t` seconds from the run's start.
+    public func scrape(at t: Double) async {
+        let answer = await client.send(method: "GET", path: path, timeout: max(1, spec.interval), wantsBody: true)
+        let scrape: ServerScrape
+        if answer.status != 200 {
+            let why =
+                answer.status == 0 ? "no answer (\(answer.error.map { "\($0)" } ?? "error"))" : "HTTP \(answer.status)"
+            scrape = ServerScrape(t: t, exposition: nil, error: "\(path): \(why)")
+        } else if answer.bodyTruncated {
+            scrape = ServerScrape(t: t, exposition: nil, error: "\(path): longer than \(Self.maxBytes >> 20) MiB")
+        } else {
+            do {
+                let text = answer.body.map { String(buffer: $0) } ?? ""
+                scrape = ServerScrape(t: t, exposition: try PrometheusExposition.parse(text))
+            } catch {
+                scrape = ServerScrape(t: t, exposition: nil, error: "\(path): not Prometheus text: \(error)")
+            }
+        }
+        recorded.withLockedValue { $0.append(scrape) }
+    }
+
+    /// Scrapes every `interval` from `start` until the task is cancelled.
+    public func run(start: NIODeadline) async {
+        var tick: Int64 = 1
+        let step = Int64(spec.interval * 1e9)
+        while !Task.isCancelled {
+            let wake = start + .nanoseconds(tick * step)
+            tick += 1
+            let wait = max(0, (wake - NIODeadline.now()).nanoseconds)
+            guard (try? await Task.sleep(for: .nanoseconds(wait))) != nil else { return }
+            await scrape(at: Double((NIODeadline.now() - start).nanoseconds) / 1e9)
+        }
+    }
+}
