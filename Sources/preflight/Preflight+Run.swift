@@ -49,8 +49,9 @@ struct Run: AsyncParsableCommand {
 
     @Option(
         help: """
-            Compare each run with this report.json (or run folder), or `latest-pass`: the newest passing report of \
-            the same scenario under --out. Limits: --max-regression.
+            Compare each run with this report.json (or run folder), `latest-pass` (the newest passing report of \
+            the same scenario under --out) or `marked` (the one `preflight report RUN --mark-baseline` marked). \
+            Limits: --max-regression.
             """
     )
     var baseline: String?

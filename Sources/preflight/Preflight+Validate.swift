@@ -63,20 +63,32 @@ struct Validate: AsyncParsableCommand {
 struct RenderReport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Re-render report.html, junit.xml and summary.md from a report.json.",
+        abstract: "Re-render report.html, junit.xml and summary.md from a report.json, or mark it as a baseline.",
         discussion: """
-            Example:
+            --mark-baseline records the run in its reports folder's baselines.json as the baseline of its scenario: \
+            `run --baseline marked` then compares with it, and index.html shows it.
+            Examples:
               preflight report reports/cached-symbol-20261129T110502Z/report.json --out /tmp/rendered
+              preflight report reports/cached-symbol-20261129T110502Z --mark-baseline
             """
     )
 
-    @Argument(help: "A report.json written by `preflight run`.")
+    @Argument(help: "A report.json written by `preflight run` (or its run folder, with --mark-baseline).")
     var report: String
 
     @Option(help: "Folder to write into (default: the report's folder, whose index is refreshed).")
     var out: String?
 
+    @Flag(help: "Mark this run as its scenario's baseline in the reports folder (baselines.json, index.html).")
+    var markBaseline = false
+
     func run() throws {
+        if markBaseline {
+            guard out == nil else { throw ValidationError("--mark-baseline marks a run in place; drop --out") }
+            let status = ReportCommand.markBaseline(report, console: .standard)
+            if status != .pass { throw ExitCode(status.rawValue) }
+            return
+        }
         let status = ReportCommand(path: report, outDirectory: out).run()
         if status != .pass { throw ExitCode(status.rawValue) }
     }

@@ -69,6 +69,68 @@ extension Serial {
             #expect(again.stdout.contains("all 2 thresholds passed, the regression limits included"), "\(again.stdout)")
         }
 
+        /// `report --mark-baseline` marks a run in the index; `run --baseline marked` compares with it, and the new
+        /// report shows both side by side (table and overlaid distributions) from its own report.json.
+        @Test func aMarkedBaselineIsShownInTheIndexAndSideBySideInTheNewReport() async throws {
+            let dir = try CLITests.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let file = try CLITests.write(Self.scenario, to: dir)
+            let reports = dir.appendingPathComponent("reports")
+            // Nothing marked yet: refused before anything is sent.
+            let none = try await CLITests.preflight(
+                ["run", file, "--target", "http://127.0.0.1:9", "--quiet", "--baseline", "marked"],
+                in: dir
+            )
+            #expect(none.status == 2)
+            #expect(none.stderr.contains("no baseline of gate is marked"), "\(none.stderr)")
+
+            let first = try await withTestServer(countingRouter()) { port in
+                try await CLITests.preflight(["run", file, "--target", "http://127.0.0.1:\(port)", "--quiet"], in: dir)
+            }
+            #expect(first.status == 0, "\(first.stderr)")
+            let baseFolder = try #require(
+                try FileManager.default.contentsOfDirectory(atPath: reports.path).first { $0.hasPrefix("gate-") }
+            )
+            let mark = try await CLITests.preflight(["report", "reports/\(baseFolder)", "--mark-baseline"], in: dir)
+            #expect(mark.status == 0, "\(mark.stderr)")
+            let index = try String(contentsOf: reports.appendingPathComponent("index.html"), encoding: .utf8)
+            #expect(index.contains("\(baseFolder)</a> <span class=\"baseline\">BASELINE</span>"))
+
+            let second = try await withTestServer(countingRouter(hold: .milliseconds(20))) { port in
+                try await CLITests.preflight(
+                    [
+                        "run", file, "--target", "http://127.0.0.1:\(port)", "--quiet", "--baseline", "marked",
+                        "--max-regression", "http_req_duration:p(95):10000%", "--min-count", "50",
+                    ],
+                    in: dir
+                )
+            }
+            #expect(second.status == 0, "\(second.stderr)")
+            let new = try #require(try CLITests.reports(in: dir).first { $0.comparison != nil })
+            let comparison = try #require(new.comparison)
+            #expect(comparison.baselinePath.hasSuffix(baseFolder))
+            #expect(comparison.rows.map(\.name) == ["regression{http_req_duration:p(95)}"])
+            #expect((comparison.rows.first?.new ?? 0) > (comparison.rows.first?.baseline ?? .infinity))
+            #expect(comparison.baselineCurve.count > 10)
+            let newFolder = try #require(
+                try FileManager.default.contentsOfDirectory(atPath: reports.path).first {
+                    $0.hasPrefix("gate-") && $0 != baseFolder
+                }
+            )
+            let html = try String(
+                contentsOf: reports.appendingPathComponent(newFolder).appendingPathComponent("report.html"),
+                encoding: .utf8
+            )
+            #expect(html.contains("<h2>Against the baseline</h2>"))
+            #expect(html.contains("Latency by percentile, this run and the baseline"))
+            #expect(html.contains("data-series=\"baseline\""))
+            // The index keeps the mark; the new run's row offers the command to move it.
+            let after = try String(contentsOf: reports.appendingPathComponent("index.html"), encoding: .utf8)
+            #expect(after.contains("preflight report \(newFolder) --mark-baseline"))
+            // The legend above the table and the one marked row.
+            #expect(after.components(separatedBy: "class=\"baseline\">BASELINE").count - 1 == 2)
+        }
+
         @Test func aBaselineOfAnotherScenarioIsRefusedBeforeAnythingIsSent() async throws {
             let dir = try CLITests.tempDir()
             defer { try? FileManager.default.removeItem(at: dir) }

@@ -50,7 +50,7 @@ extension Serial {
         static func reports(in dir: URL) throws -> [Report] {
             let root = dir.appendingPathComponent("reports")
             let folders = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []).filter {
-                $0 != "index.html"
+                $0 != "index.html" && $0 != BaselineMarks.fileName
             }
             return try folders.map {
                 try ReportWriter.decoder().decode(

@@ -37,4 +37,37 @@ public struct ReportCommand: Sendable {
         console.out("wrote \(folder.path)/report.html, junit.xml, summary.md (verdict \(report.verdict.word))")
         return .pass
     }
+
+    /// Marks the run at `path` (its report.json or its folder) as the baseline of its scenario in the reports folder
+    /// that holds it, and refreshes that folder's `index.html`.
+    public static func markBaseline(_ path: String, console: Console) -> ExitStatus {
+        var folder = URL(fileURLWithPath: path).standardizedFileURL
+        if folder.lastPathComponent == "report.json" { folder.deleteLastPathComponent() }
+        let report: Report
+        do {
+            report = try ReportReader.load(folder.path).report
+        } catch {
+            console.err("\(path): \(error)")
+            return .usage
+        }
+        guard report.drill == nil, report.run.segment == nil else {
+            console.err("\(path): only a whole load run can be a baseline (this is a drill or one segment of a run)")
+            return .usage
+        }
+        if report.verdict != .pass {
+            console.err("note: \(path) did not pass (\(report.verdict.word)); marked as asked")
+        }
+        let root = folder.deletingLastPathComponent()
+        do {
+            try BaselineMarks.mark(folder: folder.lastPathComponent, report: report, root: root)
+            try RunIndex.write(root: root)
+        } catch {
+            console.err("\(root.path): cannot write \(BaselineMarks.fileName): \(error)")
+            return .internalError
+        }
+        console.out(
+            "marked \(folder.lastPathComponent) as the baseline of \(report.scenario.name) in \(root.path)/\(BaselineMarks.fileName)"
+        )
+        return .pass
+    }
 }

@@ -248,6 +248,16 @@ public struct RunCommand: Sendable {
                 return nil
             }
             (report, path) = (found, root.appendingPathComponent(entry.folder).path)
+        } else if choice == "marked" {
+            let root = URL(fileURLWithPath: options.outDirectory)
+            guard let mark = BaselineMarks.load(root: root)[scenario.sha256] else {
+                throw ReportComparison.Refusal(
+                    description: "--baseline marked: no baseline of \(scenario.name) is marked in \(root.path) "
+                        + "(preflight report \(root.path)/RUN --mark-baseline)"
+                )
+            }
+            path = root.appendingPathComponent(mark.folder).path
+            report = try CompareCommand.load(path)
         } else {
             report = try CompareCommand.load(choice)
             path = choice
@@ -278,6 +288,7 @@ public struct RunCommand: Sendable {
             )
         }
         report.warnings.append("compared with baseline \(baseline.run.id) (\(path))")
+        report.comparison = ComparisonSection(rows: rows, baseline: baseline, path: path)
         for row in rows {
             switch row.outcome {
             case .notJudged(let why): report.warnings.append("\(row.name) not judged: \(why)")

@@ -31,6 +31,7 @@ public enum HTMLReport {
         h += thresholds(r)
         h += drill(r)
         h += requests(r)
+        h += baseline(r)
         h += charts(r)
         h += server(r)
         if !r.warnings.isEmpty {
@@ -94,6 +95,47 @@ public enum HTMLReport {
         }
         h += "<p class=\"hint\">Latency is measured from each iteration's intended start (corrected for coordinated "
         h += "omission); the uncorrected p99 is measured from the actual send.</p></section>\n"
+        return h
+    }
+
+    /// Baseline and this run side by side: the regression limits' table and both latency distributions overlaid.
+    static func baseline(_ r: Report) -> String {
+        guard let c = r.comparison else { return "" }
+        var h = "<section><h2>Against the baseline</h2>"
+        h += "<p class=\"note\">Baseline: run <code>\(escapeXML(c.baselineRunId))</code> of "
+        h += "\(escapeXML(HumanFormat.date(c.baselineStartedAt))) (<code>\(escapeXML(c.baselinePath))</code>).</p>"
+        h +=
+            "<div class=\"scroll\"><table class=\"requests\"><thead><tr><th>limit</th><th>baseline</th><th>this run</th>"
+        h += "<th>change</th><th>allowed</th><th>result</th></tr></thead><tbody>"
+        let cell: (Double?) -> String = { $0.map { SVGChart.fmt($0) } ?? "–" }
+        for row in c.rows {
+            let change = row.changePercent.map { String(format: "%+.1f %%", $0) } ?? "–"
+            let css = row.outcome == "regression" ? "fail" : row.outcome == "ok" ? "pass" : ""
+            h +=
+                "<tr><td><code>\(escapeXML(row.name))</code></td><td>\(cell(row.baseline))</td><td>\(cell(row.new))</td>"
+            h += "<td>\(change)</td><td>\(SVGChart.fmt(row.limitPercent)) %</td>"
+            h += "<td class=\"\(css)\">\(escapeXML(row.outcome))</td></tr>"
+        }
+        h += "</tbody></table></div></section>\n"
+        var all = LatencyHistogram.latency()
+        for byStatus in r.histograms.values {
+            for pair in byStatus.values { all.add(pair.corrected.decode()) }
+        }
+        if all.totalCount > 0, !c.baselineCurve.isEmpty {
+            let chart = SVGChart(title: "Latency by percentile, this run and the baseline, milliseconds").percentiles(
+                [
+                    .init(name: "this run", color: "#8250df", points: percentilePoints(all)),
+                    .init(
+                        name: "baseline",
+                        color: "#57606a",
+                        points: c.baselineCurve.compactMap { $0.count == 2 ? (x: $0[0], y: $0[1]) : nil },
+                        dashed: true
+                    ),
+                ],
+                yLabel: "latency (ms)"
+            )
+            h += "<section class=\"chart-box\"><h2>Latency distribution against the baseline</h2>\(chart)</section>\n"
+        }
         return h
     }
 

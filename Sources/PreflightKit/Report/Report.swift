@@ -24,6 +24,8 @@ public struct Report: Codable, Sendable {
     public var drill: DrillSection?
     /// The target's own metrics as scraped during the run (`target.metrics`, SPEC §13); absent without it.
     public var server: ServerSection?
+    /// The baseline this run was judged against (`run --baseline`, SPEC §13); absent without one.
+    public var comparison: ComparisonSection?
 
     public struct Tool: Codable, Sendable {
         public var name: String

@@ -39,7 +39,8 @@ public enum RunIndex {
         return out.sorted { ($0.date, $0.folder) > ($1.date, $1.folder) }
     }
 
-    public static func render(_ entries: [Entry]) -> String {
+    public static func render(_ entries: [Entry], baselines: [String: BaselineMarks.Mark] = [:]) -> String {
+        let marked = Set(baselines.values.map(\.folder))
         var h = """
             <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Preflight runs</title><style>
             body { font: 14px/1.45 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1000px; margin: 0 auto; padding: 16px 24px; color: #1f2328; }
@@ -47,7 +48,11 @@ public enum RunIndex {
             th { background: #f6f8fa; } .pass { color: #1a7f37; font-weight: 600; } .fail { color: #cf222e; font-weight: 600; }
             .inconclusive, .incomplete { color: #9a6700; font-weight: 600; } .mock { background: #fff8c5; font-weight: 700; padding: 0 4px; }
             td.num { text-align: right; font-variant-numeric: tabular-nums; }
+            .baseline { background: #ddf4ff; color: #0969da; font-weight: 700; padding: 0 4px; }
+            code { font-size: 12px; color: #57606a; }
             </style></head><body><h1>Preflight runs</h1>
+            <p>A run marked <span class="baseline">BASELINE</span> is the one <code>preflight run … --baseline marked</code>
+            compares with; to mark another, run the command in its row from this folder.</p>
             <table><thead><tr><th>Started (UTC)</th><th>Scenario</th><th>Verdict</th><th>Mode</th><th>Key figures</th><th>Report</th></tr></thead><tbody>
 
             """
@@ -70,7 +75,13 @@ public enum RunIndex {
                                 : " · RPO not measured")
                     } ?? "p95 \(HumanFormat.ms(p95))"
                 h += "<td>\(mode)</td><td class=\"num\">\(escapeXML(figures))</td>"
-                h += "<td><a href=\"\(folder)/report.html\">\(folder)</a></td></tr>\n"
+                h += "<td><a href=\"\(folder)/report.html\">\(folder)</a>"
+                if marked.contains(e.folder) {
+                    h += " <span class=\"baseline\">BASELINE</span>"
+                } else if r.drill == nil, r.run.segment == nil {
+                    h += "<br><code>preflight report \(folder) --mark-baseline</code>"
+                }
+                h += "</td></tr>\n"
             } else {
                 h += "<tr><td>–</td><td>–</td><td class=\"incomplete\">INCOMPLETE</td><td>–</td><td>–</td>"
                 h += "<td>\(folder) (\(escapeXML(e.problem ?? "")))</td></tr>\n"
@@ -83,7 +94,7 @@ public enum RunIndex {
     /// Regenerates `index.html` in `root`.
     public static func write(root: URL) throws {
         try ReportWriter.writeAtomically(
-            Data(render(entries(in: root)).utf8),
+            Data(render(entries(in: root), baselines: BaselineMarks.load(root: root)).utf8),
             to: root.appendingPathComponent("index.html")
         )
     }
