@@ -100,41 +100,51 @@ extension MarketDataSerial {
             await state.bars(symbol, from: Self.today.adding(days: -730), to: Self.today)
         }
 
-        @Test func tenSymbolsAreBackfilledExactlyOnceWithinTheLimit() async throws {
+        /// On both storage engines: the scheduler's writes (bars, runs, statuses, rate-limit events, attempts) are
+        /// the same SQL contract on SQLite and PostgreSQL.
+        @Test(arguments: Engine.available)
+        func tenSymbolsAreBackfilledExactlyOnceWithinTheLimit(engine: Engine) async throws {
             let symbols = (0..<10).map { "SYM\($0)" }
             let (app, state) = simulatorApp { $0.errorRate = 0.05 }
             var faults = ProviderFaults()
             faults.impossibleRate = 0.05
             await state.setFaults(faults)
-            let store = try MarketStore(path: temporaryDatabase())
             try await app.test(.live) { client in
                 let port = try #require(client.port)
-                let s = scheduler(port: port, store: store, symbols: symbols)
-                let first = try #require(try await s.runOnce())
-                #expect(first.run.symbolsTotal == 10)
-                #expect(await s.maxInFlight <= 3)
-                #expect(await state.maxSymbolsInFlight <= 3)
-                // No impossible bar was stored; the days they stood for are open gaps, filled by the next run.
-                await state.setFaults(ProviderFaults())
-                _ = try await s.runOnce()
-                for symbol in symbols {
-                    let stored = try await store.bars(symbol)
-                    #expect(stored == (await expected(state, symbol)), "\(symbol)")
-                    #expect(Set(stored.map(\.date)).count == stored.count, "each day once")
-                    #expect(stored.allSatisfy { ProviderClient.impossibility($0, calendar: TradingCalendar()) == nil })
+                try await engine.withFreshStore { store in
+                    let s = scheduler(port: port, store: store, symbols: symbols)
+                    let first = try #require(try await s.runOnce())
+                    #expect(first.run.symbolsTotal == 10)
+                    #expect(await s.maxInFlight <= 3)
+                    #expect(await state.maxSymbolsInFlight <= 3)
+                    // No impossible bar was stored; the days they stood for are open gaps, filled by the next run.
+                    await state.setFaults(ProviderFaults())
+                    _ = try await s.runOnce()
+                    for symbol in symbols {
+                        let stored = try await store.bars(symbol)
+                        #expect(stored == (await expected(state, symbol)), "\(symbol)")
+                        #expect(Set(stored.map(\.date)).count == stored.count, "each day once")
+                        #expect(
+                            stored.allSatisfy { ProviderClient.impossibility($0, calendar: TradingCalendar()) == nil }
+                        )
+                    }
+                    // Every 429 the provider sent is recorded; once the limit was learned, none followed.
+                    let limited = await state.rateLimited
+                    let events = try await store.rateLimitEvents(limit: 1000)
+                    #expect(events.count == limited)
+                    #expect(
+                        limited <= 3,
+                        "at most one 429 per symbol in flight before the limit was learned, got \(limited)"
+                    )
+                    let health = await s.health()
+                    #expect(health.status == "ok")
+                    #expect(health.symbols.allSatisfy { $0.lagTradingDays == 0 })
+                    #expect(health.lastRun?.status == "ok")
+                    #expect(try await store.runs(limit: 10).map(\.status) == ["ok", "ok"])
+                    #expect(try await store.symbolStatuses().map(\.symbol) == symbols)
+                    let attempts = try await store.attemptSummary(since: .distantPast)
+                    #expect(attempts.attempts >= first.run.requests)
                 }
-                // Every 429 the provider sent is recorded; once the limit was learned, none followed.
-                let limited = await state.rateLimited
-                let events = try await store.rateLimitEvents(limit: 1000)
-                #expect(events.count == limited)
-                #expect(
-                    limited <= 3,
-                    "at most one 429 per symbol in flight before the limit was learned, got \(limited)"
-                )
-                let health = await s.health()
-                #expect(health.status == "ok")
-                #expect(health.symbols.allSatisfy { $0.lagTradingDays == 0 })
-                #expect(health.lastRun?.status == "ok")
             }
         }
 
