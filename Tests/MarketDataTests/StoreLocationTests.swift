@@ -76,18 +76,18 @@ import Testing
     }
 
     @Test(.enabled(if: Engine.postgresURL != nil))
-    func aWrongPasswordFailsAtOnceWithTheServersReason() async throws {
+    func aWrongPasswordFailsWithTheServersReasonNotAfterAMinuteOfRetries() async throws {
         var c = try Engine.postgresConfiguration(schema: "unused")
         c.password = "definitely-wrong"
-        let started = ContinuousClock.now
         await #expect {
             try await withMarketStore(.postgres(c), logger: Engine.quietLogger) { _ in }
         } throws: { error in
             let text = "\(error)"
             return text.contains("28P01") && text.contains("PGPASSWORD") && !text.contains("definitely-wrong")
         }
-        // The pool alone would retry for about a minute; the login check answers in one round trip.
-        #expect(ContinuousClock.now - started < .seconds(30))
+        // The server's own reason (SQLSTATE 28P01) is what the login check adds: the pool alone retries for about a
+        // minute and then reports only that its circuit breaker tripped. (No wall-clock bound: under the thread
+        // sanitizer the SCRAM key derivation alone takes tens of seconds.)
         var closed = c
         closed.port = 1
         await #expect {
