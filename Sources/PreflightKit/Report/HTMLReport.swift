@@ -117,10 +117,7 @@ public enum HTMLReport {
             h += "<td class=\"\(css)\">\(escapeXML(row.outcome))</td></tr>"
         }
         h += "</tbody></table></div></section>\n"
-        var all = LatencyHistogram.latency()
-        for byStatus in r.histograms.values {
-            for pair in byStatus.values { all.add(pair.corrected.decode()) }
-        }
+        let all = r.allLatency()
         if all.totalCount > 0, !c.baselineCurve.isEmpty {
             let chart = SVGChart(title: "Latency by percentile, this run and the baseline, milliseconds").percentiles(
                 [
@@ -212,14 +209,8 @@ public enum HTMLReport {
             )
             h += "<section class=\"chart-box\"><h2>Throughput and errors</h2>\(throughput)</section>\n"
         }
-        var corrected = LatencyHistogram.latency()
-        var uncorrected = LatencyHistogram.latency()
-        for byStatus in r.histograms.values {
-            for pair in byStatus.values {
-                corrected.add(pair.corrected.decode())
-                uncorrected.add(pair.uncorrected.decode())
-            }
-        }
+        let corrected = r.allLatency()
+        let uncorrected = r.allLatency(corrected: false)
         if corrected.totalCount > 0 {
             let chart = SVGChart(title: "Latency by percentile, corrected and uncorrected, milliseconds").percentiles(
                 [

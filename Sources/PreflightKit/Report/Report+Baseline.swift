@@ -47,11 +47,20 @@ public struct ComparisonSection: Codable, Sendable, Equatable {
                 outcome: outcome
             )
         }
-        var all = LatencyHistogram.latency()
-        for byStatus in baseline.histograms.values {
-            for pair in byStatus.values { all.add(pair.corrected.decode()) }
-        }
+        let all = baseline.allLatency()
         baselineCurve = all.totalCount > 0 ? HTMLReport.percentilePoints(all).map { [$0.x, $0.y] } : []
+    }
+}
+
+extension Report {
+    /// Every request's latency in one histogram, added from the stored ones: corrected for coordinated omission
+    /// (from each iteration's intended start), or as sent.
+    func allLatency(corrected: Bool = true) -> LatencyHistogram {
+        var all = LatencyHistogram.latency()
+        for byStatus in histograms.values {
+            for pair in byStatus.values { all.add((corrected ? pair.corrected : pair.uncorrected).decode()) }
+        }
+        return all
     }
 }
 
