@@ -126,6 +126,9 @@ enum Engine: String, CustomTestStringConvertible, Sendable {
             let to = bars[14].date
             #expect(try await store.bars("AAPL", from: from, to: to).map(\.date) == bars[10...14].map(\.date))
             #expect(try await store.storedDates("AAPL", from: bars[25].date) == Set(bars[25...].map(\.date)))
+            // Per symbol in one query, bounds included (the admin endpoint's open gaps).
+            #expect(try await store.barCounts(from: from, to: to) == ["AAPL": 5])
+            #expect(try await store.barCounts(from: bars[0].date, to: bars[29].date) == ["AAPL": 30, "MSFT": 5])
             #expect(try await store.bars("NONE").isEmpty)
             #expect(try await store.upsert([], symbol: "AAPL") == 0)
         }

@@ -204,7 +204,7 @@ extension Serial {
             #expect(folder.status == 0, "\(folder.stderr)")
             // Every shipped file: the three load scenarios and the drill.
             let shipped = try FileManager.default.contentsOfDirectory(atPath: repo.path).filter {
-                $0.hasSuffix(".json") && $0 != "schema.json"
+                $0.hasSuffix(".json") && !ScenarioLoader.isSchema($0)
             }
             #expect(shipped.count == 4)
             #expect(folder.stdout.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count == shipped.count)
@@ -314,6 +314,12 @@ extension Serial {
                 #expect(report.run.interrupted)
                 #expect(report.run.abandonedIterations == 2)
                 #expect(report.run.durationSeconds < 15, "the second signal did not wait out gracefulStop")
+                // #32, item 11: it said the requests were in flight "when gracefulStop (60s) ran out", 1 s in.
+                #expect(
+                    report.warnings.contains { $0.contains("in flight at the second signal") },
+                    "\(report.warnings)"
+                )
+                #expect(!report.warnings.contains { $0.contains("ran out") }, "\(report.warnings)")
             }
         }
 

@@ -126,4 +126,31 @@ import Testing
         #expect(rows[0].outcome == .regression)
         #expect(abs((rows[0].changePercent ?? 0) - 5) < 0.01)
     }
+    /// #32, item 7: the change column is signed as the numbers moved, with better/worse beside it; a drop in
+    /// requests from 1,200 to 400 read "+66.7 %" (the sign meant "worse").
+    @Test func theChangeIsSignedAsTheNumbersMovedWithTheDirectionBesideIt() throws {
+        let base = try Self.run(centerMs: 100, count: 1200)
+        let new = try Self.run(centerMs: 100, count: 400)
+        let fewer = try ReportComparison.compare(
+            baseline: base,
+            new: new,
+            limits: [try Self.limit("http_reqs:count:10%")],
+            minCount: 100
+        )
+        #expect(fewer[0].outcome == .regression)
+        #expect(fewer[0].changePercent.map { ($0 * 10).rounded() / 10 } == 66.7, "the limit is judged on the worsening")
+        #expect(fewer[0].signedChangePercent.map { ($0 * 10).rounded() / 10 } == -66.7)
+        #expect(fewer[0].direction == "worse")
+        #expect(fewer[0].changeText == "-66.7 % (worse)")
+        let faster = try ReportComparison.compare(
+            baseline: try Self.run(centerMs: 120, seed: 2),
+            new: try Self.run(centerMs: 100),
+            limits: [try Self.limit("http_req_duration:p(95):10%")]
+        )
+        #expect(faster[0].changeText.hasPrefix("-"), "\(faster[0].changeText)")
+        #expect(faster[0].changeText.hasSuffix("(better)"))
+        let table = ReportComparison.table(fewer, baseline: base, new: new)
+        #expect(table.contains("-66.7 % (worse)"), "\(table)")
+        #expect(!table.contains("+66.7 %"))
+    }
 }

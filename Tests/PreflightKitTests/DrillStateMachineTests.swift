@@ -176,14 +176,31 @@ struct DrillStateMachineTests {
         #expect(m.handle(.tick(at: 5.4)) == [.stopBackground, .readCanary])
     }
 
-    @Test func aCanaryThatCannotBeReadBackIsInvalid() {
+    /// #32, item 2: what cannot be read back is not shown to be intact; the drill completes (and its RPO and
+    /// lost-writes objectives fail for want of data), it is not "invalid" — invalid is for a drill that proved nothing.
+    @Test func aCanaryThatCannotBeReadBackCompletesTheDrillUnmeasured() {
         var m = Self.faulting()
         _ = m.handle(.actionFinished(.fault, succeeded: true, at: 3.0))
         _ = m.handle(.probe(ok: false, at: 3.1))
         _ = Self.probes(&m, from: 3.2, to: 3.55, ok: true)
         #expect(m.phase == .readingBack)
         #expect(m.handle(.canaryRead(ok: false, at: 9)) == [.runAction(.rollback)])
-        #expect(m.ending == .invalid("the canary series could not be read back after recovery"))
+        #expect(m.canaryUnreadable)
+        #expect(!m.neverRecovered)
+        _ = m.handle(.actionFinished(.rollback, succeeded: true, at: 9.1))
+        #expect(m.ending == .completed)
+    }
+
+    @Test func aServiceThatNeverRecoversCompletesTheDrillAsNeverRecovered() {
+        var m = Self.faulting(Self.config(recoveryAction: false))
+        _ = m.handle(.actionFinished(.fault, succeeded: true, at: 3.0))
+        _ = Self.probes(&m, from: 3.1, to: 7.95, ok: false)
+        #expect(m.handle(.tick(at: 8.0)) == [.stopBackground, .readCanary])
+        #expect(m.neverRecovered)
+        _ = m.handle(.canaryRead(ok: false, at: 8.2))
+        _ = m.handle(.actionFinished(.rollback, succeeded: true, at: 8.3))
+        #expect(m.ending == .completed)
+        #expect(m.canaryUnreadable)
     }
 
     @Test func withoutCanaryOrRollbackTheDrillFinishesRightAfterRecovery() {

@@ -209,6 +209,43 @@ extension Serial {
             #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("rolled-back").path))
         }
 
+        /// #32, item 10: behind a balancer (or a self-healing platform) the probe never fails; with the fault
+        /// verified by a command there was nothing to detect, so `detection` is skipped, not a failing "no data".
+        @Test func aFaultVerifiedByACommandWithNoFailedProbeSkipsDetection() async throws {
+            let dir = try Self.tempDir()
+            let server = CrashableServer(crashFile: dir.appendingPathComponent("crash"), downFor: nil, buffered: false)
+            let outcome = try await withTestServer(server.router) { port in
+                try await Self.run(
+                    """
+                    { "kind": "drill", "name": "t", "target": { "baseURL": "http://127.0.0.1:\(port)" },
+                      "steadyState": { "probe": { "path": "/readyz" }, "interval": "100ms", "mustHoldFor": "500ms" },
+                      "fault": { "after": "500ms", "action": { "run": ["true"] }, "verify": { "run": ["true"] } },
+                      "recovery": { "healthy": { "consecutiveSuccesses": 3 }, "timeout": "10s" },
+                      "objectives": { "rto": "<10s", "detection": "<5s" } }
+                    """,
+                    in: dir
+                )
+            }
+            #expect(outcome.status == .pass, "\(outcome.stdout)")
+            let detection = try #require(outcome.report.thresholds.first { $0.metric == "drill_detection" })
+            #expect(detection.ok && detection.observed == nil)
+            #expect(detection.skipped?.contains("detection does not apply") == true, "\(detection)")
+            #expect(outcome.stdout.contains("– drill_detection"), "\(outcome.stdout)")
+        }
+
+        /// #32, item 11: an invalid drill that had a canary said "RPO not measured (no canary)".
+        @Test func anInvalidDrillWithACanarySaysWhyRPOWasNotMeasured() async throws {
+            let dir = try Self.tempDir()
+            let server = CrashableServer(crashFile: dir.appendingPathComponent("crash"), downFor: nil, buffered: false)
+            let outcome = try await withTestServer(server.router) { port in
+                try await Self.run(Self.drill(port: port, dir: dir, fault: "true", canary: true), in: dir)
+            }
+            #expect(outcome.status == .inconclusive)
+            #expect(!outcome.stdout.contains("no canary"), "\(outcome.stdout)")
+            #expect(outcome.stdout.contains("RPO not measured (the drill ended before the canary"), "\(outcome.stdout)")
+            #expect(outcome.report.drill?.rpoNotMeasured?.contains("ended before") == true)
+        }
+
         @Test func aSignalDuringTheFaultRollsBackAndWritesAPartialReport() async throws {
             let dir = try Self.tempDir()
             let server = CrashableServer(crashFile: dir.appendingPathComponent("crash"), downFor: nil, buffered: false)

@@ -170,6 +170,23 @@ extension Serial {
             #expect(never.reason == "endpoint answered 404")
         }
 
+        /// #32, item 8: `missingStatuses` replaces the default list (the README said `[404, 410]` adds 410); the list
+        /// in force is in the report's probe record, so a reader can tell why a 405 counted as real.
+        @Test func missingStatusesReplaceTheDefaultAndTheListInForceIsRecorded() async throws {
+            let router = Router()
+            router.get("/x") { _, _ in Response(status: .methodNotAllowed) }
+            try await withTestServer(router) { port in
+                let replaced = try await probe(port: port, missing: "[404, 410]")
+                #expect(replaced.exists, "405 is not in [404, 410]: a real, failing endpoint")
+                #expect(replaced.info.missingStatuses == [404, 410])
+                let byDefault = try await probe(port: port)
+                #expect(!byDefault.exists)
+                #expect(byDefault.info.missingStatuses == [404, 405, 501])
+                let encoded = String(decoding: try JSONEncoder().encode(replaced.info), as: UTF8.self)
+                #expect(encoded.contains(#""missingStatuses":[404,410]"#), "\(encoded)")
+            }
+        }
+
         /// A framework-style API: an unknown route and an unknown item on a known route both answer 404, with
         /// different bodies.
         static func frameworkRouter() -> Router<BasicRequestContext> {

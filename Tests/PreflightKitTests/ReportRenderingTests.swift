@@ -186,6 +186,61 @@ struct ReportRenderingTests {
         #expect(html.contains("<span class=\"mock\">MOCK</span>"))
     }
 
+    /// #32, item 13: the baseline limits table showed "30", "58" without units and the regression row "95.8"
+    /// without %; the run parameters broke mid-word.
+    @Test func theBaselineTableAndTheRegressionRowCarryTheirUnits() throws {
+        var r = try Self.fixture("pass")
+        let name = "regression{http_req_duration:p(95)}"
+        var comparison = ComparisonSection(rows: [], baseline: r, path: "reports/base")
+        comparison.rows = [
+            .init(
+                name: name,
+                baseline: 30,
+                new: 58.74,
+                changePercent: 95.8,
+                signedChangePercent: 95.8,
+                direction: "worse",
+                limitPercent: 10,
+                outcome: "regression"
+            ),
+            .init(
+                name: "regression{http_reqs:count}",
+                baseline: 1200,
+                new: 400,
+                changePercent: 66.67,
+                signedChangePercent: -66.67,
+                direction: "worse",
+                limitPercent: 10,
+                outcome: "regression"
+            ),
+        ]
+        r.comparison = comparison
+        r.thresholds.append(ThresholdResult(metric: name, expression: "change<=10%", observed: 95.8, ok: false))
+        let html = HTMLReport.render(r)
+        #expect(html.contains("<td>30.0 ms</td><td>58.7 ms</td>"), "the limits table in the metric's unit")
+        #expect(html.contains("+95.8 % (worse)"))
+        #expect(html.contains("-66.7 % (worse)"))
+        #expect(html.contains(">+95.8 %<"), "the regression threshold's observed change")
+        #expect(!html.contains(">95.8<"))
+        #expect(!html.contains("word-break: break-all"), "the parameters table breaks between words")
+    }
+
+    /// #32, item 13: `index.html` explained BASELINE when nothing was marked, and wrapped the mark command at `--`.
+    @Test func theIndexExplainsTheBaselineMarkOnlyWhenOneIsShown() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("pf-index-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let folder = root.appendingPathComponent("run-pass")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try Data(contentsOf: Self.fixtures.appendingPathComponent("pass.json"))
+            .write(to: folder.appendingPathComponent("report.json"))
+        try RunIndex.write(root: root)
+        let html = try String(contentsOf: root.appendingPathComponent("index.html"), encoding: .utf8)
+        #expect(!html.contains("A run marked"))
+        #expect(html.contains("No run is marked as the baseline"))
+        #expect(html.contains("<code class=\"cmd\">preflight report run-pass --mark-baseline</code>"))
+        #expect(html.contains("code.cmd { white-space: nowrap; }"))
+    }
+
     @Test func aThresholdWithoutDataIsWrittenWithObservedNull() throws {
         let t = ThresholdResult(
             metric: "http_req_duration{status:404}",

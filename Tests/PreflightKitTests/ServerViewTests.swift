@@ -92,19 +92,19 @@ import Testing
             ]
         )
         let scrapes = [
-            try Self.scrape(
+            try ServerViewTests.scrape(
                 0,
                 "req_total{code=\"200\"} 100\nreq_total{code=\"500\"} 0\ndepth 1\ncache_total{result=\"hit\"} 10\n"
                     + "cache_total{result=\"miss\"} 10\n" + Self.histogram([0, 0, 0, 0])
             ),
-            try Self.scrape(
+            try ServerViewTests.scrape(
                 1,
                 "req_total{code=\"200\"} 290\nreq_total{code=\"500\"} 10\ndepth 4\ncache_total{result=\"hit\"} 100\n"
                     + "cache_total{result=\"miss\"} 20\n" + Self.histogram([0, 100, 100, 100])
             ),
             ServerScrape(t: 1.5, exposition: nil, error: "/metrics: HTTP 503"),
             // The server restarted: its counters began again.
-            try Self.scrape(
+            try ServerViewTests.scrape(
                 2,
                 "req_total{code=\"200\"} 50\ndepth 2\ncache_total{result=\"hit\"} 45\ncache_total{result=\"miss\"} 5\n"
                     + Self.histogram([0, 0, 50, 50])
@@ -229,5 +229,77 @@ import Testing
         let result = try #require(ThresholdResult.evaluate([t], values: withServer).first)
         #expect(result.ok)
         #expect(result.observed == 0.95)
+    }
+
+    /// #32, item 1: a selector that matches nothing, or only NaN, is no data — never a 0 that passes `max==0`.
+    @Test func aSelectorThatMatchesNothingOrOnlyNaNIsNoDataNotZero() throws {
+        let gauge = { (name: String, selector: String) in
+            ServerSeriesSpec(name: name, kind: .gauge(try SeriesSelector.parse(selector).get()))
+        }
+        let spec = ServerMetricsSpec(
+            url: "/metrics",
+            interval: 1,
+            series: [
+                try gauge("missing", "backfill_consecutive_failures"),
+                try gauge("nan", "depth_nan"),
+                try gauge("typo", "http_requests_in_flite"),
+                .init(name: "rate_missing", kind: .rate(try SeriesSelector.parse("nothing_total").get())),
+                .init(
+                    name: "ratio_missing",
+                    kind: .ratio(
+                        try SeriesSelector.parse("absent_total").get(),
+                        try SeriesSelector.parse("req_total").get()
+                    )
+                ),
+                try gauge("present", "depth"),
+            ]
+        )
+        let text = "req_total 10\ndepth 3\ndepth_nan NaN\nhttp_requests_in_flight 1\n"
+        let scrapes = try [0.0, 1, 2].map { try ServerViewTests.scrape($0, text) }
+        let s = ServerSection.compute(spec, url: "http://127.0.0.1/metrics", scrapes: scrapes)
+        let byName = Dictionary(uniqueKeysWithValues: s.series.map { ($0.name, $0) })
+        for name in ["missing", "nan", "typo", "rate_missing", "ratio_missing"] {
+            let series = try #require(byName[name])
+            #expect(series.value == nil && series.max == nil && series.points.isEmpty, "\(name): \(series)")
+            #expect(series.noData != nil, "\(name) says why it has no data")
+        }
+        #expect(byName["typo"]?.noData?.contains("closest series scraped: http_requests_in_flight") == true)
+        #expect(byName["nan"]?.noData?.contains("only NaN") == true)
+        #expect(byName["ratio_missing"]?.noData?.hasPrefix("absent_total matched no sample") == true)
+        #expect(byName["present"]?.value == 3)
+        #expect(byName["present"]?.noData == nil)
+        let values = MetricValues(
+            metrics: RunMetrics(checkCounts: []),
+            requestNames: [],
+            durationSeconds: 2,
+            server: s
+        )
+        let t = try ThresholdSpec.parse(metric: "server{missing}", expression: "max==0", requestNames: nil).get()
+        let result = try #require(ThresholdResult.evaluate([t], values: values).first)
+        #expect(!result.ok)
+        #expect(result.observed == nil)
+    }
+
+    /// #32, item 6: the final scrape comes just after the last answer; the few milliseconds after the scrape before
+    /// it join the interval before, instead of reading as a rate of 0.
+    @Test func aShortLastIntervalJoinsTheOneBeforeIt() throws {
+        let spec = ServerMetricsSpec(
+            url: "/metrics",
+            interval: 1,
+            series: [.init(name: "rps", kind: .rate(try SeriesSelector.parse("req_total").get()))]
+        )
+        // 100 requests a second for 5 s; a scrape at 5.001 s, then the final one at 5.004 s with nothing new.
+        var scrapes = try (0...5).map { try ServerViewTests.scrape(Double($0), "req_total \($0 * 100)\n") }
+        scrapes[5].t = 5.001
+        scrapes.append(try ServerViewTests.scrape(5.004, "req_total 500\n"))
+        let rps = try #require(ServerSection.compute(spec, url: "/m", scrapes: scrapes).series.first)
+        #expect(rps.points.count == 5)
+        #expect(try #require(rps.min) > 99, "\(rps.points)")
+        #expect(abs(try #require(rps.avg) - 100) < 0.2)
+        #expect(rps.points.last?[0] == 5.004, "the merged interval ends at the final scrape")
+        // An interval of half the scrape interval or more stays on its own.
+        var longTail = scrapes
+        longTail[6].t = 5.6
+        #expect(ServerSection.compute(spec, url: "/m", scrapes: longTail).series[0].points.count == 6)
     }
 }

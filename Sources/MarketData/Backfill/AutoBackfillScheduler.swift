@@ -77,7 +77,8 @@ public actor AutoBackfillScheduler: Service {
         let forward = client.onAttempt
         client.onAttempt = { attempt in
             await forward(attempt)
-            do { try await store.recordAttempt(attempt) } catch {
+            // Recorded even when a shutdown cancelled the attempt: the row says what was sent.
+            do { try await uncancelled { try await store.recordAttempt(attempt) } } catch {
                 logger.warning("cannot record a provider attempt", metadata: ["error": "\(error)"])
             }
             metrics?.providerAttempt(attempt)
@@ -90,17 +91,25 @@ public actor AutoBackfillScheduler: Service {
     }
 
     /// Periodic runs until graceful shutdown; a trigger starts the next run early.
+    ///
+    /// Graceful shutdown (SIGTERM, SIGINT) cancels the loop: that is the scheduler's normal end, not an error, so
+    /// `serve` exits 0 under systemd or Kubernetes. A run in flight is recorded as `interrupted`.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                _ = try? await self.runOnce()
-                let next = ContinuousClock.now + self.configuration.interval
-                await self.setNextRun(Date().addingTimeInterval(self.configuration.interval.seconds))
-                while ContinuousClock.now < next, await !self.takeTrigger() {
-                    try await Task.sleep(for: .milliseconds(200))
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    _ = try? await self.runOnce()
+                    let next = ContinuousClock.now + self.configuration.interval
+                    await self.setNextRun(Date().addingTimeInterval(self.configuration.interval.seconds))
+                    while ContinuousClock.now < next, await !self.takeTrigger() {
+                        try await Task.sleep(for: .milliseconds(200))
+                    }
                 }
             }
+        } catch is CancellationError {
+            // The normal end of a service in graceful shutdown.
         }
+        logger.notice("backfill scheduler stopped", metadata: ["backfill.reason": "graceful shutdown"])
     }
 
     private func setNextRun(_ date: Date) { nextRunAt = date }
@@ -128,7 +137,10 @@ public actor AutoBackfillScheduler: Service {
         if lastSuccess == nil {
             lastSuccess = finished.first { $0.status == "ok" }?.finishedAt.flatMap(MarketStore.date)
         }
-        if consecutiveFailures == 0 { consecutiveFailures = finished.prefix { $0.status != "ok" }.count }
+        if consecutiveFailures == 0 {
+            // A run cut short by a shutdown neither failed nor succeeded.
+            consecutiveFailures = finished.filter { $0.status != "interrupted" }.prefix { $0.status != "ok" }.count
+        }
     }
 
     /// One run over every symbol; nil when a run is already in progress (runs never overlap).
@@ -155,20 +167,43 @@ public actor AutoBackfillScheduler: Service {
             }
             for await outcome in group {
                 outcomes.append(outcome)
-                if let s = pending.next() { group.addTask { await self.backfill(s) } }
+                // A shutdown starts no further symbol; those in flight end on their cancelled calls.
+                if !Task.isCancelled, let s = pending.next() { group.addTask { await self.backfill(s) } }
             }
         }
         let failed = outcomes.filter { $0.state != .done }.count
-        let status = failed == 0 ? "ok" : (failed == outcomes.count ? "failed" : "partial")
-        try await store.finishRun(
-            id,
-            status: status,
-            ok: outcomes.count - failed,
-            failed: failed,
-            requests: outcomes.reduce(0) { $0 + $1.requests },
-            barsWritten: outcomes.reduce(0) { $0 + $1.barsWritten },
-            rateLimitHits: outcomes.reduce(0) { $0 + $1.rateLimitHits }
-        )
+        // Cancelled by a graceful shutdown: the run did not fail, it was cut short.
+        let interrupted = Task.isCancelled
+        let status =
+            interrupted ? "interrupted" : failed == 0 ? "ok" : (failed == outcomes.count ? "failed" : "partial")
+        let store = self.store
+        let requests = outcomes.reduce(0) { $0 + $1.requests }
+        let barsWritten = outcomes.reduce(0) { $0 + $1.barsWritten }
+        let rateLimitHits = outcomes.reduce(0) { $0 + $1.rateLimitHits }
+        let ok = outcomes.count - failed
+        // The run's row is finished even when the task is cancelled (a cancelled task's database calls throw).
+        try await uncancelled {
+            try await store.finishRun(
+                id,
+                status: status,
+                ok: ok,
+                failed: failed,
+                requests: requests,
+                barsWritten: barsWritten,
+                rateLimitHits: rateLimitHits
+            )
+        }
+        if interrupted {
+            // Neither a success nor a failure: the consecutive-failure count stays as it was.
+            metrics?.backfillRun(
+                status: status,
+                barsWritten: barsWritten,
+                success: false,
+                consecutiveFailures: consecutiveFailures
+            )
+            logger.info("backfill run interrupted by shutdown", metadata: ["backfill.run": "\(id)"])
+            return nil
+        }
         if status == "ok" {
             lastSuccess = Date()
             consecutiveFailures = 0
@@ -287,6 +322,8 @@ public actor AutoBackfillScheduler: Service {
                 error: error,
                 nextRetryAt: nextRetry.map { Date().addingTimeInterval($0.seconds) }
             )
+        } catch is CancellationError {
+            outcome.state = .failed("interrupted by shutdown")
         } catch {
             outcome.state = .failed("storage: \(error)")
             logger.error("backfill failed", metadata: ["backfill.symbol": "\(symbol)", "error": "\(error)"])
@@ -338,6 +375,19 @@ public actor AutoBackfillScheduler: Service {
         public var lastHour: MarketStore.AttemptSummary
         public var symbols: [SymbolLag]
         public var provider: Budget
+    }
+
+    /// Trading days missing over the lookback now, per symbol: the lookback's trading days less the bars stored in
+    /// it, counted from the bars (not the last run's account), so a bar deleted since the last run shows at once.
+    /// One grouped query for every symbol, so the admin endpoint stays cheap with hundreds of symbols.
+    public func missingTradingDays() async throws -> [String: Int] {
+        let end = today()
+        let start = end.adding(days: -configuration.lookbackDays)
+        let expected = calendar.tradingDays(from: start, to: end).count
+        let stored = try await store.barCounts(from: start.description, to: end.description)
+        var missing: [String: Int] = [:]
+        for symbol in configuration.symbols { missing[symbol] = max(0, expected - (stored[symbol] ?? 0)) }
+        return missing
     }
 
     public func health() async -> Health {

@@ -127,6 +127,7 @@ public func buildMarketDataRouter(_ services: MarketDataServices) -> Router<Basi
     let store = services.store
     let cache = services.cache
     let metrics = services.metrics
+    metrics.exportAtZero(scheduler: services.scheduler != nil)
     router.add(middleware: MetricsRecorder(metrics: metrics))
     router.add(middleware: LogRequestsMiddleware(.debug))
 
@@ -205,7 +206,15 @@ public func buildMarketDataRouter(_ services: MarketDataServices) -> Router<Basi
         return try encodeJSON(await scheduler.health())
     }
     admin.get("backfill/runs") { _, _ in try encodeJSON(["runs": try await store.runs()]) }
-    admin.get("backfill/symbols") { _, _ in try encodeJSON(["symbols": try await store.symbolStatuses()]) }
+    admin.get("backfill/symbols") { _, _ in
+        var rows = try await store.symbolStatuses()
+        // `openGaps` is what is missing now, not what the last run left: a bar deleted since then counts at once.
+        if let scheduler {
+            let missing = try await scheduler.missingTradingDays()
+            for i in rows.indices { rows[i].openGaps = missing[rows[i].symbol] ?? rows[i].openGaps }
+        }
+        return try encodeJSON(["symbols": rows])
+    }
     admin.get("backfill/attempts") { request, _ in
         let query = request.uri.queryParameters
         let symbol = query["symbol"].map(String.init)

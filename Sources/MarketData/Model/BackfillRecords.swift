@@ -3,7 +3,7 @@ import Foundation
 /// One request to the provider as `backfill_attempts` records it.
 public struct ProviderAttempt: Sendable, Equatable {
     /// What became of an attempt.
-    public enum Outcome: String, Sendable, Codable {
+    public enum Outcome: String, Sendable, Codable, CaseIterable {
         /// A page of bars.
         case ok
         /// A retryable failure (timeout, transport error, malformed body, 408/429/5xx); another attempt follows.

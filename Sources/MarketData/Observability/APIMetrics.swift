@@ -49,15 +49,17 @@ public struct APIMetrics: Sendable {
         ).record(duration)
     }
 
-    func cache(hit: Bool) {
+    func cache(hit: Bool) { cacheRequests(hit ? "hit" : "miss").increment() }
+
+    func cacheRequests(_ result: String) -> Counter {
         registry.makeCounter(
             descriptor: .init(
                 metricName: "feature_cache_requests",
                 unitName: "total",
                 helpText: "Feature cache lookups"
             ),
-            labels: [("result", hit ? "hit" : "miss")]
-        ).increment()
+            labels: [("result", result)]
+        )
     }
 
     func database(_ query: String, duration: Duration) {
@@ -82,7 +84,24 @@ public struct APIMetrics: Sendable {
 }
 
 extension APIMetrics {
-    func backfillRun(status: String, barsWritten: Int, success: Bool, consecutiveFailures: Int) {
+    /// Every counter and gauge the API exports, created at 0 before the first request (Prometheus's advice: a
+    /// series that appears only once non-zero breaks `rate()` and absence alerts). The scheduler's series only with
+    /// a scheduler: without one, `backfill_*` is absent, so a gate on it has no data instead of a false 0.
+    func exportAtZero(scheduler: Bool) {
+        _ = inFlight
+        for result in ["hit", "miss"] { _ = cacheRequests(result) }
+        guard scheduler else { return }
+        consecutiveFailures.set(Double(0))
+        for status in ["ok", "partial", "failed", "interrupted"] { _ = runs(status) }
+        _ = barsWritten
+        symbolsInFlight(0)
+        for outcome in ProviderAttempt.Outcome.allCases { _ = attempts(outcome) }
+        _ = backoffWait
+        _ = limiterWait
+        _ = rateLimited
+    }
+
+    var consecutiveFailures: Gauge {
         registry.makeGauge(
             descriptor: .init(
                 metricName: "backfill_consecutive",
@@ -90,11 +109,17 @@ extension APIMetrics {
                 helpText: "Backfill runs in a row that did not complete"
             ),
             labels: []
-        ).set(Double(consecutiveFailures))
+        )
+    }
+
+    func runs(_ status: String) -> Counter {
         registry.makeCounter(
             descriptor: .init(metricName: "backfill_runs", unitName: "total", helpText: "Backfill runs by status"),
             labels: [("status", status)]
-        ).increment()
+        )
+    }
+
+    var barsWritten: Counter {
         registry.makeCounter(
             descriptor: .init(
                 metricName: "backfill_bars_written",
@@ -102,7 +127,53 @@ extension APIMetrics {
                 helpText: "Bars written by backfills"
             ),
             labels: []
-        ).increment(by: Int64(barsWritten))
+        )
+    }
+
+    func attempts(_ outcome: ProviderAttempt.Outcome) -> Counter {
+        registry.makeCounter(
+            descriptor: .init(
+                metricName: "backfill_attempts",
+                unitName: "total",
+                helpText: "Provider attempts by outcome (ok, retry, gave_up, unknown_symbol, refused, rejected, budget)"
+            ),
+            labels: [("outcome", outcome.rawValue)]
+        )
+    }
+
+    var backoffWait: Counter {
+        registry.makeCounter(
+            descriptor: .init(
+                metricName: "backfill_backoff_wait_seconds",
+                unitName: "total",
+                helpText: "Backoff waits chosen between provider attempts"
+            ),
+            labels: []
+        )
+    }
+
+    var limiterWait: Counter {
+        registry.makeCounter(
+            descriptor: .init(
+                metricName: "backfill_rate_limiter_wait_seconds",
+                unitName: "total",
+                helpText: "Waits on the learned provider rate limit before sending"
+            ),
+            labels: []
+        )
+    }
+
+    var rateLimited: Counter {
+        registry.makeCounter(
+            descriptor: .init(metricName: "provider_rate_limited", unitName: "total", helpText: "Provider 429 answers"),
+            labels: []
+        )
+    }
+
+    func backfillRun(status: String, barsWritten written: Int, success: Bool, consecutiveFailures failures: Int) {
+        consecutiveFailures.set(Double(failures))
+        runs(status).increment()
+        barsWritten.increment(by: Int64(written))
         if success {
             registry.makeGauge(
                 descriptor: .init(
@@ -128,32 +199,9 @@ extension APIMetrics {
 
     /// One provider attempt by outcome, and the waits it caused.
     func providerAttempt(_ a: ProviderAttempt) {
-        registry.makeCounter(
-            descriptor: .init(
-                metricName: "backfill_attempts",
-                unitName: "total",
-                helpText: "Provider attempts by outcome (ok, retry, gave_up, unknown_symbol, refused, rejected, budget)"
-            ),
-            labels: [("outcome", a.outcome.rawValue)]
-        ).increment()
-        if let wait = a.waitSeconds {
-            registry.makeCounter(
-                descriptor: .init(
-                    metricName: "backfill_backoff_wait_seconds",
-                    unitName: "total",
-                    helpText: "Backoff waits chosen between provider attempts"
-                ),
-                labels: []
-            ).increment(by: wait)
-        }
-        registry.makeCounter(
-            descriptor: .init(
-                metricName: "backfill_rate_limiter_wait_seconds",
-                unitName: "total",
-                helpText: "Waits on the learned provider rate limit before sending"
-            ),
-            labels: []
-        ).increment(by: a.limiterWaitSeconds)
+        attempts(a.outcome).increment()
+        if let wait = a.waitSeconds { backoffWait.increment(by: wait) }
+        limiterWait.increment(by: a.limiterWaitSeconds)
     }
 
     /// A provider answer by status code (`timeout` when none came).
@@ -166,15 +214,6 @@ extension APIMetrics {
             ),
             labels: [("code", status.map(String.init) ?? "timeout")]
         ).increment()
-        if status == 429 {
-            registry.makeCounter(
-                descriptor: .init(
-                    metricName: "provider_rate_limited",
-                    unitName: "total",
-                    helpText: "Provider 429 answers"
-                ),
-                labels: []
-            ).increment()
-        }
+        if status == 429 { rateLimited.increment() }
     }
 }

@@ -30,6 +30,8 @@ public protocol MarketStorage: Sendable {
     func bars(_ symbol: String, from: String, to: String) async throws -> [Bar]
     /// Stored trading dates of `symbol` from `from` on.
     func storedDates(_ symbol: String, from: String) async throws -> Set<String>
+    /// Bars stored per symbol with `from <= ts <= to`, in one query (symbols without bars left out).
+    func barCounts(from: String, to: String) async throws -> [String: Int]
 
     /// Stores a canary write durably before returning (a repeated `seq` keeps the first); whether it is new.
     func writeCanary(seq: Int, writtenAt: String, receivedAt: String) async throws -> Bool

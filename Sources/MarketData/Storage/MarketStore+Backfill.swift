@@ -130,6 +130,11 @@ extension MarketStore {
         try await storage.storedDates(symbol, from: from)
     }
 
+    /// Bars stored per symbol with `from <= ts <= to`.
+    public func barCounts(from: String, to: String) async throws -> [String: Int] {
+        try await storage.barCounts(from: from, to: to)
+    }
+
     public func runs(limit: Int = 50) async throws -> [RunRow] { try await storage.runs(limit: limit) }
 
     public func symbolStatuses() async throws -> [SymbolStatusRow] { try await storage.symbolStatuses() }

@@ -452,6 +452,17 @@ public final class PostgresStorage: MarketStorage {
         )
     }
 
+    public func barCounts(from: String, to: String) async throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for try await (symbol, n) in try await client.query(
+            "SELECT symbol, COUNT(*) FROM bars WHERE ts >= \(from) AND ts <= \(to) GROUP BY symbol",
+            logger: logger
+        ).decode((String, Int).self) {
+            counts[symbol] = n
+        }
+        return counts
+    }
+
     // MARK: Drill canary
 
     /// `synchronous_commit = on` for this transaction whatever the server's default: the COMMIT returns only after

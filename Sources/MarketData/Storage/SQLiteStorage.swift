@@ -221,6 +221,20 @@ public final class SQLiteStorage: MarketStorage {
         }
     }
 
+    public func barCounts(from: String, to: String) async throws -> [String: Int] {
+        try await pool.read { db in
+            var counts: [String: Int] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql: "SELECT symbol, COUNT(*) AS n FROM bars WHERE ts >= ? AND ts <= ? GROUP BY symbol",
+                arguments: [from, to]
+            ) {
+                counts[row["symbol"]] = row["n"]
+            }
+            return counts
+        }
+    }
+
     // MARK: Drill canary
 
     /// `synchronous = FULL` for this commit: WAL with NORMAL may lose the last commits on power loss, and the canary

@@ -145,10 +145,10 @@ public enum DrillSummary {
                         + "\(s(c.rpoSeconds)), \(c.presentUnacknowledged) stored unacknowledged, \(c.duplicates) duplicated"
                 )
             } else {
-                lines.append("  RPO not measured (no canary)")
+                lines.append("  RPO not measured (\(d.rpoNotMeasured ?? "no canary"))")
             }
             for t in d.objectives {
-                lines.append("  \(t.ok ? "✓" : "✗") \(t.metric) \(t.expression): \(HumanFormat.observed(t))")
+                lines.append("  \(t.mark) \(t.metric) \(t.expression): \(HumanFormat.observed(t))")
             }
         }
         if let folder { lines.append("  report: \(folder)/report.html") }

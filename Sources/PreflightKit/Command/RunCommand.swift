@@ -74,7 +74,11 @@ public struct RunCommand: Sendable {
         for file in files {
             do {
                 var s = try loader.load(file: file)
-                if let target = options.target { s.target.baseURL = try TargetURL.override(target, file: file) }
+                if let target = options.target {
+                    s.target.baseURL = try TargetURL.override(target, file: file)
+                } else if let warning = Self.ignoredTargetVariable(s, environment: loader.environment) {
+                    s.loadWarnings.append(warning)
+                }
                 if let mode = options.mode { s.transport.mode = mode }
                 scenarios.append(s)
             } catch {
@@ -82,6 +86,18 @@ public struct RunCommand: Sendable {
             }
         }
         return errors.isEmpty ? .success(scenarios) : .failure(ScenarioErrors(errors: errors))
+    }
+
+    /// `PREFLIGHT_TARGET` is no setting of its own: a scenario whose base URL does not reference it ignores it. Said
+    /// aloud, since the run then goes to the file's own URL (and may fall back to the mock).
+    static func ignoredTargetVariable(_ s: Scenario, environment: [String: String]) -> String? {
+        guard let value = environment["PREFLIGHT_TARGET"], !value.isEmpty,
+            !s.referencedVariables.contains("PREFLIGHT_TARGET"),
+            s.target.baseURL.description != value.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        else { return nil }
+        return "PREFLIGHT_TARGET is set (\(value)) but \(s.file) does not reference it: its target.baseURL is "
+            + "\(s.target.baseURL); pass --target \(value) to replace the base URL, or write "
+            + "${PREFLIGHT_TARGET:-…} in the file"
     }
 
     /// Runs every scenario and returns the exit status of the worst outcome.
@@ -113,6 +129,7 @@ public struct RunCommand: Sendable {
             var command = self
             command.console = console.redacting(scenario.secrets)
             command.logger = logger.redacting(scenario.secrets)
+            for warning in scenario.loadWarnings { command.console.err("warning: \(warning)") }
             do {
                 statuses.append(try await command.runOne(scenario, control: control))
             } catch {

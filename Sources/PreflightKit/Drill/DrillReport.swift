@@ -17,6 +17,8 @@ public struct DrillSection: Codable, Sendable, Equatable {
     public var lostWrites: Int?
     public var acknowledgedWrites: Int?
     public var rpoMeasured: Bool
+    /// Why RPO and lost writes were not measured (no canary block; the service never answered the read-back).
+    public var rpoNotMeasured: String?
     public var timeline: [Event]
     public var probes: ProbeStats
     public var canary: CanarySummary?

@@ -227,13 +227,20 @@ public struct DrillRunner: Sendable {
                         shared.backgroundControl.stop()
                     case .readCanary:
                         guard let canary = drill.canary else { continue }
+                        // After a recovery timeout the service is down: one attempt, not `readTimeout` of retries.
+                        let once = machine.neverRecovered
                         group.addTask {
                             // The read-back waits for the write in flight: acknowledged after a read already sent,
                             // it would be counted as lost (found as 1 lost write against the reference API).
                             for _ in 0..<200 where !shared.canaryWriterDone.load(ordering: .acquiring) {
                                 try? await Task.sleep(for: .milliseconds(50))
                             }
-                            let seqs = await Self.readCanary(canary, client: canaryClient, firstSeq: firstSeq)
+                            let seqs = await Self.readCanary(
+                                canary,
+                                client: canaryClient,
+                                firstSeq: firstSeq,
+                                once: once
+                            )
                             shared.readBack.withLockedValue { $0 = seqs }
                             sink.yield(.canaryRead(ok: seqs != nil, at: now()))
                         }
@@ -333,8 +340,14 @@ public struct DrillRunner: Sendable {
         }
     }
 
-    /// Reads the series back, retrying every 500 ms until it answers 2xx with the items, or `readTimeout` passes.
-    static func readCanary(_ canary: Drill.Canary, client: OneShotHTTP, firstSeq: Int) async -> [Int]? {
+    /// Reads the series back, retrying every 500 ms until it answers 2xx with the items, or `readTimeout` passes
+    /// (`once`: a single attempt).
+    static func readCanary(
+        _ canary: Drill.Canary,
+        client: OneShotHTTP,
+        firstSeq: Int,
+        once: Bool = false
+    ) async -> [Int]? {
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(canary.readTimeout)
         let path = canary.read.path.render { $0 == "now" ? "" : String(firstSeq) }
@@ -351,7 +364,7 @@ public struct DrillRunner: Sendable {
             {
                 return seqs
             }
-            if clock.now >= deadline { return nil }
+            if once || clock.now >= deadline { return nil }
             try? await Task.sleep(for: .milliseconds(500))
         }
     }

@@ -3,9 +3,10 @@
 /// and every timeout is tested with synthetic times (seconds since the drill started).
 ///
 /// steady state → loaded (background + canary) → fault action → verification → recovery → settling (the
-/// background keeps running for the SLO window) → canary read-back → rollback → finished. Any phase can end as
-/// invalid (steady state never held, fault not verified, canary never readable) or interrupted; the rollback
-/// action runs in every case.
+/// background keeps running for the SLO window) → canary read-back → rollback → finished. A drill is invalid only
+/// when it proved nothing (SPEC §5: the steady state never held, the fault failed or could not be verified); a
+/// service that never recovers, or whose canary series cannot be read back, completes the drill and fails it.
+/// Any phase can also end interrupted; the rollback action runs in every case.
 public struct DrillStateMachine: Sendable {
     public struct Config: Sendable {
         public var mustHoldFor: Double
@@ -106,6 +107,12 @@ public struct DrillStateMachine: Sendable {
     public private(set) var ending: Ending?
     public private(set) var probesPassed = 0
     public private(set) var probesFailed = 0
+    /// The canary series could not be read back after recovery (or after the recovery timed out): RPO and lost
+    /// writes are unmeasured, and their objectives fail.
+    public private(set) var canaryUnreadable = false
+
+    /// The service did not recover within `recovery.timeout`: the worst outcome, which fails the drill.
+    public var neverRecovered: Bool { timeline.recoveryTimedOut != nil && timeline.recovered == nil }
     /// Whether the background load and canary writer are running.
     private var backgroundRunning = false
 
@@ -228,9 +235,7 @@ public struct DrillStateMachine: Sendable {
             if case .tick(let at) = input, at >= until { return afterRecovery(at: at) }
         case .readingBack:
             if case .canaryRead(let ok, let at) = input {
-                if !ok {
-                    return end(.invalid("the canary series could not be read back after recovery"), at: at)
-                }
+                canaryUnreadable = !ok
                 return rollback(at: at)
             }
         case .rollingBack:

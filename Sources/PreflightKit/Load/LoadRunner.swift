@@ -212,13 +212,21 @@ public struct LoadRunner: Sendable {
                 "\(metrics.droppedIterations) iterations were dropped: all \(load.maxVUs) VUs were busy and the backlog of \(load.maxBacklog) was full; raise maxVUs or maxBacklog, or the target is slower than the rate"
             )
         }
-        // VUs busy at once, not VUs allocated: with maxVUs == preAllocatedVUs every VU is allocated from the start.
-        if load.executor.isOpenModel, metrics.vusPeak >= load.maxVUs, metrics.droppedIterations == 0 {
-            warnings.append("all \(load.maxVUs) VUs were in use at some point; iterations waited in the backlog")
+        // Only when an arrival really waited: every VU of its event loop was busy when it came due (a VU busy at
+        // the moment of the next arrival is not enough, and VUs in use at once say nothing about waiting).
+        if load.executor.isOpenModel, metrics.backloggedIterations > 0 {
+            let n = metrics.backloggedIterations
+            warnings.append(
+                "\(n) \(n == 1 ? "iteration" : "iterations") waited in the backlog for a free VU (all \(load.maxVUs) VUs were busy): sent late, measured from the intended start; raise maxVUs if the target is meant to keep up"
+            )
         }
         if metrics.abandonedIterations > 0 {
+            let when =
+                control.isHurried
+                ? "at the second signal (which does not wait for gracefulStop)"
+                : "when gracefulStop (\(DurationText.format(seconds: load.gracefulStop))) ran out"
             warnings.append(
-                "\(metrics.abandonedIterations) iterations were still in flight when gracefulStop (\(DurationText.format(seconds: load.gracefulStop))) ran out; they were abandoned and count as error `aborted` in http_req_failed, with the latency they had reached"
+                "\(metrics.abandonedIterations) iterations were still in flight \(when); they were abandoned and count as error `aborted` in http_req_failed, with the latency they had reached"
             )
         }
         let harness = HarnessLoad(cpuSeconds: cpu, cores: System.coreCount, duration: duration, lateness: lateness)

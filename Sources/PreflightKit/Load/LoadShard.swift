@@ -121,6 +121,7 @@ actor LoadShard {
         }
         metrics.vusMax = machine.vus.count
         metrics.droppedIterations = machine.droppedIterations
+        metrics.backloggedIterations = machine.backloggedIterations
         metrics.abandonedIterations = machine.abandonedIterations
     }
 

@@ -89,6 +89,8 @@ public struct RunMetrics: Sendable {
     public var requests: [RequestMetrics]
     public var iterations = 0
     public var droppedIterations = 0
+    /// Arrivals that waited in the backlog for a free VU (open models).
+    public var backloggedIterations = 0
     /// Iterations still in flight when `gracefulStop` ran out: sent, never recorded.
     public var abandonedIterations = 0
     /// VUs that existed at most (`vus_max`).
@@ -104,6 +106,7 @@ public struct RunMetrics: Sendable {
         for i in requests.indices { requests[i].add(other.requests[i]) }
         iterations += other.iterations
         droppedIterations += other.droppedIterations
+        backloggedIterations += other.backloggedIterations
         abandonedIterations += other.abandonedIterations
         vusMax += other.vusMax
         vusPeak += other.vusPeak

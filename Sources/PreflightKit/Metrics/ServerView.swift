@@ -95,6 +95,31 @@ public struct ServerSection: Codable, Sendable, Equatable {
         public var avg: Double?
         /// `[t, value]` pairs, t in seconds from the start at the end of each scrape interval.
         public var points: [[Double]]
+        /// Why the series has no data although the server was scraped: the selector that matched nothing and the
+        /// closest series the scrape did have. Absent when it matched.
+        public var noData: String?
+
+        public init(
+            name: String,
+            kind: String,
+            selector: String,
+            value: Double? = nil,
+            min: Double? = nil,
+            max: Double? = nil,
+            avg: Double? = nil,
+            points: [[Double]],
+            noData: String? = nil
+        ) {
+            self.name = name
+            self.kind = kind
+            self.selector = selector
+            self.value = value
+            self.min = min
+            self.max = max
+            self.avg = avg
+            self.points = points
+            self.noData = noData
+        }
     }
 
     /// The value a `server{NAME}` threshold compares: `value`/`rate` (whole run), `avg`, `min`, `max` (over points).
@@ -124,35 +149,49 @@ public struct ServerSection: Codable, Sendable, Equatable {
     }
 
     /// Computes every series from the scrapes (failed scrapes are skipped; a counter that went down was reset).
+    ///
+    /// A selector that matches no sample in a scrape (or only NaN samples) gives no data for that scrape, never a
+    /// 0: a typo in a selector, or a series the server does not export, must fail a threshold, not pass
+    /// `max==0`. An interval shorter than half the scrape interval at the end (the final scrape, taken just
+    /// after the last answer) is merged into the interval before it, so an idle tail does not read as a rate of 0.
     public static func compute(_ spec: ServerMetricsSpec, url: String, scrapes: [ServerScrape]) -> ServerSection {
         let good = scrapes.compactMap { s in s.exposition.map { (t: s.t, e: $0) } }
         var errors: [String] = []
         for e in scrapes.compactMap(\.error) where !errors.contains(e) && errors.count < 5 { errors.append(e) }
+        // The scrapes that end an interval: the second-to-last is left out when the last comes soon after it.
+        var bounds = good
+        if bounds.count >= 3, bounds[bounds.count - 1].t - bounds[bounds.count - 2].t < spec.interval / 2 {
+            bounds.remove(at: bounds.count - 2)
+        }
+        let intervals = Array(zip(bounds, bounds.dropFirst()))
         let series = spec.series.map { spec -> Series in
             var points: [[Double]] = []
             var whole: Double?
             switch spec.kind {
             case .gauge(let sel):
-                points = good.map { [$0.t, sum(sel, in: $0.e)] }
+                points = good.compactMap { g in sum(sel, in: g.e).map { [g.t, $0] } }
                 whole = points.last?[1]
             case .rate(let sel):
-                for (a, b) in zip(good, good.dropFirst()) where b.t > a.t {
-                    points.append([b.t, increase(sum(sel, in: a.e), sum(sel, in: b.e)) / (b.t - a.t)])
+                let rate = { (a: (t: Double, e: PrometheusExposition), b: (t: Double, e: PrometheusExposition)) in
+                    guard b.t > a.t, let x = sum(sel, in: a.e), let y = sum(sel, in: b.e) else { return Double?.none }
+                    return increase(x, y) / (b.t - a.t)
                 }
-                if let a = good.first, let b = good.last, b.t > a.t {
-                    whole = increase(sum(sel, in: a.e), sum(sel, in: b.e)) / (b.t - a.t)
-                }
+                for (a, b) in intervals { if let r = rate(a, b) { points.append([b.t, r]) } }
+                if let a = good.first, let b = good.last { whole = rate(a, b) }
             case .ratio(let n, let d):
                 let ratio = { (a: PrometheusExposition, b: PrometheusExposition) -> Double? in
-                    let den = increase(sum(d, in: a), sum(d, in: b))
-                    return den > 0 ? increase(sum(n, in: a), sum(n, in: b)) / den : nil
+                    guard let d0 = sum(d, in: a), let d1 = sum(d, in: b), let n0 = sum(n, in: a),
+                        let n1 = sum(n, in: b)
+                    else { return nil }
+                    let den = increase(d0, d1)
+                    return den > 0 ? increase(n0, n1) / den : nil
                 }
-                for (a, b) in zip(good, good.dropFirst()) {
+                for (a, b) in intervals {
                     if let r = ratio(a.e, b.e) { points.append([b.t, r]) }
                 }
                 if let a = good.first, let b = good.last { whole = ratio(a.e, b.e) }
             case .quantile(let q, let sel):
-                for (a, b) in zip(good, good.dropFirst()) {
+                for (a, b) in intervals {
                     if let v = quantile(q, buckets(sel, from: a.e, to: b.e)) { points.append([b.t, v]) }
                 }
                 if let a = good.first, let b = good.last { whole = quantile(q, buckets(sel, from: a.e, to: b.e)) }
@@ -167,7 +206,8 @@ public struct ServerSection: Codable, Sendable, Equatable {
                 min: values.min(),
                 max: values.max(),
                 avg: values.isEmpty ? nil : values.reduce(0, +) / Double(values.count),
-                points: scaled
+                points: scaled,
+                noData: good.isEmpty ? nil : noDataNote(spec.kind, scrapes: good.map(\.e))
             )
         }
         return ServerSection(
@@ -181,9 +221,75 @@ public struct ServerSection: Codable, Sendable, Equatable {
         )
     }
 
-    /// The matching samples, summed (NaN samples left out).
-    static func sum(_ selector: SeriesSelector, in e: PrometheusExposition, name: String? = nil) -> Double {
-        e.samples.reduce(0) { $0 + (selector.matches($1, name: name) && !$1.value.isNaN ? $1.value : 0) }
+    /// Why a series has no data although scrapes came back: the selectors that matched no sample in any scrape,
+    /// each with the closest metric names the server did export. Nil when every selector matched somewhere.
+    static func noDataNote(_ kind: ServerSeriesSpec.Kind, scrapes: [PrometheusExposition]) -> String? {
+        let selectors: [(SeriesSelector, String)] =
+            switch kind {
+            case .rate(let s), .gauge(let s): [(s, s.name)]
+            case .ratio(let n, let d): [(n, n.name), (d, d.name)]
+            case .quantile(_, let s): [(s, s.name + "_bucket")]
+            }
+        var names: Set<String> = []
+        for e in scrapes { for s in e.samples { names.insert(s.name) } }
+        let missing = selectors.filter { sel, name in
+            !scrapes.contains { e in e.samples.contains { sel.matches($0, name: name) && !$0.value.isNaN } }
+        }
+        guard !missing.isEmpty else { return nil }
+        return missing.map { sel, name in
+            let close = closest(to: name, among: names)
+            let sameName = names.contains(name)
+            var text = "\(sel) matched no sample"
+            if sameName {
+                text +=
+                    sel.matchers.isEmpty
+                    ? " (only NaN values)" : " (\(name) is exported, but not with these labels)"
+            } else if !close.isEmpty {
+                text += "; closest series scraped: \(close.joined(separator: ", "))"
+            } else {
+                text += "; the scrape had no series of a similar name"
+            }
+            return text
+        }.joined(separator: "; ")
+    }
+
+    /// Up to three names nearest to `name` by edit distance (within half its length), nearest first.
+    static func closest(to name: String, among names: Set<String>) -> [String] {
+        let target = Array(name.utf8)
+        let limit = Swift.max(3, target.count / 2)
+        var scored: [(name: String, distance: Int)] = []
+        for candidate in names {
+            let d = editDistance(target, Array(candidate.utf8))
+            if d <= limit { scored.append((candidate, d)) }
+        }
+        scored.sort { a, b in a.distance != b.distance ? a.distance < b.distance : a.name < b.name }
+        return scored.prefix(3).map(\.name)
+    }
+
+    static func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        guard !a.isEmpty else { return b.count }
+        guard !b.isEmpty else { return a.count }
+        var previous = Array(0...b.count)
+        var current = previous
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                current[j] = Swift.min(
+                    previous[j] + 1,
+                    current[j - 1] + 1,
+                    previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)
+                )
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
+
+    /// The matching samples, summed (NaN samples left out); nil when no sample matched (no data, not 0).
+    static func sum(_ selector: SeriesSelector, in e: PrometheusExposition, name: String? = nil) -> Double? {
+        var total: Double?
+        for s in e.samples where selector.matches(s, name: name) && !s.value.isNaN { total = (total ?? 0) + s.value }
+        return total
     }
 
     /// A counter's increase; a value lower than before means the counter was reset, so all of it is new.

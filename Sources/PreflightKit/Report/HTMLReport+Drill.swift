@@ -12,12 +12,17 @@ extension HTMLReport {
         }
         h += "<table class=\"drill\"><tbody>"
         let rows: [(String, String)] = [
-            ("RTO", "\(s(d.rtoSeconds)) (resolution \(s(d.rtoResolutionSeconds)): the probe interval)"),
+            (
+                "RTO",
+                d.rtoSeconds == nil && d.timeline.contains { $0.event == "recovery-timeout" }
+                    ? "not recovered within the recovery timeout"
+                    : "\(s(d.rtoSeconds)) (resolution \(s(d.rtoResolutionSeconds)): the probe interval)"
+            ),
             ("Detection", s(d.detectionSeconds)), ("First success", s(d.timeToFirstSuccessSeconds)),
             ("SLO recovered", s(d.sloRecoveredSeconds)),
             (
                 "RPO",
-                d.rpoMeasured ? s(d.rpoSeconds) : "not measured (no canary block)"
+                d.rpoMeasured ? s(d.rpoSeconds) : "not measured (\(d.rpoNotMeasured ?? "no canary block"))"
             ),
             (
                 "Lost writes",

@@ -50,7 +50,8 @@ public enum HTMLReport {
         h +=
             "<table class=\"thresholds\"><thead><tr><th></th><th>Metric</th><th>Expression</th><th>Observed</th></tr></thead><tbody>"
         for t in r.thresholds {
-            h += "<tr class=\"\(t.ok ? "ok" : "failed")\"><td class=\"mark\">\(t.ok ? "✓" : "✗")</td>"
+            h +=
+                "<tr class=\"\(t.skipped != nil ? "skipped" : t.ok ? "ok" : "failed")\"><td class=\"mark\">\(t.mark)</td>"
             h +=
                 "<td><code>\(escapeXML(t.metric))</code>\(t.default == true ? " <span class=\"tag\">default</span>" : "")</td>"
             h +=
@@ -107,9 +108,19 @@ public enum HTMLReport {
         h +=
             "<div class=\"scroll\"><table class=\"requests\"><thead><tr><th>limit</th><th>baseline</th><th>this run</th>"
         h += "<th>change</th><th>allowed</th><th>result</th></tr></thead><tbody>"
-        let cell: (Double?) -> String = { $0.map { SVGChart.fmt($0) } ?? "–" }
         for row in c.rows {
-            let change = row.changePercent.map { String(format: "%+.1f %%", $0) } ?? "–"
+            // regression{METRIC:AGGREGATION}: the values in the metric's unit.
+            let inner = row.name.dropFirst("regression{".count).dropLast()
+            let split = inner.lastIndex(of: ":") ?? inner.endIndex
+            let metric = String(inner[..<split])
+            let aggregation = split < inner.endIndex ? String(inner[inner.index(after: split)...]) : ""
+            let cell: (Double?) -> String = { HumanFormat.value($0, metric: metric, aggregation: aggregation) }
+            let change: String =
+                if let signed = row.signedChangePercent, let direction = row.direction {
+                    String(format: "%+.1f %%", signed) + (direction == "same" ? "" : " (\(direction))")
+                } else {
+                    row.changePercent.map { String(format: "%+.1f %% (positive is worse)", $0) } ?? "–"
+                }
             let css = row.outcome == "regression" ? "fail" : row.outcome == "ok" ? "pass" : ""
             h +=
                 "<tr><td><code>\(escapeXML(row.name))</code></td><td>\(cell(row.baseline))</td><td>\(cell(row.new))</td>"
@@ -152,6 +163,9 @@ public enum HTMLReport {
             h += "<tr><td>\(escapeXML(series.name))</td><td>\(escapeXML(series.kind))</td>"
             h += "<td><code>\(escapeXML(series.selector))</code></td><td>\(cell(series.value))</td>"
             h += "<td>\(cell(series.min))</td><td>\(cell(series.avg))</td><td>\(cell(series.max))</td></tr>"
+            if let why = series.noData {
+                h += "<tr class=\"failed\"><td></td><td colspan=\"6\">no data: \(escapeXML(why))</td></tr>"
+            }
         }
         h += "</tbody></table></div></section>\n"
         let xMax = max(r.run.durationSeconds, r.timeseries.last?.t ?? 0)
@@ -305,7 +319,12 @@ public enum HTMLReport {
             )
         }
         if let abandoned = r.run.abandonedIterations, abandoned > 0 {
-            rows.append(("Abandoned iterations", "\(abandoned) (in flight when gracefulStop ran out)"))
+            rows.append(
+                (
+                    "Abandoned iterations",
+                    "\(abandoned) (in flight when the run stopped: gracefulStop ran out, or a second signal abandoned them)"
+                )
+            )
         }
         if let segment = r.run.segment { rows.append(("Segment", segment)) }
         var h = "<section><h2>Run</h2><dl class=\"meta\">"
@@ -339,7 +358,7 @@ public enum HTMLReport {
         th { background: #f6f8fa; font-weight: 600; }
         td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
         tr.failed td { background: #ffebe9; } .mark { font-weight: 700; width: 1.5em; }
-        tr.ok .mark { color: var(--pass); } tr.failed .mark { color: var(--fail); }
+        tr.ok .mark { color: var(--pass); } tr.failed .mark { color: var(--fail); } tr.skipped { opacity: .7; }
         .tag { font-size: 11px; background: #ddf4ff; border-radius: 4px; padding: 1px 5px; }
         .scroll { overflow-x: auto; } code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; }
         .hint { color: var(--muted); font-size: 12px; }
@@ -347,7 +366,7 @@ public enum HTMLReport {
         svg .grid { stroke: #eaeef2; } svg .axis { stroke: #8c959f; }
         svg .tick, svg .legend { font-size: 11px; fill: var(--muted); } svg .axis-label { font-size: 12px; fill: var(--ink); }
         dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
-        dl.meta dt { color: var(--muted); } dl.meta dd { margin: 0; word-break: break-all; }
+        dl.meta dt { color: var(--muted); } dl.meta dd { margin: 0; overflow-wrap: anywhere; }
         footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
         @media print {
           @page { size: A4; margin: 14mm; }

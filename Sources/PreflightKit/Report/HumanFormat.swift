@@ -37,7 +37,10 @@ public enum HumanFormat {
 
     /// A threshold's observed value in the unit of its metric.
     public static func observed(_ t: ThresholdResult) -> String {
+        if let why = t.skipped { return "skipped: \(why)" }
         guard let v = t.observed else { return "no data" }
+        // A regression limit observes the change against the baseline, in percent (positive is worse).
+        if t.metric.hasPrefix("regression{") { return String(format: "%+.1f %%", v) }
         let agg = t.expression.prefix { !"<>=!".contains($0) }.trimmingCharacters(in: .whitespaces)
         switch Metric(expression: t.metric)?.unit ?? .count {
         case .milliseconds where agg != "count": return ms(v)
@@ -45,6 +48,12 @@ public enum HumanFormat {
         case .bytes: return agg == "rate" ? bytes(v) + "/s" : bytes(v)
         case .milliseconds, .count: return agg == "rate" ? count(v) + "/s" : count(v)
         }
+    }
+
+    /// A value of `metric` aggregated by `aggregation` (`p(95)`, `rate`, `count`), in the metric's unit.
+    public static func value(_ v: Double?, metric: String, aggregation: String) -> String {
+        guard let v else { return "–" }
+        return observed(ThresholdResult(metric: metric, expression: "\(aggregation)<0", observed: v, ok: true))
     }
 
     /// ISO 8601 in UTC, to the second.

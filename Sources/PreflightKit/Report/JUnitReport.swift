@@ -5,7 +5,7 @@ import Foundation
 public enum JUnitReport {
     public static func render(_ r: Report) -> String {
         var cases: [(name: String, classname: String, failure: (type: String, message: String)?)] = []
-        var skipped: Set<String> = []
+        var skipped: [String: String] = [:]
         let suite = "preflight.\(r.scenario.name)"
         let mockedWithoutPermission = r.transport.mode == .mock && r.verdict == .inconclusive && !r.run.interrupted
         cases.append(
@@ -15,7 +15,9 @@ public enum JUnitReport {
             )
         )
         // With --allow-mock the run may pass, but the transport was not real: that case is skipped, never passed.
-        if r.transport.mode == .mock && !mockedWithoutPermission { skipped.insert("transport is real") }
+        if r.transport.mode == .mock && !mockedWithoutPermission {
+            skipped["transport is real"] = "the mock transport answered (--allow-mock): \(r.transport.reason)"
+        }
         cases.append(
             (
                 "run completed", suite,
@@ -30,10 +32,11 @@ public enum JUnitReport {
                     "threshold",
                     "observed \(t.observed.map { JSONValue.format($0) } ?? "no data"), expected \(t.expression)"
                 )
+            if let why = t.skipped { skipped["\(t.metric) \(t.expression)"] = why }
             cases.append(("\(t.metric) \(t.expression)", "\(suite).thresholds", failure))
         }
         let failures = cases.filter { $0.failure != nil }.count
-        let skippedCount = cases.filter { skipped.contains($0.name) && $0.failure == nil }.count
+        let skippedCount = cases.filter { skipped[$0.name] != nil && $0.failure == nil }.count
         let time = String(format: "%.3f", r.run.durationSeconds)
         var x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         x +=
@@ -52,9 +55,8 @@ public enum JUnitReport {
         x += "    </properties>\n"
         for c in cases {
             x += "    <testcase name=\"\(escapeXML(c.name))\" classname=\"\(escapeXML(c.classname))\" time=\"0\""
-            if skipped.contains(c.name) && c.failure == nil {
-                x +=
-                    ">\n      <skipped message=\"\(escapeXML("the mock transport answered (--allow-mock): \(r.transport.reason)"))\"/>\n"
+            if let why = skipped[c.name], c.failure == nil {
+                x += ">\n      <skipped message=\"\(escapeXML(why))\"/>\n"
                 x += "    </testcase>\n"
             } else if let f = c.failure {
                 x += ">\n      <failure type=\"\(escapeXML(f.type))\" message=\"\(escapeXML(f.message))\">"
@@ -83,7 +85,8 @@ public enum MarkdownSummary {
         if !r.thresholds.isEmpty {
             m += "| | Threshold | Observed |\n|---|---|---|\n"
             for t in r.thresholds {
-                m += "| \(t.ok ? "✅" : "❌") | `\(t.metric) \(t.expression)` | \(HumanFormat.observed(t)) |\n"
+                let mark = t.skipped != nil ? "➖" : t.ok ? "✅" : "❌"
+                m += "| \(mark) | `\(t.metric) \(t.expression)` | \(HumanFormat.observed(t)) |\n"
             }
             m += "\n"
         }

@@ -19,7 +19,12 @@ public struct ComparisonSection: Codable, Sendable, Equatable {
         public var name: String
         public var baseline: Double?
         public var new: Double?
+        /// Signed so that positive is worse (what the limit is compared with).
         public var changePercent: Double?
+        /// (new − baseline) / baseline in percent with its own sign, and whether that is `worse`, `better` or
+        /// `same` for this metric.
+        public var signedChangePercent: Double?
+        public var direction: String?
         public var limitPercent: Double
         /// `ok`, `regression`, `not judged: …`, `within precision` or `within noise`.
         public var outcome: String
@@ -43,6 +48,8 @@ public struct ComparisonSection: Codable, Sendable, Equatable {
                 baseline: r.baseline,
                 new: r.new,
                 changePercent: r.changePercent,
+                signedChangePercent: r.signedChangePercent.flatMap { $0.isFinite ? ($0 * 100).rounded() / 100 : nil },
+                direction: r.direction,
                 limitPercent: r.limitPercent,
                 outcome: outcome
             )

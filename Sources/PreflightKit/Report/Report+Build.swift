@@ -48,7 +48,17 @@ extension Report {
             durationSeconds: result.durationSeconds,
             server: server
         )
-        let thresholds = ThresholdResult.evaluate(scenario.thresholds, values: values)
+        var thresholds = ThresholdResult.evaluate(scenario.thresholds, values: values)
+        if transport.mode == .mock {
+            // The mock has no server to scrape: its `server{…}` thresholds are not judged, and say so.
+            for (i, spec) in scenario.thresholds.enumerated() where spec.metricName == "server" {
+                thresholds[i] = .skipped(
+                    metric: spec.metric,
+                    expression: spec.expression,
+                    why: "the mock transport answered: there is no server to scrape"
+                )
+            }
+        }
         let verdict: Verdict
         let reason: String
         if result.interrupted {
@@ -60,12 +70,13 @@ extension Report {
         } else if let failure = failureReason(thresholds) {
             verdict = .fail
             reason = failure + (result.aborted ? "; the run was aborted" : "")
+        } else if let first = thresholds.first?.skipped, thresholds.allSatisfy({ $0.skipped != nil }) {
+            // A gate never passes on nothing: when every threshold was skipped, nothing was judged.
+            verdict = .inconclusive
+            reason = "every threshold was skipped (\(first)); nothing was judged"
         } else {
             verdict = .pass
-            reason =
-                thresholds.isEmpty
-                ? "no thresholds defined"
-                : thresholds.count == 1 ? "the 1 threshold passed" : "all \(thresholds.count) thresholds passed"
+            reason = passReason(thresholds)
         }
         return Report(
             tool: Tool(name: PreflightInfo.name, version: PreflightInfo.version),
@@ -108,9 +119,12 @@ extension Report {
             thresholds: thresholds,
             timeseries: result.timeseries,
             histograms: encodedHistograms(names: names, requests: result.metrics.requests),
-            warnings: result.warnings
+            warnings: scenario.loadWarnings + result.warnings
                 + (result.dataExhausted ? ["a unique data feed ran out; the scenario stopped issuing early"] : [])
                 + (transport.mode == .mock ? transport.advice.map { ["mock chosen by the probe: \($0)"] } ?? [] : [])
+                + (server.map { s in
+                    s.series.compactMap { series in series.noData.map { "server{\(series.name)} has no data: \($0)" } }
+                } ?? [])
                 + (server.map { s in
                     s.failedScrapes > 0
                         ? [
@@ -120,6 +134,20 @@ extension Report {
                 } ?? []),
             server: server
         )
+    }
+
+    /// "all n thresholds passed" (and how many were skipped, and why).
+    static func passReason(_ thresholds: [ThresholdResult]) -> String {
+        let skipped = thresholds.filter { $0.skipped != nil }
+        let judged = thresholds.count - skipped.count
+        var reason =
+            thresholds.isEmpty
+            ? "no thresholds defined"
+            : judged == 1 ? "the 1 threshold passed" : "all \(judged) thresholds passed"
+        if let first = skipped.first?.skipped {
+            reason += "; \(skipped.count) skipped (\(first))"
+        }
+        return reason
     }
 
     /// "k of n thresholds failed, first …" when one failed; nil when all passed.

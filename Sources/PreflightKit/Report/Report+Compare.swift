@@ -70,6 +70,29 @@ public enum ReportComparison {
         public var outcome: Outcome
 
         public var failed: Bool { outcome == .regression }
+
+        /// (new − baseline) / baseline in percent with its own sign: a drop from 1,200 to 400 requests is −66.7 %.
+        public var signedChangePercent: Double? {
+            guard let baseline, let new else { return nil }
+            if baseline == 0 { return new == 0 ? 0 : new > 0 ? .infinity : -.infinity }
+            return (new - baseline) / baseline.magnitude * 100
+        }
+
+        /// `worse`, `better` or `same`, by the metric's direction (lower latency is better, more requests too).
+        public var direction: String? {
+            guard let changePercent else { return nil }
+            return changePercent > 0 ? "worse" : changePercent < 0 ? "better" : "same"
+        }
+
+        /// The signed change and its direction: `-66.7 % (worse)`.
+        public var changeText: String {
+            guard let signed = signedChangePercent, let direction else { return "–" }
+            return Self.percentText(signed) + (direction == "same" ? "" : " (\(direction))")
+        }
+
+        static func percentText(_ p: Double) -> String {
+            p.isFinite ? String(format: "%+.1f %%", p) : p > 0 ? "+∞ %" : "−∞ %"
+        }
     }
 
     /// Samples smaller than this per compared selection are not judged.
@@ -196,7 +219,7 @@ public enum ReportComparison {
                 }
             table.append([
                 row.limit, number(row.baseline, metric), number(row.new, metric),
-                row.changePercent.map { String(format: "%+.1f %%", $0) } ?? "–",
+                row.changeText,
                 String(format: "%.1f %%", row.limitPercent), result,
             ])
         }

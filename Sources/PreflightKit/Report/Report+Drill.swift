@@ -31,7 +31,27 @@ extension Report {
             case .sloRecovered: slo
             }
         }
+        // Detection is the first failed probe. When the fault was verified by a command and no probe ever failed
+        // (a load balancer moved traffic to a survivor, a self-healing target), there was nothing to detect.
+        let detectionNotApplicable: String? =
+            if case .command = drill.fault.verify, timeline.firstFailedProbe == nil, timeline.verified != nil {
+                "no probe failed: the fault was verified by its verify command and the target kept answering, so "
+                    + "detection does not apply"
+            } else { nil }
+        let rpoNotMeasured: String? =
+            if drill.canary == nil {
+                "no canary block"
+            } else if m.canaryUnreadable {
+                m.neverRecovered
+                    ? "the service never recovered, so the canary series could not be read back"
+                    : "the canary series could not be read back after recovery"
+            } else if canary == nil {
+                "the drill ended before the canary series was read back"
+            } else { nil }
         let objectives = drill.objectives.map { o -> ThresholdResult in
+            if o.kind == .detection, let why = detectionNotApplicable {
+                return .skipped(metric: o.kind.metric, expression: o.expression, why: why)
+            }
             let raw = observed(o.kind)
             return ThresholdResult(
                 metric: o.kind.metric,
@@ -70,6 +90,7 @@ extension Report {
             acknowledgedWrites: canary?.acknowledged
                 ?? (drill.canary == nil ? nil : result.canaryLog.filter(\.acknowledged).count),
             rpoMeasured: canary != nil,
+            rpoNotMeasured: rpoNotMeasured,
             timeline: events.compactMap { name, t in
                 t.map { DrillSection.Event(event: name, t: $0, at: result.startedAt.addingTimeInterval($0)) }
             }.sorted { $0.t < $1.t },
@@ -111,6 +132,8 @@ extension Report {
         report.thresholds += objectives
         if drill.canary == nil {
             report.warnings.append("no canary block: RPO and lost writes were not measured, only RTO")
+        } else if m.canaryUnreadable, let rpoNotMeasured {
+            report.warnings.append("RPO and lost writes were not measured: \(rpoNotMeasured)")
         }
         for a in result.actions where !a.succeeded {
             report.warnings.append(
@@ -126,6 +149,13 @@ extension Report {
         } else if let invalidReason {
             report.verdict = .inconclusive
             report.verdictReason = "invalid drill: \(invalidReason)"
+        } else if m.neverRecovered {
+            // The worst outcome of a recovery drill fails it, whatever objectives were declared.
+            report.verdict = .fail
+            report.verdictReason =
+                "the service did not recover within \(DurationText.format(seconds: drill.recovery.timeout)) "
+                + "(recovery.timeout)"
+                + (drill.canary == nil ? "" : "; RPO and lost writes not measured: \(rpoNotMeasured ?? "no read-back")")
         } else if !failed.isEmpty {
             report.verdict = .fail
             let first = failed[0]
@@ -138,6 +168,8 @@ extension Report {
                 "recovered in \(HumanFormat.ms(m.rto.map { $0 * 1000 }))"
                 + (canary.map { ", \($0.lostWrites) of \($0.acknowledged) acknowledged writes lost" } ?? "")
                 + "; every objective met"
+                + (report.thresholds.first { $0.skipped != nil }.map { "; \($0.metric) skipped: \($0.skipped ?? "")" }
+                    ?? "")
         }
         return report
     }

@@ -49,10 +49,19 @@ public enum RunIndex {
             .inconclusive, .incomplete { color: #9a6700; font-weight: 600; } .mock { background: #fff8c5; font-weight: 700; padding: 0 4px; }
             td.num { text-align: right; font-variant-numeric: tabular-nums; }
             .baseline { background: #ddf4ff; color: #0969da; font-weight: 700; padding: 0 4px; }
-            code { font-size: 12px; color: #57606a; }
+            code { font-size: 12px; color: #57606a; } code.cmd { white-space: nowrap; }
             </style></head><body><h1>Preflight runs</h1>
-            <p>A run marked <span class="baseline">BASELINE</span> is the one <code>preflight run … --baseline marked</code>
-            compares with; to mark another, run the command in its row from this folder.</p>
+
+            """
+        // The BASELINE mark is explained only where one is shown; otherwise the row's command says how to mark one.
+        h +=
+            marked.isEmpty
+            ? "<p>No run is marked as the baseline: run the command in a load run's row from this folder to mark it, "
+                + "and <code class=\"cmd\">preflight run … --baseline marked</code> then compares with it.</p>\n"
+            : "<p>A run marked <span class=\"baseline\">BASELINE</span> is the one "
+                + "<code class=\"cmd\">preflight run … --baseline marked</code> compares with; to mark another, run "
+                + "the command in its row from this folder.</p>\n"
+        h += """
             <table><thead><tr><th>Started (UTC)</th><th>Scenario</th><th>Verdict</th><th>Mode</th><th>Key figures</th><th>Report</th></tr></thead><tbody>
 
             """
@@ -72,14 +81,14 @@ public enum RunIndex {
                         "RTO \(HumanFormat.ms(d.rtoSeconds.map { $0 * 1000 }))"
                             + (d.rpoMeasured
                                 ? " · RPO \(HumanFormat.ms(d.rpoSeconds.map { $0 * 1000 })) · lost \(d.lostWrites ?? 0)"
-                                : " · RPO not measured")
+                                : " · RPO not measured (\(d.rpoNotMeasured ?? "no canary block"))")
                     } ?? "p95 \(HumanFormat.ms(p95))"
                 h += "<td>\(mode)</td><td class=\"num\">\(escapeXML(figures))</td>"
                 h += "<td><a href=\"\(folder)/report.html\">\(folder)</a>"
                 if marked.contains(e.folder) {
                     h += " <span class=\"baseline\">BASELINE</span>"
                 } else if r.drill == nil, r.run.segment == nil {
-                    h += "<br><code>preflight report \(folder) --mark-baseline</code>"
+                    h += "<br><code class=\"cmd\">preflight report \(folder) --mark-baseline</code>"
                 }
                 h += "</td></tr>\n"
             } else {

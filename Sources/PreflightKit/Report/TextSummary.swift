@@ -44,9 +44,11 @@ public enum TextSummary {
             lines.append("")
             lines.append("thresholds")
             for t in report.thresholds {
-                let observed = t.observed.map { JSONValue.format(($0 * 1000).rounded() / 1000) } ?? "no data"
+                let observed =
+                    t.skipped.map { "– skipped: \($0)" }
+                    ?? t.observed.map { JSONValue.format(($0 * 1000).rounded() / 1000) } ?? "no data"
                 lines.append(
-                    "  \(t.ok ? "✓" : "✗") \(t.metric) \(t.expression)   observed \(observed)"
+                    "  \(t.mark) \(t.metric) \(t.expression)   observed \(observed)"
                         + (t.default == true ? "   (default: the scenario has no thresholds)" : "")
                 )
             }

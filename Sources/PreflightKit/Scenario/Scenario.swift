@@ -18,6 +18,10 @@ public struct Scenario: Sendable {
     public var thresholds: [ThresholdSpec]
     /// Values masked in every output of the run (README "Secrets").
     public var secrets = Secrets()
+    /// The `${NAME}` variables the file referenced (expanded or defaulted).
+    public var referencedVariables: Set<String> = []
+    /// Warnings found while loading (a `PREFLIGHT_TARGET` the file ignores), for stderr and the report.
+    public var loadWarnings: [String] = []
 }
 
 /// Where requests go.

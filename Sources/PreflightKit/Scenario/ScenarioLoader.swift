@@ -58,12 +58,15 @@ public struct ScenarioLoader: Sendable {
                 continue
             }
             let names = ((try? fm.contentsOfDirectory(atPath: path)) ?? []).filter {
-                $0.hasSuffix(".json") && $0 != "schema.json"
+                $0.hasSuffix(".json") && !Self.isSchema($0)
             }
             files += names.sorted().map { (path as NSString).appendingPathComponent($0) }.filter(include)
         }
         return files
     }
+
+    /// The JSON Schemas beside the scenarios (`schema.json`, `drill.schema.json`), which a folder's runs skip.
+    public static func isSchema(_ name: String) -> Bool { name == "schema.json" || name.hasSuffix(".schema.json") }
 
     /// Loads and validates one scenario file.
     public func load(file: String) throws(ScenarioError) -> Scenario {
@@ -109,6 +112,7 @@ public struct ScenarioLoader: Sendable {
             throw ScenarioError(file: file, problems: diag.problems.map { $0.redacted(secrets) })
         }
         scenario.secrets = secrets
+        scenario.referencedVariables = expander.unexpanded.referenced
         return scenario
     }
 

@@ -96,8 +96,38 @@ public struct ThresholdResult: Sendable, Codable, Equatable {
     public var abortOnFail: Bool?
     /// True when Preflight added the threshold because the scenario defined none.
     public var `default`: Bool?
+    /// Why the threshold was not judged (`server{…}` on the mock, which has no server to scrape; a drill's
+    /// detection when the fault was verified by a command and no probe failed). A skipped threshold neither passes
+    /// nor fails the run: `ok` is true so that it does not fail it, and every report shows it as skipped.
+    public var skipped: String?
 
-    enum CodingKeys: String, CodingKey { case metric, expression, observed, ok, abortOnFail, `default` }
+    public init(
+        metric: String,
+        expression: String,
+        observed: Double?,
+        ok: Bool,
+        abortOnFail: Bool? = nil,
+        default: Bool? = nil,
+        skipped: String? = nil
+    ) {
+        self.metric = metric
+        self.expression = expression
+        self.observed = observed
+        self.ok = ok
+        self.abortOnFail = abortOnFail
+        self.default = `default`
+        self.skipped = skipped
+    }
+
+    /// ✓ passed, ✗ failed, – skipped: the mark every report format shows beside the threshold.
+    public var mark: String { skipped != nil ? "–" : ok ? "✓" : "✗" }
+
+    /// A threshold not judged, with the reason.
+    public static func skipped(metric: String, expression: String, why: String) -> ThresholdResult {
+        ThresholdResult(metric: metric, expression: expression, observed: nil, ok: true, skipped: why)
+    }
+
+    enum CodingKeys: String, CodingKey { case metric, expression, observed, ok, abortOnFail, `default`, skipped }
 
     /// `observed` is written as `null` when there was no data, as the README promises, never left out.
     public func encode(to encoder: any Encoder) throws {
@@ -108,6 +138,7 @@ public struct ThresholdResult: Sendable, Codable, Equatable {
         try c.encode(ok, forKey: .ok)
         try c.encodeIfPresent(abortOnFail, forKey: .abortOnFail)
         try c.encodeIfPresent(`default`, forKey: .default)
+        try c.encodeIfPresent(skipped, forKey: .skipped)
     }
 
     public static func evaluate(_ thresholds: [ThresholdSpec], values: MetricValues) -> [ThresholdResult] {

@@ -17,6 +17,8 @@ public struct ProbeResult: Sendable, Equatable {
     public var decoys: [ProbeAnswer]?
     /// What to do when the decision to mock is wrong, for the banner and the report's warnings.
     public var advice: String?
+    /// The statuses that meant "no endpoint" for this probe (`transport.probe.missingStatuses`, or the default).
+    public var missingStatuses: [Int]?
 
     public var info: ProbeInfo {
         ProbeInfo(
@@ -25,7 +27,8 @@ public struct ProbeResult: Sendable, Equatable {
             latencyMs: latencyMs,
             contentType: contentType,
             bodySHA256: bodySHA256,
-            decoys: decoys
+            decoys: decoys,
+            missingStatuses: missingStatuses
         )
     }
 }
@@ -38,6 +41,7 @@ public struct ProbeResult: Sendable, Equatable {
 public enum EndpointProbe {
     public static func probe(_ scenario: Scenario, seed: UInt64, on eventLoop: any EventLoop) async -> ProbeResult {
         var result = await decide(scenario, seed: seed, on: eventLoop)
+        result.missingStatuses = scenario.transport.missingStatuses.sorted()
         if !result.exists { result.advice = advice(for: result, scenario: scenario) }
         return result
     }

@@ -38,6 +38,9 @@ public struct ProbeInfo: Codable, Sendable, Equatable {
     /// After a 404/405: the answers to paths that cannot exist, which told a missing route from a missing
     /// resource.
     public var decoys: [ProbeAnswer]?
+    /// The statuses that meant "no endpoint" (`transport.probe.missingStatuses` replaces the default
+    /// `[404, 405, 501]`; it does not add to it).
+    public var missingStatuses: [Int]?
 }
 
 /// One probe answer, as recorded.

@@ -79,6 +79,8 @@ struct ExecutorStateMachine {
     /// Requests in flight now.
     private(set) var inFlight = 0
     private(set) var droppedIterations = 0
+    /// Arrivals that found every VU busy and waited in the backlog (open models): sent late, not dropped.
+    private(set) var backloggedIterations = 0
     /// Iterations in flight when `gracefulStop` ran out: neither recorded nor finished.
     private(set) var abandonedIterations = 0
     /// How late scheduled starts (arrivals, and VU timers) were handled, in µs: the harness's own lag.
@@ -272,6 +274,7 @@ struct ExecutorStateMachine {
                 live += 1
                 send(addVU(state: .idle), iteration: iteration, intended: intended, into: &actions)
             } else if backlogCount < maxBacklog {
+                backloggedIterations += 1
                 backlog.append(Job(iteration: iteration, intended: intended))
             } else {
                 droppedIterations += 1
