@@ -45,10 +45,10 @@ public enum TextSummary {
             lines.append("thresholds")
             for t in report.thresholds {
                 let observed =
-                    t.skipped.map { "– skipped: \($0)" }
-                    ?? t.observed.map { JSONValue.format(($0 * 1000).rounded() / 1000) } ?? "no data"
+                    t.skipped.map { "skipped: \($0)" }
+                    ?? "observed " + (t.observed.map { JSONValue.format(($0 * 1000).rounded() / 1000) } ?? "no data")
                 lines.append(
-                    "  \(t.mark) \(t.metric) \(t.expression)   observed \(observed)"
+                    "  \(t.mark) \(t.metric) \(t.expression)   \(observed)"
                         + (t.default == true ? "   (default: the scenario has no thresholds)" : "")
                 )
             }
