@@ -95,3 +95,35 @@ extension Serial {
         }
     }
 }
+
+/// The demo's backfill progress line (#26, item 7: it read `last run – bars` while the first run was going).
+struct DemoProgressTests {
+    @Test func whileARunIsGoingTheLineSaysSoInsteadOfALastRunWithoutBars() throws {
+        let running = try JSONValue.parse(
+            Data(
+                #"""
+                {"state": "running", "symbols": [{"lagTradingDays": 0}, {"lagTradingDays": 300}],
+                 "lastHour": {"attempts": 42, "rateLimited": 3}}
+                """#.utf8
+            )
+        )
+        let during = try #require(DemoCommand.backfillProgress(running, total: 2))
+        #expect(
+            during.line
+                == "    backfill: 1/2 symbols · run in progress · 42 provider requests, 3 rate-limited (last hour)"
+        )
+        #expect(!during.line.contains("–"))
+        #expect(!during.finished)
+        let idle = try JSONValue.parse(
+            Data(
+                #"""
+                {"state": "idle", "symbols": [{"lagTradingDays": 0}, {"lagTradingDays": 1}],
+                 "lastRun": {"barsWritten": 800, "rateLimitHits": 2}, "lastHour": {"attempts": 50, "rateLimited": 3}}
+                """#.utf8
+            )
+        )
+        let after = try #require(DemoCommand.backfillProgress(idle, total: 2))
+        #expect(after.line == "    backfill: 2/2 symbols · last run 800 bars · 2 rate-limit waits")
+        #expect(after.finished)
+    }
+}

@@ -231,6 +231,12 @@ extension Serial {
             #expect(detection.ok && detection.observed == nil)
             #expect(detection.skipped?.contains("detection does not apply") == true, "\(detection)")
             #expect(outcome.stdout.contains("– drill_detection"), "\(outcome.stdout)")
+            // #26, item 7: durations rounded to the microsecond, not 0.4843007730000002.
+            let drill = try #require(outcome.report.drill)
+            let json = String(decoding: try ReportWriter.encoder().encode(drill), as: UTF8.self)
+            let noisy = json.ranges(of: #/: -?[0-9]+\.[0-9]{7,}/#).map { String(json[$0]) }
+            #expect(noisy.isEmpty, "\(noisy)")
+            #expect(try #require(outcome.report.drill?.rtoSeconds) > 0)
         }
 
         /// #32, item 11: an invalid drill that had a canary said "RPO not measured (no canary)".

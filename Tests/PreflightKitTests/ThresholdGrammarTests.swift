@@ -26,6 +26,12 @@ struct ThresholdGrammarTests {
         ("count>1E-3", .count, .greater, 0.001),
         ("p(95)<+300", .percentile(95), .less, 300),
         ("min>-1.5", .min, .greater, -1.5),
+        // k6 reads bounds and percentiles with Go's strconv.ParseFloat: a point with digits on one side only.
+        ("count<.5", .count, .less, 0.5),
+        ("count>5.", .count, .greater, 5),
+        ("avg<-.25", .avg, .less, -0.25),
+        ("p(.5)<1", .percentile(0.5), .less, 1),
+        ("p(99.)<1", .percentile(99), .less, 1),
     ]
 
     @Test(arguments: accepted.indices)
@@ -55,8 +61,9 @@ struct ThresholdGrammarTests {
         ("count<NaN", #"bound "NaN" is not a number"#),
         ("count<Infinity", #"bound "Infinity" is not a number"#),
         ("count<1e999", "bound 1e999 is too large"),
-        ("count<1.", #"bound "1." is not a number"#),
-        ("count<.5", #"bound ".5" is not a number"#),
+        ("count<.", #"bound "." is not a number"#),
+        ("count<-.", #"bound "-." is not a number"#),
+        ("p(.)<1", #"percentile "." is not a number"#),
         ("p(95)<", #"bound "" is not a number"#),
         ("p(95)300", #"unexpected "3" after the aggregation p(95)"#),
         ("<300", #"must start with an aggregation, got "<""#),

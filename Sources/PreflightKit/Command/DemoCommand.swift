@@ -347,24 +347,40 @@ public struct DemoCommand: Sendable {
                 wantsBody: true
             )
             if let body = answer.body, let doc = try? JSONValue.parse(Data(body.readableBytesView)),
-                case .array(let list)? = doc["symbols"]
+                let progress = Self.backfillProgress(doc, total: total)
             {
-                let done = list.filter {
-                    if case .number(let lag)? = $0["lagTradingDays"] { return lag <= 1 }
-                    return false
-                }.count
-                let bars = doc["lastRun"]?["barsWritten"].map(\.textValue) ?? "–"
-                let waits = doc["lastRun"]?["rateLimitHits"].map(\.textValue) ?? "0"
-                let line = "    backfill: \(done)/\(total) symbols · last run \(bars) bars · \(waits) rate-limit waits"
-                if line != last {
-                    console.err(line)
-                    last = line
+                if progress.line != last {
+                    console.err(progress.line)
+                    last = progress.line
                 }
-                if done >= total, doc["state"] != .string("running") { return }
+                if progress.finished { return }
             }
             try? await Task.sleep(for: .seconds(1))
         }
         throw Failure(description: "the backfill did not finish in time (\(last.trimmingCharacters(in: .whitespaces)))")
+    }
+
+    /// The progress line for a `scheduler-health` answer, and whether every symbol is backfilled and no run is
+    /// going; nil for an answer without symbols. While a run is going there is no "last run" to speak of yet: the
+    /// line counts the last hour's provider attempts and 429s instead.
+    static func backfillProgress(_ doc: JSONValue, total: Int) -> (line: String, finished: Bool)? {
+        guard case .array(let list)? = doc["symbols"] else { return nil }
+        let done = list.filter {
+            if case .number(let lag)? = $0["lagTradingDays"] { return lag <= 1 }
+            return false
+        }.count
+        let running = doc["state"] == .string("running")
+        var line = "    backfill: \(done)/\(total) symbols · "
+        if running || doc["lastRun"] == nil || doc["lastRun"] == .null {
+            let attempts = doc["lastHour"]?["attempts"].map(\.textValue) ?? "0"
+            let limited = doc["lastHour"]?["rateLimited"].map(\.textValue) ?? "0"
+            line += "run in progress · \(attempts) provider requests, \(limited) rate-limited (last hour)"
+        } else {
+            let bars = doc["lastRun"]?["barsWritten"].map(\.textValue) ?? "0"
+            let waits = doc["lastRun"]?["rateLimitHits"].map(\.textValue) ?? "0"
+            line += "last run \(bars) bars · \(waits) rate-limit waits"
+        }
+        return (line, done >= total && !running)
     }
 
     static func freePort() throws -> Int {

@@ -28,6 +28,11 @@ public struct DrillSection: Codable, Sendable, Equatable {
     /// drill's time axis.
     public var backgroundOffsetSeconds: Double?
 
+    /// Seconds rounded to the microsecond (nil stays nil): durations computed as differences carry float noise.
+    public static func microseconds(_ seconds: Double?) -> Double? {
+        seconds.map { $0.isFinite ? ($0 * 1_000_000).rounded() / 1_000_000 : $0 }
+    }
+
     public struct Event: Codable, Sendable, Equatable {
         /// `steady-state`, `fault-start`, `fault`, `detection`, `verified`, `first-success`, `recovered`,
         /// `slo-recovered`, `recovery-timeout`, `end`.

@@ -22,13 +22,16 @@ extension Report {
                 slo: drill.slo
             )
         }
+        // Durations are differences of clock readings: rounded to the microsecond, so report.json says 0.484301,
+        // not 0.4843007730000002 (the clocks are read to the nanosecond, the probes are 100 ms apart at best).
+        let micro = DrillSection.microseconds
         let observed: (Drill.Objective.Kind) -> Double? = { kind in
             switch kind {
-            case .rto: m.rto
-            case .detection: m.detection
-            case .rpo: canary?.rpoSeconds
+            case .rto: micro(m.rto)
+            case .detection: micro(m.detection)
+            case .rpo: micro(canary?.rpoSeconds)
             case .lostWrites: canary.map { Double($0.lostWrites) }
-            case .sloRecovered: slo
+            case .sloRecovered: micro(slo)
             }
         }
         // Detection is the first failed probe. When the fault was verified by a command and no probe ever failed
@@ -56,7 +59,7 @@ extension Report {
             return ThresholdResult(
                 metric: o.kind.metric,
                 expression: o.expression,
-                observed: raw.map { o.kind.isDuration ? $0 * 1000 : $0 },
+                observed: raw.map { o.kind.isDuration ? ($0 * 1_000_000).rounded() / 1000 : $0 },
                 ok: raw.map { o.op.holds($0, o.bound) } ?? false
             )
         }
@@ -80,30 +83,41 @@ extension Report {
         let section = DrillSection(
             ending: ending,
             invalidReason: invalidReason,
-            rtoSeconds: m.rto,
+            rtoSeconds: micro(m.rto),
             rtoResolutionSeconds: drill.steadyState.interval,
-            detectionSeconds: m.detection,
-            timeToFirstSuccessSeconds: m.timeToFirstSuccess,
-            sloRecoveredSeconds: slo,
-            rpoSeconds: canary?.rpoSeconds,
+            detectionSeconds: micro(m.detection),
+            timeToFirstSuccessSeconds: micro(m.timeToFirstSuccess),
+            sloRecoveredSeconds: micro(slo),
+            rpoSeconds: micro(canary?.rpoSeconds),
             lostWrites: canary?.lostWrites,
             acknowledgedWrites: canary?.acknowledged
                 ?? (drill.canary == nil ? nil : result.canaryLog.filter(\.acknowledged).count),
             rpoMeasured: canary != nil,
             rpoNotMeasured: rpoNotMeasured,
             timeline: events.compactMap { name, t in
-                t.map { DrillSection.Event(event: name, t: $0, at: result.startedAt.addingTimeInterval($0)) }
+                t.map {
+                    DrillSection.Event(event: name, t: micro($0) ?? $0, at: result.startedAt.addingTimeInterval($0))
+                }
             }.sorted { $0.t < $1.t },
             probes: DrillSection.ProbeStats(
                 intervalSeconds: drill.steadyState.interval,
                 passed: m.probesPassed,
                 failed: m.probesFailed,
-                samples: result.probes
+                samples: result.probes.map { p in
+                    var p = p
+                    p.t = micro(p.t) ?? p.t
+                    return p
+                }
             ),
             canary: canary,
-            actions: result.actions.sorted { $0.startedAt < $1.startedAt },
+            actions: result.actions.sorted { $0.startedAt < $1.startedAt }.map { a in
+                var a = a
+                a.startedAt = micro(a.startedAt) ?? a.startedAt
+                a.durationSeconds = micro(a.durationSeconds) ?? a.durationSeconds
+                return a
+            },
             objectives: objectives,
-            backgroundOffsetSeconds: result.backgroundOffset
+            backgroundOffsetSeconds: micro(result.backgroundOffset)
         )
 
         var report: Report

@@ -121,7 +121,7 @@ public struct ThresholdSpec: Sendable, Equatable {
     /// Parses an expression such as `p(95)<300` for a metric of the given kind, with k6's rules: whitespace around
     /// the whole expression and around the operator, nowhere else (so a stray space can never move a gate:
     /// `count<1 0` is an error, not `count<10`); bounds are decimal numbers with an optional sign, fraction and
-    /// exponent (`-1.5`, `1e3`), finite, never hex; `===` is accepted as `==`, as k6 does.
+    /// exponent (`-1.5`, `1e3`, `.01`, `5.`), finite, never hex; `===` is accepted as `==`, as k6 does.
     static func parseExpression(
         _ text: String,
         kind: MetricCatalog.Kind
@@ -163,7 +163,9 @@ public struct ThresholdSpec: Sendable, Equatable {
                 return .failure(.init("p( has no closing parenthesis", hint: "write p(95)"))
             }
             i += 1
-            let decimal = inner.range(of: #"^[0-9]+(\.[0-9]+)?$"#, options: .regularExpression) != nil
+            // k6 reads `p(.5)` and `p(99.)` too: digits on at least one side of the point.
+            let decimal =
+                inner.range(of: #"^([0-9]+(\.[0-9]*)?|\.[0-9]+)$"#, options: .regularExpression) != nil
             guard decimal, let p = Double(inner) else {
                 return .failure(
                     .init("percentile \"\(inner)\" is not a number", hint: "write p(95) or p(99.9), without spaces")
@@ -214,15 +216,17 @@ public struct ThresholdSpec: Sendable, Equatable {
         // The bound: a decimal number, sign, fraction and exponent allowed.
         let boundStart = i
         if i < chars.count, chars[i] == "-" || chars[i] == "+" { i += 1 }
+        // Digits on at least one side of the point, as k6 (JavaScript) reads them: `.01` and `5.` are numbers.
         let digitsStart = i
         while i < chars.count, chars[i].isASCII, chars[i].isNumber { i += 1 }
-        var boundOK = i > digitsStart
-        if boundOK, i < chars.count, chars[i] == "." {
+        var digits = i - digitsStart
+        if i < chars.count, chars[i] == "." {
             i += 1
             let fraction = i
             while i < chars.count, chars[i].isASCII, chars[i].isNumber { i += 1 }
-            boundOK = i > fraction
+            digits += i - fraction
         }
+        var boundOK = digits > 0
         if boundOK, i < chars.count, chars[i] == "e" || chars[i] == "E" {
             i += 1
             if i < chars.count, chars[i] == "-" || chars[i] == "+" { i += 1 }
