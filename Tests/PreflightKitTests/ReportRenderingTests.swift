@@ -241,6 +241,28 @@ struct ReportRenderingTests {
         #expect(html.contains("code.cmd { white-space: nowrap; }"))
     }
 
+    /// #26, item 7: the timeline's labels overlapped where fault, detection and verification fall within a second.
+    @Test func timelineLabelsTakeTheFirstRowWhereTheyOverlapNothing() {
+        let rows = HTMLReport.labelRows([0...100, 50...150, 120...200, 160...260, 300...400, 99...101])
+        #expect(rows == [0, 1, 0, 1, 0, 2])
+        // Every placed pair in one row is apart.
+        let spans: [ClosedRange<Double>] = (0..<10).map { i in Double(i * 7)...Double(i * 7 + 90) }
+        let placed = HTMLReport.labelRows(spans)
+        for i in spans.indices {
+            for j in spans.indices where i < j && placed[i] == placed[j] { #expect(!spans[i].overlaps(spans[j])) }
+        }
+    }
+
+    /// #26, item 7: a drill's load charts used the background load's clock under a timeline on the drill's.
+    @Test func aDrillsLoadChartsShareTheTimelinesClock() throws {
+        let r = try Self.fixture("drill")
+        let offset = try #require(r.drill?.backgroundOffsetSeconds)
+        #expect(offset > 0)
+        let html = HTMLReport.render(r)
+        #expect(html.components(separatedBy: "seconds since the drill started").count - 1 >= 3, "timeline + 2 charts")
+        #expect(!html.contains(">seconds since start<"))
+    }
+
     @Test func aThresholdWithoutDataIsWrittenWithObservedNull() throws {
         let t = ThresholdResult(
             metric: "http_req_duration{status:404}",
@@ -290,6 +312,10 @@ struct ReportRenderingTests {
             #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path))
         }
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("index.html").path))
+        // The run folder itself, as the README's Commands block says (with a trailing slash, as a shell completes it).
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("report.html"))
+        #expect(ReportCommand(path: folder.path + "/", outDirectory: nil, console: console).run() == .pass)
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("report.html").path))
     }
 }
 

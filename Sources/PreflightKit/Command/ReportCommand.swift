@@ -1,6 +1,6 @@
 import Foundation
 
-/// `preflight report <report.json> [--out DIR]`: re-renders HTML, JUnit and Markdown from a stored report.
+/// `preflight report <report.json|run folder> [--out DIR]`: re-renders HTML, JUnit and Markdown from a stored report.
 public struct ReportCommand: Sendable {
     public var path: String
     /// Where to write; by default the report's own folder, whose parent's `index.html` is then refreshed.
@@ -14,16 +14,14 @@ public struct ReportCommand: Sendable {
     }
 
     public func run() -> ExitStatus {
-        let file = URL(fileURLWithPath: path)
-        guard let data = FileManager.default.contents(atPath: file.path) else {
-            console.err("\(path): cannot read the file")
-            return .usage
-        }
+        let file: URL
         let report: Report
         do {
-            report = try ReportReader.decode(data)
+            let loaded = try ReportReader.load(path)
+            file = URL(fileURLWithPath: loaded.file)
+            report = loaded.report
         } catch {
-            console.err("\(path): \(error)")
+            console.err("\(error)")
             return .usage
         }
         let folder = outDirectory.map { URL(fileURLWithPath: $0) } ?? file.deletingLastPathComponent()

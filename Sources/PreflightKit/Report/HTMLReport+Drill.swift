@@ -74,8 +74,19 @@ extension HTMLReport {
         let x: (Double) -> Double = { left + plotW * min(max($0, 0), end) / end }
         let f: (Double) -> String = { String(format: "%.1f", $0) }
         let eventsTop = 8.0
-        let stripTop = 96.0
-        let chartTop = 136.0
+        let rowHeight = 14.0
+        // Milestones' labels: each in the first row where it overlaps no other label, so events within a second
+        // of each other (fault, detection, verified) stay legible; the rows push the strip down.
+        let labels = d.timeline.map { e in
+            let text = "\(e.event) \(f(e.t)) s"
+            let anchorEnd = x(e.t) > width - 180
+            let w = labelWidth(text)
+            let from = anchorEnd ? x(e.t) - 3 - w : x(e.t) + 3
+            return (text: text, anchorEnd: anchorEnd, span: from...(from + w))
+        }
+        let rows = labelRows(labels.map(\.span))
+        let stripTop = eventsTop + Double((rows.max() ?? 0) + 1) * rowHeight + 14
+        let chartTop = stripTop + 40
         let chartH = 160.0
         let height = chartTop + chartH + 40
         var svg = "<svg class=\"chart\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" "
@@ -98,12 +109,13 @@ extension HTMLReport {
         ]
         for (i, e) in d.timeline.enumerated() {
             let color = colors[e.event] ?? "#57606a"
-            let y = eventsTop + Double(i % 6) * 14 + 10
+            let y = eventsTop + Double(rows[i]) * rowHeight + 10
+            let label = labels[i]
             svg += "<line x1=\"\(f(x(e.t)))\" x2=\"\(f(x(e.t)))\" y1=\"\(f(y + 2))\" y2=\"\(f(chartTop + chartH))\" "
             svg += "stroke=\"\(color)\" stroke-width=\"1\" stroke-dasharray=\"3 2\"/>"
-            let anchor = x(e.t) > width - 180 ? "end" : "start"
-            svg += "<text x=\"\(f(x(e.t) + (anchor == "end" ? -3 : 3)))\" y=\"\(f(y))\" font-size=\"11\" "
-            svg += "text-anchor=\"\(anchor)\" fill=\"\(color)\">\(escapeXML(e.event)) \(f(e.t)) s</text>"
+            svg += "<text x=\"\(f(x(e.t) + (label.anchorEnd ? -3 : 3)))\" y=\"\(f(y))\" font-size=\"11\" "
+            svg +=
+                "text-anchor=\"\(label.anchorEnd ? "end" : "start")\" fill=\"\(color)\">\(escapeXML(label.text))</text>"
         }
         // The probe strip.
         svg += "<text x=\"4\" y=\"\(f(stripTop + 14))\" font-size=\"11\" fill=\"#57606a\">probes</text>"
@@ -142,5 +154,20 @@ extension HTMLReport {
         svg += "<text x=\"\(f(left + plotW / 2))\" y=\"\(f(height - 6))\" font-size=\"11\" text-anchor=\"middle\" "
         svg += "fill=\"#57606a\">seconds since the drill started</text>"
         return svg + "</svg>"
+    }
+
+    /// A label's width in the timeline's 11 px sans-serif, estimated generously (no font metrics in a static page).
+    static func labelWidth(_ text: String) -> Double { Double(text.count) * 6.4 + 4 }
+
+    /// The row of each label (0 at the top): the first row in which its horizontal span overlaps no label placed
+    /// before it.
+    static func labelRows(_ spans: [ClosedRange<Double>]) -> [Int] {
+        var placed: [[ClosedRange<Double>]] = []
+        return spans.map { span in
+            let row = placed.firstIndex { $0.allSatisfy { !$0.overlaps(span) } } ?? placed.count
+            if row == placed.count { placed.append([]) }
+            placed[row].append(span)
+            return row
+        }
     }
 }

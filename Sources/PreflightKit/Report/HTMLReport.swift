@@ -192,22 +192,38 @@ public enum HTMLReport {
         var h = ""
         let ts = r.timeseries
         let bucket = r.run.bucketSeconds
-        let xMax = max(r.run.durationSeconds, ts.last?.t ?? 0)
+        // A drill's background load started after the steady state held: its points go on the drill's time axis,
+        // the one the timeline above uses.
+        let offset = r.drill?.backgroundOffsetSeconds ?? 0
+        let xLabel = r.drill == nil ? "seconds since start" : "seconds since the drill started"
+        let xMax = max(r.run.durationSeconds, (ts.last?.t ?? 0) + offset)
         // Each point covers the time since the previous one (the last bucket may be shorter than the others).
         let perSecond: (KeyPath<TimePoint, Int>) -> [(x: Double, y: Double)] = { key in
             ts.enumerated().map { i, p in
                 let width = p.t - (i == 0 ? max(0, p.t - bucket) : ts[i - 1].t)
-                return (p.t, width > 0 ? Double(p[keyPath: key]) / width : 0)
+                return (p.t + offset, width > 0 ? Double(p[keyPath: key]) / width : 0)
             }
         }
         if !ts.isEmpty {
             let latency = SVGChart(title: "Latency percentiles over time, milliseconds").lines(
                 [
-                    .init(name: "p50", color: "#2da44e", points: ts.compactMap { p in p.p50.map { (p.t, $0) } }),
-                    .init(name: "p95", color: "#bf8700", points: ts.compactMap { p in p.p95.map { (p.t, $0) } }),
-                    .init(name: "p99", color: "#cf222e", points: ts.compactMap { p in p.p99.map { (p.t, $0) } }),
+                    .init(
+                        name: "p50",
+                        color: "#2da44e",
+                        points: ts.compactMap { p in p.p50.map { (p.t + offset, $0) } }
+                    ),
+                    .init(
+                        name: "p95",
+                        color: "#bf8700",
+                        points: ts.compactMap { p in p.p95.map { (p.t + offset, $0) } }
+                    ),
+                    .init(
+                        name: "p99",
+                        color: "#cf222e",
+                        points: ts.compactMap { p in p.p99.map { (p.t + offset, $0) } }
+                    ),
                 ],
-                xLabel: "seconds since start",
+                xLabel: xLabel,
                 yLabel: "latency (ms)",
                 xMax: xMax
             )
@@ -217,7 +233,7 @@ public enum HTMLReport {
                     .init(name: "requests/s", color: "#0969da", points: perSecond(\.requests)),
                     .init(name: "errors/s", color: "#cf222e", points: perSecond(\.errors)),
                 ],
-                xLabel: "seconds since start",
+                xLabel: xLabel,
                 yLabel: "per second",
                 xMax: xMax
             )
