@@ -26,7 +26,10 @@ struct Drill: AsyncParsableCommand {
     @Option(help: "Seed for the background load's random choices.")
     var seed: Seed?
 
-    @Flag(help: "Accepted for symmetry with run; drills print one line per phase.")
+    @Flag(
+        help:
+            "No line per phase (steady state, fault, recovery, rollback); the summary, warnings and failed actions still print."
+    )
     var quiet = false
 
     func run() async throws {
@@ -36,6 +39,7 @@ struct Drill: AsyncParsableCommand {
         options.variables = variables.dictionary
         options.secretNames = variables.secretNames
         options.seed = seed?.value
+        options.quiet = quiet
         let status = await withSignalWatcher { control in
             await DrillCommand(options: options, logger: makeLogger()).run(control: control)
         }

@@ -105,18 +105,26 @@ extension Serial {
             var report: Report
             var folder: URL
             var stdout: String
+            var stderr: String
         }
 
-        static func run(_ json: String, in dir: URL, control: RunControl = RunControl()) async throws -> Outcome {
+        static func run(
+            _ json: String,
+            in dir: URL,
+            control: RunControl = RunControl(),
+            quiet: Bool = false
+        ) async throws -> Outcome {
             let file = dir.appendingPathComponent("drill.json")
             try json.write(to: file, atomically: true, encoding: .utf8)
             var options = DrillCommandOptions(paths: [file.path])
             options.outDirectory = dir.appendingPathComponent("reports").path
             options.seed = 1
+            options.quiet = quiet
             let out = NIOLockedValueBox("")
+            let err = NIOLockedValueBox("")
             let console = Console(
                 out: { line in out.withLockedValue { $0 += line + "\n" } },
-                errRaw: { _ in },
+                errRaw: { text in err.withLockedValue { $0 += text } },
                 errIsTerminal: false
             )
             var logger = Logger(label: "drill-test")
@@ -128,7 +136,13 @@ extension Serial {
             )
             let url = root.appendingPathComponent(folder)
             let report = try ReportReader.decode(Data(contentsOf: url.appendingPathComponent("report.json")))
-            return Outcome(status: status, report: report, folder: url, stdout: out.withLockedValue { $0 })
+            return Outcome(
+                status: status,
+                report: report,
+                folder: url,
+                stdout: out.withLockedValue { $0 },
+                stderr: err.withLockedValue { $0 }
+            )
         }
 
         static func tempDir() throws -> URL {
@@ -237,6 +251,25 @@ extension Serial {
             let noisy = json.ranges(of: #/: -?[0-9]+\.[0-9]{7,}/#).map { String(json[$0]) }
             #expect(noisy.isEmpty, "\(noisy)")
             #expect(try #require(outcome.report.drill?.rtoSeconds) > 0)
+        }
+
+        /// #26, item 6: `drill --quiet` was accepted and ignored; it drops the line per phase, not the summary.
+        @Test func quietDropsThePhaseLinesButNotTheSummaryOrAFailedAction() async throws {
+            let dir = try Self.tempDir()
+            let server = CrashableServer(crashFile: dir.appendingPathComponent("crash"), downFor: nil, buffered: false)
+            let outcome = try await withTestServer(server.router) { port in
+                try await Self.run(
+                    Self.drill(port: port, dir: dir, fault: "exit 3", canary: false),
+                    in: dir,
+                    quiet: true
+                )
+            }
+            #expect(outcome.status == .inconclusive)
+            #expect(!outcome.stderr.contains("waiting for the steady state"), "\(outcome.stderr)")
+            #expect(!outcome.stderr.contains("steady state held"))
+            #expect(!outcome.stderr.contains("fault: sh -c"))
+            #expect(outcome.stderr.contains("fault action exited 3"), "a failed action still prints")
+            #expect(outcome.stdout.contains("INCONCLUSIVE"), "\(outcome.stdout)")
         }
 
         /// #32, item 11: an invalid drill that had a canary said "RPO not measured (no canary)".

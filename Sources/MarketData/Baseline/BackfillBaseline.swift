@@ -83,6 +83,8 @@ public enum BackfillBaseline {
         /// `simulator` or the provider's base URL.
         public var provider: String
         public var symbols: Int
+        /// Calendar days of history each symbol is backfilled over (`--lookback-days`).
+        public var lookbackDays: Int
         public var latency: String
         public var rateLimit: String
         public var maxConcurrentSymbols: Int
@@ -142,6 +144,7 @@ public enum BackfillBaseline {
         return Result(
             provider: options.provider ?? "simulator",
             symbols: symbols.count,
+            lookbackDays: options.lookbackDays,
             latency: latency,
             rateLimit: options.rateLimit.map { "\($0.count)/\($0.window.seconds)s" } ?? "learned",
             maxConcurrentSymbols: options.maxConcurrentSymbols,
@@ -359,7 +362,8 @@ public enum BackfillBaseline {
             return text
         }
         var lines = [
-            "backfill baseline: \(r.symbols) symbols × 2 years from \(r.provider), provider latency \(r.latency), "
+            "backfill baseline: \(r.symbols) symbols × \(r.lookbackDays) days from \(r.provider), provider latency "
+                + "\(r.latency), "
                 + "rate limit \(r.rateLimit), \(r.maxConcurrentSymbols) symbols at once in parallel mode"
                 + (r.maxRequests.map { ", budget \($0) requests (\(r.requestsSent) sent)" } ?? "")
         ]

@@ -20,8 +20,6 @@ public actor FeatureCache {
     private var entries: [Key: Entry] = [:]
     private var waiting: [Key: [CheckedContinuation<ByteBuffer, any Error>]] = [:]
     private var tick: UInt64 = 0
-    public private(set) var hits = 0
-    public private(set) var misses = 0
     /// How many times `compute` actually ran.
     public private(set) var computations = 0
 
@@ -48,12 +46,10 @@ public actor FeatureCache {
             if now() - entry.storedAt <= ttl {
                 entry.lastUse = tick
                 entries[key] = entry
-                hits += 1
                 return (entry.body, true)
             }
             entries[key] = nil
         }
-        misses += 1
         if waiting[key] != nil {
             let body = try await withCheckedThrowingContinuation { waiting[key, default: []].append($0) }
             return (body, false)

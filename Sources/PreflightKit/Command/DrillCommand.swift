@@ -11,6 +11,8 @@ public struct DrillCommandOptions: Sendable {
     /// `--secret NAME`: variables whose values are masked in every output, whatever their names.
     public var secretNames: Set<String> = []
     public var seed: UInt64?
+    /// No line per phase; the summary, warnings and failed actions still print.
+    public var quiet = false
     public var environment = ProcessInfo.processInfo.environment
 
     public init(paths: [String]) { self.paths = paths }
@@ -104,8 +106,12 @@ public struct DrillCommand: Sendable {
         let root = URL(fileURLWithPath: options.outDirectory)
         let writer = ReportWriter(root: root)
         let folder = try writer.makeFolder(scenario: drill.name, date: Date())
-        console.err("drill \(drill.name) (\(drill.file)) against \(drill.target.baseURL); run folder \(folder.path)")
-        let runner = DrillRunner(
+        if !options.quiet {
+            console.err(
+                "drill \(drill.name) (\(drill.file)) against \(drill.target.baseURL); run folder \(folder.path)"
+            )
+        }
+        var runner = DrillRunner(
             drill: drill,
             folder: folder,
             environment: options.environment,
@@ -113,6 +119,7 @@ public struct DrillCommand: Sendable {
             console: console,
             logger: logger
         )
+        runner.quiet = options.quiet
         let result = try await runner.run(control: control)
         let report = Report.build(drill: drill, result: result, seed: seed)
         let written = try writer.write(report, to: folder, secrets: drill.secrets)

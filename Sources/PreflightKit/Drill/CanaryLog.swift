@@ -28,11 +28,9 @@ public struct CanaryEntry: Sendable, Codable, Equatable {
 public final class CanaryLog: Sendable {
     private let handle: NIOLockedValueBox<FileHandle?>
     private let entries = NIOLockedValueBox<[CanaryEntry]>([])
-    public let url: URL?
 
     /// A log written to `url`; nil keeps the entries in memory only (tests).
     public init(url: URL?) throws {
-        self.url = url
         if let url {
             _ = FileManager.default.createFile(atPath: url.path, contents: nil)
             handle = NIOLockedValueBox(try FileHandle(forWritingTo: url))

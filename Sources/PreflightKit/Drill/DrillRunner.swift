@@ -41,6 +41,9 @@ public struct DrillRunner: Sendable {
     public var seed: UInt64
     public var logger: Logger
     public var console: Console
+    /// `--quiet`: no line per phase (steady state, fault, recovery, rollback); failed actions and the summary still
+    /// print.
+    public var quiet = false
 
     public init(
         drill: Drill,
@@ -120,8 +123,10 @@ public struct DrillRunner: Sendable {
         let console = self.console
         let logger = self.logger
         let seed = self.seed
+        let quiet = self.quiet
+        let phase: @Sendable (String) -> Void = { line in if !quiet { console.err(line) } }
 
-        console.err(
+        phase(
             "drill \(drill.name): waiting for the steady state (\(drill.steadyState.probe.method) "
                 + "\(drill.steadyState.probe.path) must pass for \(DurationText.format(seconds: drill.steadyState.mustHoldFor)))"
         )
@@ -172,7 +177,7 @@ public struct DrillRunner: Sendable {
                 for output in machine.handle(input) {
                     switch output {
                     case .startBackground:
-                        console.err(
+                        phase(
                             "steady state held; background load and canary running, fault in "
                                 + DurationText.format(seconds: drill.fault.after)
                         )
@@ -207,7 +212,7 @@ public struct DrillRunner: Sendable {
                             sink.yield(.actionFinished(kind, succeeded: true, at: now()))
                             continue
                         }
-                        console.err("\(kind.rawValue): \(action.argv.joined(separator: " "))")
+                        phase("\(kind.rawValue): \(action.argv.joined(separator: " "))")
                         let started = now()
                         group.addTask {
                             let record = await actions.run(kind, action, startedAt: started)

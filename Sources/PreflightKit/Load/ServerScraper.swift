@@ -9,8 +9,6 @@ import NIOCore
 /// skipped by the series; the run goes on.
 public final class ServerScraper: Sendable {
     public let spec: ServerMetricsSpec
-    /// Where the scrapes go, for the report (no credentials: target URLs never carry them).
-    public let url: String
     let client: OneShotHTTP
     let path: String
     private let recorded = NIOLockedValueBox<[ServerScrape]>([])
@@ -32,7 +30,6 @@ public final class ServerScraper: Sendable {
             base.basePath = ""  // a path is on the target's host, not under its base path
         }
         self.path = path
-        url = "\(base)\(path)"
         var http = HTTPSettings()
         http.maxBodyBytes = Self.maxBytes
         client = try OneShotHTTP(

@@ -1,16 +1,6 @@
 import Foundation
 import Histogram
 
-/// Exit codes of SPEC §3.
-public enum ExitStatus: Int32, Sendable {
-    case pass = 0
-    case internalError = 1
-    case usage = 2
-    case inconclusive = 3
-    case thresholdsFailed = 99
-    case interrupted = 130
-}
-
 extension Report {
     /// The server's view for `report.json`: computed from the scrapes, or a note saying why there are none.
     static func serverSection(

@@ -5,7 +5,8 @@ import NIOSSL
 
 /// The real transport: a lean HTTP/1.1 client on SwiftNIO, one keep-alive connection per VU.
 ///
-/// Requests arrive pre-encoded, responses are parsed by NIOHTTP1's decoder and bodies are only kept when a check
+/// Requests arrive pre-encoded, responses are parsed by our own incremental `HTTPResponseParser` (NIOHTTP1's
+/// decoder cost more per response, see the README's performance section) and bodies are only kept when a check
 /// needs them, so the per-request work is a write, a parse and a callback on the VU's event loop.
 public struct NIOHTTPTransport: Transport {
     /// Nil when the host did not resolve: every connect then fails as a `connect` error.

@@ -23,13 +23,6 @@ extension VUConnection {
             send(request) { continuation.resume(returning: $0) }
         }
     }
-
-    /// `connect` for code off the hot path (opening connections before the start).
-    func prepare(isolation: isolated (any Actor)? = #isolation) async {
-        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
-            connect { _ in continuation.resume() }
-        }
-    }
 }
 
 /// Makes connections for VUs; the seam between the load engine and the real or mock transport.

@@ -62,14 +62,6 @@ public struct ArrivalSchedule: Sendable, Equatable {
         }
         return nil
     }
-
-    /// The rate (per second) at `t` seconds from the start.
-    public func rate(at t: Double) -> Double {
-        for seg in segments where t < seg.startTime + seg.duration {
-            return seg.startRate + (seg.endRate - seg.startRate) * (t - seg.startTime) / seg.duration
-        }
-        return segments.last?.endRate ?? 0
-    }
 }
 
 /// The VU target of `ramping-vus` over time: linear between stages.
