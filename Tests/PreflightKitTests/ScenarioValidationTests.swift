@@ -350,7 +350,7 @@ struct ScenarioValidationTests {
         let loader = ScenarioLoader(variables: ["PORT": "9001"], environment: ["PORT": "1", "HOST": "127.0.0.2"])
         let s = try loader.load(data: data, file: "x", baseDirectory: URL(fileURLWithPath: "/tmp"))
         #expect(s.target.baseURL == TargetURL(scheme: "http", host: "127.0.0.2", port: 9001, basePath: ""))
-        guard case .constantArrivalRate(let e) = s.load.executor else {
+        guard let e = s.load.executor.definition as? ConstantArrivalRate else {
             Issue.record("wrong executor")
             return
         }
@@ -430,7 +430,8 @@ struct SchemaTests {
             }
             found[name] = Set(p.keys).subtracting(["executor", "gracefulStop"])
         }
-        #expect(found == LoadSettings.Executor.keys.mapValues(Set.init))
+        let registered = Dictionary(uniqueKeysWithValues: ExecutorRegistry.all.map { ($0.name, Set($0.keys)) })
+        #expect(found == registered)
     }
 }
 

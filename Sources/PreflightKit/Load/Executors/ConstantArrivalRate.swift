@@ -2,7 +2,7 @@
 ///
 /// Arrival `i` is due at `i / rate`; an arrival that finds no free VU takes a new one up to `maxVUs`, then waits
 /// in the backlog, then is dropped (`dropped_iterations`). Arrivals still waiting when `duration` ends are dropped.
-public struct ConstantArrivalRate: Sendable, Equatable {
+public struct ConstantArrivalRate: OpenModelExecutor, Equatable {
     static let name = "constant-arrival-rate"
     static let keys = ["rate", "timeUnit", "duration", "preAllocatedVUs", "maxVUs", "maxBacklog"]
 
@@ -20,6 +20,8 @@ public struct ConstantArrivalRate: Sendable, Equatable {
         self.duration = duration
         self.vus = vus
     }
+
+    var issuingSeconds: Double { duration }
 
     var schedule: ArrivalSchedule { ArrivalSchedule(constantRate: rate, timeUnit: timeUnit, duration: duration) }
 
@@ -40,4 +42,9 @@ public struct ConstantArrivalRate: Sendable, Equatable {
         guard let rate, let duration, let vus else { return nil }
         return ConstantArrivalRate(rate: rate, timeUnit: timeUnit, duration: duration, vus: vus)
     }
+}
+
+extension LoadSettings.Executor {
+    /// `ConstantArrivalRate` as the executor of a load block (tests and code that build settings by hand).
+    static func constantArrivalRate(_ e: ConstantArrivalRate) -> Self { Self(e) }
 }

@@ -2,7 +2,7 @@
 ///
 /// Each VU sends its next iteration when the last one is recorded (after `thinkTime`, if set); iteration numbers
 /// come from one sequence shared by the shard's VUs.
-public struct ConstantVUs: Sendable, Equatable {
+public struct ConstantVUs: ClosedModelExecutor, Equatable {
     static let name = "constant-vus"
     static let keys = ["vus", "duration", "thinkTime"]
 
@@ -17,6 +17,9 @@ public struct ConstantVUs: Sendable, Equatable {
         self.thinkTime = thinkTime
     }
 
+    var issuingSeconds: Double { duration }
+    var maxVUs: Int { vus }
+
     var reportParameters: [String: Double] { ["vus": Double(vus), "durationSeconds": duration] }
 
     func step(vu: Int, done: Int, at t: Double) -> ClosedStep { .nextShared }
@@ -28,4 +31,9 @@ public struct ConstantVUs: Sendable, Equatable {
         guard let vus, let duration else { return nil }
         return ConstantVUs(vus: vus, duration: duration, thinkTime: think)
     }
+}
+
+extension LoadSettings.Executor {
+    /// `ConstantVUs` as the executor of a load block (tests and code that build settings by hand).
+    static func constantVUs(_ e: ConstantVUs) -> Self { Self(e) }
 }

@@ -91,6 +91,8 @@ struct ExecutorStateMachine {
     private var sharedIterations = 0
     // Open models.
     private let arrivals: (schedule: ArrivalSchedule, vus: OpenModelVUs)?
+    // Closed models.
+    private let closed: (any ClosedModelExecutor)?
     private var nextArrival: Int
     private var idle: [Int] = []
     private var backlog: [Job] = []
@@ -102,7 +104,8 @@ struct ExecutorStateMachine {
         self.shards = shards
         self.issueEnd = RunTime(seconds: executor.issuingSeconds)
         self.iterationLimit = iterationLimit
-        self.arrivals = executor.arrivals
+        self.arrivals = executor.open.map { ($0.schedule, $0.vus) }
+        self.closed = executor.closed
         self.nextArrival = shard
         self.thinkRNG = SplitMix64(seed: seed ^ UInt64(shard) &* 0xA24B_AED4_963E_E407)
     }
@@ -223,7 +226,7 @@ struct ExecutorStateMachine {
     private mutating func nextIteration(_ v: Int, now: RunTime, into actions: inout [LoadAction]) {
         guard phase == .issuing, now < issueEnd else { return finish(v, into: &actions) }
         let iteration: Int
-        switch executor.closedStep(vu: vus[v].id, done: vus[v].done, at: now.seconds) {
+        switch closed?.step(vu: vus[v].id, done: vus[v].done, at: now.seconds) ?? .stop {
         case .stop:
             return finish(v, into: &actions)
         case .wait(let until):

@@ -1,108 +1,45 @@
 /// The load model, with k6's executor names and meanings.
 ///
 /// Each executor lives in its own file under `Load/Executors/` (as in k6's `lib/executor`): its settings, how they
-/// are read and checked, the parameters the report shows, and its scheduling rules for `ExecutorStateMachine`.
+/// are read and checked, the parameters the report shows, and its scheduling rules for `ExecutorStateMachine`;
+/// `ExecutorRegistry` lists them.
 public struct LoadSettings: Sendable, Equatable {
-    /// One of the five executors, with the settings only it has.
-    public enum Executor: Sendable, Equatable {
-        case constantArrivalRate(ConstantArrivalRate)
-        case rampingArrivalRate(RampingArrivalRate)
-        case constantVUs(ConstantVUs)
-        case rampingVUs(RampingVUs)
-        case perVUIterations(PerVUIterations)
+    /// The executor a scenario named, with the settings only it has (one file each under `Load/Executors/`).
+    public struct Executor: Sendable, Equatable {
+        /// The executor's own type: an `OpenModelExecutor` or a `ClosedModelExecutor`.
+        let definition: any ExecutorDefinition
 
-        /// Keys each executor accepts besides `executor` and `gracefulStop` (`scenarios/schema.json` lists the same).
-        static let keys: [String: [String]] = [
-            ConstantArrivalRate.name: ConstantArrivalRate.keys,
-            RampingArrivalRate.name: RampingArrivalRate.keys,
-            ConstantVUs.name: ConstantVUs.keys,
-            RampingVUs.name: RampingVUs.keys,
-            PerVUIterations.name: PerVUIterations.keys,
-        ]
+        init(_ definition: any ExecutorDefinition) { self.definition = definition }
 
-        public var name: String {
-            switch self {
-            case .constantArrivalRate: ConstantArrivalRate.name
-            case .rampingArrivalRate: RampingArrivalRate.name
-            case .constantVUs: ConstantVUs.name
-            case .rampingVUs: RampingVUs.name
-            case .perVUIterations: PerVUIterations.name
-            }
-        }
+        public static func == (a: Executor, b: Executor) -> Bool { a.definition.isEqual(to: b.definition) }
+
+        public var name: String { type(of: definition).name }
 
         /// Open models start iterations on a schedule; closed models loop VUs.
-        public var isOpenModel: Bool { arrivals != nil }
+        public var isOpenModel: Bool { open != nil }
 
         /// Open models: when each arrival is due, and the VUs and backlog that serve them.
-        var arrivals: (schedule: ArrivalSchedule, vus: OpenModelVUs)? {
-            switch self {
-            case .constantArrivalRate(let e): (e.schedule, e.vus)
-            case .rampingArrivalRate(let e): (e.schedule, e.vus)
-            default: nil
-            }
-        }
+        var open: (any OpenModelExecutor)? { definition as? any OpenModelExecutor }
+
+        /// Closed models: what each VU does next.
+        var closed: (any ClosedModelExecutor)? { definition as? any ClosedModelExecutor }
 
         /// Seconds during which new iterations are issued (the longest for `per-vu-iterations`).
-        public var issuingSeconds: Double {
-            switch self {
-            case .constantArrivalRate(let e): e.duration
-            case .rampingArrivalRate(let e): e.schedule.duration
-            case .constantVUs(let e): e.duration
-            case .rampingVUs(let e): e.schedule.duration
-            case .perVUIterations(let e): e.maxDuration
-            }
-        }
+        public var issuingSeconds: Double { definition.issuingSeconds }
 
         /// Open models: the most VUs that may exist; closed models: the VUs.
-        public var maxVUs: Int {
-            switch self {
-            case .constantArrivalRate(let e): e.vus.max
-            case .rampingArrivalRate(let e): e.vus.max
-            case .constantVUs(let e): e.vus
-            case .rampingVUs(let e): e.schedule.peak
-            case .perVUIterations(let e): e.vus
-            }
-        }
+        public var maxVUs: Int { definition.maxVUs }
 
         /// VUs that exist from the start (their connections are opened before it).
-        public var initialVUs: Int { arrivals?.vus.preAllocated ?? maxVUs }
+        public var initialVUs: Int { open?.vus.preAllocated ?? maxVUs }
 
         /// Closed models: a pause after each iteration, fixed or uniform in [min, max] seconds.
-        public var thinkTime: ThinkTime? {
-            switch self {
-            case .constantArrivalRate, .rampingArrivalRate: nil
-            case .constantVUs(let e): e.thinkTime
-            case .rampingVUs(let e): e.thinkTime
-            case .perVUIterations(let e): e.thinkTime
-            }
-        }
-
-        /// Closed models: what VU `vu` does next, having finished `done` iterations, at `t` seconds.
-        func closedStep(vu: Int, done: Int, at t: Double) -> ClosedStep {
-            switch self {
-            case .constantArrivalRate, .rampingArrivalRate: .stop
-            case .constantVUs(let e): e.step(vu: vu, done: done, at: t)
-            case .rampingVUs(let e): e.step(vu: vu, done: done, at: t)
-            case .perVUIterations(let e): e.step(vu: vu, done: done, at: t)
-            }
-        }
+        public var thinkTime: ThinkTime? { closed?.thinkTime }
 
         /// The parameters the report lists (rates per time unit, durations in seconds) and the stages, if any.
         var reportParameters: (params: [String: Double], stages: [Stage]?) {
-            var params: [String: Double]
-            var stages: [Stage]?
-            switch self {
-            case .constantArrivalRate(let e): params = e.reportParameters
-            case .rampingArrivalRate(let e):
-                params = e.reportParameters
-                stages = e.stages
-            case .constantVUs(let e): params = e.reportParameters
-            case .rampingVUs(let e):
-                params = e.reportParameters
-                stages = e.schedule.stages
-            case .perVUIterations(let e): params = e.reportParameters
-            }
-            if let vus = arrivals?.vus {
+            var params = definition.reportParameters
+            if let vus = open?.vus {
                 params["preAllocatedVUs"] = Double(vus.preAllocated)
                 params["maxVUs"] = Double(vus.max)
                 params["maxBacklog"] = Double(vus.maxBacklog)
@@ -111,7 +48,7 @@ public struct LoadSettings: Sendable, Equatable {
                 params["thinkTimeMinSeconds"] = think.range.lowerBound
                 params["thinkTimeMaxSeconds"] = think.range.upperBound
             }
-            return (params, stages)
+            return (params, definition.reportStages)
         }
     }
 
@@ -142,7 +79,7 @@ public struct LoadSettings: Sendable, Equatable {
     /// Open models: VUs created before the start; closed models: the VUs.
     public var preAllocatedVUs: Int { executor.initialVUs }
     /// Open models: arrivals that may wait for a free VU; more are dropped. Closed models: 0.
-    public var maxBacklog: Int { executor.arrivals?.vus.maxBacklog ?? 0 }
+    public var maxBacklog: Int { executor.open?.vus.maxBacklog ?? 0 }
     /// Closed models: a pause after each iteration.
     public var thinkTime: ClosedRange<Double>? { executor.thinkTime?.range }
 }
@@ -230,12 +167,15 @@ extension LoadSettings {
             node.fail("must be an object, got \(node.value.kindDescription)")
             return nil
         }
-        let names = Executor.keys.keys.sorted()
-        guard case .string(let name)? = dict["executor"], let keys = Executor.keys[name] else {
+        guard case .string(let name)? = dict["executor"], let kind = ExecutorRegistry.named(name) else {
             let got = dict["executor"].map { " got \($0.kindDescription)" } ?? " it is missing"
-            node.diag.add(node.child("executor"), "must be one of \(names.joined(separator: ", "));\(got)")
+            node.diag.add(
+                node.child("executor"),
+                "must be one of \(ExecutorRegistry.names.joined(separator: ", "));\(got)"
+            )
             return nil
         }
+        let keys = kind.keys
         // `thinkTime` is known to every executor, so an open model gets the reason rather than "unknown key".
         let known = ["executor", "gracefulStop"] + keys + (keys.contains("thinkTime") ? [] : ["thinkTime"])
         guard let obj = node.object(keys: known) else { return nil }
@@ -247,14 +187,7 @@ extension LoadSettings {
                 hint: "arrival-rate executors pace by rate"
             )
         }
-        let executor: Executor? =
-            switch name {
-            case ConstantArrivalRate.name: ConstantArrivalRate.decode(obj).map(Executor.constantArrivalRate)
-            case RampingArrivalRate.name: RampingArrivalRate.decode(obj).map(Executor.rampingArrivalRate)
-            case ConstantVUs.name: ConstantVUs.decode(obj).map(Executor.constantVUs)
-            case RampingVUs.name: RampingVUs.decode(obj).map(Executor.rampingVUs)
-            default: PerVUIterations.decode(obj).map(Executor.perVUIterations)
-            }
+        let executor = kind.decode(obj).map { Executor($0) }
         return executor.map { LoadSettings(executor: $0, gracefulStop: gracefulStop) }
     }
 

@@ -1,7 +1,7 @@
 /// `per-vu-iterations`: each VU runs `iterations` iterations, then stops, or `maxDuration` ends first.
 ///
 /// VU `v` runs iterations `v·iterations ..< (v+1)·iterations`, so which data a VU sends does not depend on timing.
-public struct PerVUIterations: Sendable, Equatable {
+public struct PerVUIterations: ClosedModelExecutor, Equatable {
     static let name = "per-vu-iterations"
     static let keys = ["vus", "iterations", "maxDuration", "thinkTime"]
 
@@ -18,6 +18,9 @@ public struct PerVUIterations: Sendable, Equatable {
         self.thinkTime = thinkTime
     }
 
+    var issuingSeconds: Double { maxDuration }
+    var maxVUs: Int { vus }
+
     var reportParameters: [String: Double] {
         ["vus": Double(vus), "iterations": Double(iterations), "maxDurationSeconds": maxDuration]
     }
@@ -33,4 +36,9 @@ public struct PerVUIterations: Sendable, Equatable {
         let think = ThinkTime.decode(obj.optional("thinkTime"))
         return PerVUIterations(vus: vus, iterations: iterations, maxDuration: maxDuration, thinkTime: think)
     }
+}
+
+extension LoadSettings.Executor {
+    /// `PerVUIterations` as the executor of a load block (tests and code that build settings by hand).
+    static func perVUIterations(_ e: PerVUIterations) -> Self { Self(e) }
 }

@@ -2,7 +2,7 @@
 ///
 /// The rate is integrated and inverted (`ArrivalSchedule`), so arrivals follow the ramp exactly rather than in
 /// per-second steps; VUs, backlog and drops work as in `constant-arrival-rate`.
-public struct RampingArrivalRate: Sendable, Equatable {
+public struct RampingArrivalRate: OpenModelExecutor, Equatable {
     static let name = "ramping-arrival-rate"
     static let keys = ["startRate", "timeUnit", "stages", "preAllocatedVUs", "maxVUs", "maxBacklog"]
 
@@ -24,6 +24,7 @@ public struct RampingArrivalRate: Sendable, Equatable {
     var schedule: ArrivalSchedule { ArrivalSchedule(startRate: startRate, timeUnit: timeUnit, stages: stages) }
 
     var reportParameters: [String: Double] { ["startRate": startRate, "timeUnitSeconds": timeUnit] }
+    var reportStages: [LoadSettings.Stage]? { stages }
 
     static func decode(_ obj: JSONObjectNode) -> RampingArrivalRate? {
         let timeUnit = obj.optional("timeUnit")?.duration() ?? 1
@@ -35,4 +36,9 @@ public struct RampingArrivalRate: Sendable, Equatable {
         guard let stages, let vus else { return nil }
         return RampingArrivalRate(startRate: start, timeUnit: timeUnit, stages: stages, vus: vus)
     }
+}
+
+extension LoadSettings.Executor {
+    /// `RampingArrivalRate` as the executor of a load block (tests and code that build settings by hand).
+    static func rampingArrivalRate(_ e: RampingArrivalRate) -> Self { Self(e) }
 }

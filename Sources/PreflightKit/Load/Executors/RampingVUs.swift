@@ -3,7 +3,7 @@
 /// VU `n` runs while the target is above `n`. A VU above a falling target finishes its current iteration (bounded
 /// by `http.timeout`) and then waits; it starts again exactly when a rising target reaches it (k6's
 /// `gracefulRampDown` is not supported).
-public struct RampingVUs: Sendable, Equatable {
+public struct RampingVUs: ClosedModelExecutor, Equatable {
     static let name = "ramping-vus"
     static let keys = ["startVUs", "stages", "thinkTime"]
 
@@ -14,6 +14,10 @@ public struct RampingVUs: Sendable, Equatable {
         self.schedule = VUSchedule(startVUs: startVUs, stages: stages)
         self.thinkTime = thinkTime
     }
+
+    var issuingSeconds: Double { schedule.duration }
+    var maxVUs: Int { schedule.peak }
+    var reportStages: [LoadSettings.Stage]? { schedule.stages }
 
     var reportParameters: [String: Double] { ["startVUs": Double(schedule.startVUs)] }
 
@@ -33,4 +37,9 @@ public struct RampingVUs: Sendable, Equatable {
         guard let stages else { return nil }
         return RampingVUs(startVUs: start, stages: stages, thinkTime: think)
     }
+}
+
+extension LoadSettings.Executor {
+    /// `RampingVUs` as the executor of a load block (tests and code that build settings by hand).
+    static func rampingVUs(_ e: RampingVUs) -> Self { Self(e) }
 }
