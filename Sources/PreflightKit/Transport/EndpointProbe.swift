@@ -3,33 +3,34 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// What one probe request found out about the endpoint.
+/// What one probe request found out about the endpoint: the decision, and what the report records of the answer
+/// (`info`, whose fields read as the result's own: `result.status`).
+@dynamicMemberLookup
 public struct ProbeResult: Sendable, Equatable {
     /// False when the endpoint does not exist (refused, unresolvable, no answer, 404, 405, 501).
     public var exists: Bool
     /// One line for the banner and the report, e.g. `endpoint returned 404`.
     public var reason: String
-    public var status: Int?
-    public var error: String?
-    public var latencyMs: Double?
-    public var contentType: String?
-    public var bodySHA256: String?
-    public var decoys: [ProbeAnswer]?
+    /// What the probe saw, as `transport.probe` in the report.
+    public var info: ProbeInfo
     /// What to do when the decision to mock is wrong, for the banner and the report's warnings.
     public var advice: String?
-    /// The statuses that meant "no endpoint" for this probe (`transport.probe.missingStatuses`, or the default).
-    public var missingStatuses: [Int]?
 
-    public var info: ProbeInfo {
-        ProbeInfo(
-            status: status,
-            error: error,
-            latencyMs: latencyMs,
-            contentType: contentType,
-            bodySHA256: bodySHA256,
-            decoys: decoys,
-            missingStatuses: missingStatuses
-        )
+    public init(
+        exists: Bool,
+        reason: String,
+        status: Int? = nil,
+        error: String? = nil,
+        latencyMs: Double? = nil
+    ) {
+        self.exists = exists
+        self.reason = reason
+        self.info = ProbeInfo(status: status, error: error, latencyMs: latencyMs)
+    }
+
+    public subscript<T>(dynamicMember path: WritableKeyPath<ProbeInfo, T>) -> T {
+        get { info[keyPath: path] }
+        set { info[keyPath: path] = newValue }
     }
 }
 

@@ -41,6 +41,24 @@ public struct ProbeInfo: Codable, Sendable, Equatable {
     /// The statuses that meant "no endpoint" (`transport.probe.missingStatuses` replaces the default
     /// `[404, 405, 501]`; it does not add to it).
     public var missingStatuses: [Int]?
+
+    public init(
+        status: Int? = nil,
+        error: String? = nil,
+        latencyMs: Double? = nil,
+        contentType: String? = nil,
+        bodySHA256: String? = nil,
+        decoys: [ProbeAnswer]? = nil,
+        missingStatuses: [Int]? = nil
+    ) {
+        self.status = status
+        self.error = error
+        self.latencyMs = latencyMs
+        self.contentType = contentType
+        self.bodySHA256 = bodySHA256
+        self.decoys = decoys
+        self.missingStatuses = missingStatuses
+    }
 }
 
 /// One probe answer, as recorded.
