@@ -121,161 +121,23 @@ public func buildMarketDataApplication(
     )
 }
 
-/// The routes of SPEC §10.
+/// The routes of SPEC §10, one controller each: health and metrics, market data, the scheduler's admin endpoints and
+/// the drill canary.
 public func buildMarketDataRouter(_ services: MarketDataServices) -> Router<BasicRequestContext> {
     let router = Router()
-    let store = services.store
-    let cache = services.cache
-    let metrics = services.metrics
-    metrics.exportAtZero(scheduler: services.scheduler != nil)
-    router.add(middleware: MetricsRecorder(metrics: metrics))
+    services.metrics.exportAtZero(scheduler: services.scheduler != nil)
+    router.add(middleware: MetricsRecorder(metrics: services.metrics))
     router.add(middleware: LogRequestsMiddleware(.debug))
-
-    router.get("livez") { _, _ in JSONText.response(#"{"status":"ok"}"#) }
-    router.get("readyz") { _, _ in
-        await store.isReady()
-            ? JSONText.response(#"{"status":"ready"}"#)
-            : JSONText.response(#"{"status":"not ready"}"#, status: .serviceUnavailable)
-    }
-
-    router.get("metrics") { _, _ in
-        Response(
-            status: .ok,
-            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer()))
-        )
-    }
-
+    HealthController(store: services.store, metrics: services.metrics).addRoutes(to: router)
     let api = router.group("api/v1")
-    api.get("features/quant/{symbol}") { _, context in
-        let symbol = try context.parameters.require("symbol")
-        guard isValidSymbol(symbol[...]) else { throw APIError.badSymbol(symbol) }
-        guard let newest = try await store.newestBar(symbol) else {
-            throw try await store.hasSymbol(symbol)
-                ? APIError(.notFound, "no_bars", "no bars stored for \(symbol) yet")
-                : APIError.unknownSymbol(symbol)
-        }
-        let (body, hit) = try await cache.value(for: .init(symbol: symbol, newestBar: newest)) {
-            let read = ContinuousClock.now
-            let bars = try await store.recentBars(symbol, limit: QuantFeatures.window)
-            let computed = ContinuousClock.now
-            metrics.database("recent_bars", duration: computed - read)
-            let body = featuresBody(symbol: symbol, bars: bars)
-            metrics.featureComputation(duration: ContinuousClock.now - computed)
-            return body
-        }
-        metrics.cache(hit: hit)
-        return JSONText.response(body, extra: [HTTPField.Name("X-Cache")!: hit ? "HIT" : "MISS"])
-    }
-    api.get("bars/{symbol}") { request, context in
-        let symbol = try context.parameters.require("symbol")
-        guard isValidSymbol(symbol[...]) else { throw APIError.badSymbol(symbol) }
-        let query = request.uri.queryParameters
-        for key in ["from", "to"] {
-            if let v = query[key[...]], !isValidDate(v) {
-                throw APIError(.badRequest, "bad_date", "\(key) must be a date YYYY-MM-DD, got \"\(v.prefix(40))\"")
-            }
-        }
-        var known = try await store.hasSymbol(symbol)
-        if !known { known = try await store.newestBar(symbol) != nil }
-        guard known else {
-            throw APIError.unknownSymbol(symbol)
-        }
-        let bars = try await store.bars(symbol, from: query["from"].map(String.init), to: query["to"].map(String.init))
-        var body = #"{"symbol":"\#(symbol)","bars":["#
-        for (i, b) in bars.enumerated() {
-            if i > 0 { body += "," }
-            body +=
-                #"{"date":"\#(b.date)","open":\#(b.open),"high":\#(b.high),"low":\#(b.low),"close":\#(b.close),"volume":\#(b.volume)}"#
-        }
-        return JSONText.response(body + "]}")
-    }
-
+    MarketDataController(store: services.store, cache: services.cache, metrics: services.metrics).addRoutes(to: api)
     let admin = api.group("admin")
     if let token = services.configuration.adminToken {
         admin.add(middleware: BearerTokenMiddleware(token: token))
     }
-    let scheduler = services.scheduler
-    admin.get("scheduler-health") { _, _ in
-        // No scheduler is a configuration, not a fault: a health check on any `serve` answers 200 (SPEC §10).
-        guard let scheduler else {
-            return JSONText.response(
-                #"{"status":"disabled","state":"disabled","reasons":["no provider is configured (serve --provider URL)"]}"#
-            )
-        }
-        return try encodeJSON(await scheduler.health())
-    }
-    admin.get("backfill/runs") { _, _ in try encodeJSON(["runs": try await store.runs()]) }
-    admin.get("backfill/symbols") { _, _ in
-        var rows = try await store.symbolStatuses()
-        // `openGaps` is what is missing now, not what the last run left: a bar deleted since then counts at once.
-        if let scheduler {
-            let missing = try await scheduler.missingTradingDays()
-            for i in rows.indices { rows[i].openGaps = missing[rows[i].symbol] ?? rows[i].openGaps }
-        }
-        return try encodeJSON(["symbols": rows])
-    }
-    admin.get("backfill/attempts") { request, _ in
-        let query = request.uri.queryParameters
-        let symbol = query["symbol"].map(String.init)
-        if let symbol, !isValidSymbol(symbol[...]) { throw APIError.badSymbol(symbol) }
-        var limit = 100
-        if let text = query["limit"] {
-            guard let n = Int(text), (1...1000).contains(n) else {
-                throw APIError(.badRequest, "bad_limit", "limit must be a whole number from 1 to 1000")
-            }
-            limit = n
-        }
-        return try encodeJSON(["attempts": try await store.attempts(symbol: symbol, limit: limit)])
-    }
-    admin.get("rate-limits") { _, _ in try encodeJSON(["events": try await store.rateLimitEvents()]) }
-    admin.post("backfill") { _, _ in
-        guard let scheduler else {
-            throw APIError(
-                .serviceUnavailable,
-                "scheduler_disabled",
-                "no provider is configured (serve --provider URL)"
-            )
-        }
-        guard await scheduler.trigger() else {
-            throw APIError(.conflict, "run_in_progress", "a backfill run is in progress; runs never overlap")
-        }
-        return JSONText.response(#"{"triggered":true}"#, status: .accepted)
-    }
-
-    let maxBody = services.configuration.maxBodyBytes
-    admin.post("drill/canary") { request, _ in
-        var request = request
-        let data: ByteBuffer
-        do {
-            data = try await request.collectBody(upTo: maxBody)
-        } catch {
-            throw APIError(.contentTooLarge, "body_too_large", "request bodies are limited to \(maxBody) bytes")
-        }
-        struct Canary: Decodable {
-            var seq: Int
-            var writtenAt: String
-        }
-        guard let canary = try? JSONDecoder().decode(Canary.self, from: Data(data.readableBytesView)) else {
-            throw APIError(.badRequest, "bad_body", "expected {\"seq\": integer, \"writtenAt\": string}")
-        }
-        let inserted = try await store.writeCanary(seq: canary.seq, writtenAt: canary.writtenAt)
-        return JSONText.response(
-            #"{"seq":\#(canary.seq),"stored":true,"duplicate":\#(!inserted)}"#,
-            status: inserted ? .created : .ok
-        )
-    }
-    admin.get("drill/canary") { request, _ in
-        let fromText = request.uri.queryParameters["from"]
-        guard let from = fromText.map({ Int($0) }) ?? 0 else {
-            throw APIError(.badRequest, "bad_seq", "from must be an integer")
-        }
-        let rows = try await store.canary(from: from)
-        let items = rows.map {
-            #"{"seq":\#($0.seq),"writtenAt":"\#(JSONText.escape($0.writtenAt))","receivedAt":"\#($0.receivedAt)"}"#
-        }
-        return JSONText.response(#"{"canary":[\#(items.joined(separator: ","))]}"#)
-    }
+    BackfillAdminController(store: services.store, scheduler: services.scheduler).addRoutes(to: admin)
+    DrillCanaryController(store: services.store, maxBodyBytes: services.configuration.maxBodyBytes)
+        .addRoutes(to: admin)
     return router
 }
 
