@@ -189,9 +189,7 @@ public struct RunCommand: Sendable {
             let probe = await withTaskGroup(of: ProbeResult?.self) { group in
                 group.addTask { await EndpointProbe.probe(scenario, seed: seed, on: loop) }
                 group.addTask {
-                    while !control.isInterrupted {
-                        guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return nil }
-                    }
+                    await control.wait(for: .interrupted)
                     return nil
                 }
                 var found: ProbeResult?

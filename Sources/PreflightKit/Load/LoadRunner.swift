@@ -281,18 +281,17 @@ public struct LoadRunner: Sendable {
 
     /// Gives in-flight requests `gracefulStop` once issuing ends, then abandons them.
     private func watchdog(shards: [LoadShard], control: RunControl, start: NIODeadline) async {
-        let issueEnd = start + .nanoseconds(Int64(scenario.load.issuingSeconds * 1e9))
-        while !control.isStopping && NIODeadline.now() < issueEnd {
-            guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
-        }
+        let issueEnd =
+            ContinuousClock.now + .nanoseconds((start - NIODeadline.now()).nanoseconds)
+            + .seconds(scenario.load.issuingSeconds)
+        await control.wait(for: .stopping, until: issueEnd)
+        guard !Task.isCancelled else { return }
         // A stop (SIGINT, abort, data exhausted) reaches shards that have no response to notice it on.
         if control.isStopping {
             for shard in shards { await shard.stop() }
         }
-        let hardStop = NIODeadline.now() + .nanoseconds(Int64(scenario.load.gracefulStop * 1e9))
-        while NIODeadline.now() < hardStop && !control.isHurried {
-            guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
-        }
+        await control.wait(for: .hurried, until: .now + .seconds(scenario.load.gracefulStop))
+        guard !Task.isCancelled else { return }
         logger.notice(
             control.isHurried
                 ? "second signal; abandoning requests still in flight"
