@@ -166,6 +166,33 @@ struct DrillStateMachineTests {
         #expect(m.ending == .completed)  // completed, and the RTO objective fails for want of an RTO
     }
 
+    /// The runner ticks the machine at `nextDeadline` instead of every 50 ms (#26, item 2): every phase whose tick
+    /// matters names when, and a tick at that time moves it on.
+    @Test func eachPhaseNamesTheDeadlineItsTickWaitsFor() {
+        var m = M(config: Self.config(recoveryAction: false, settle: 2))
+        #expect(m.nextDeadline == 10, "the steady state's timeout")
+        _ = Self.probes(&m, from: 0, to: 1.05, ok: true)
+        guard case .loaded(let since) = m.phase else {
+            Issue.record("expected loaded, got \(m.phase)")
+            return
+        }
+        #expect(m.nextDeadline == since + 2, "the fault's start")
+        #expect(m.handle(.tick(at: since + 2)) == [.runAction(.fault)])
+        #expect(m.nextDeadline == nil, "the fault action's end moves it on")
+        _ = m.handle(.actionFinished(.fault, succeeded: true, at: 3.5))
+        #expect(m.nextDeadline == 5.5, "the verification deadline: verifyWithin after the fault")
+        _ = m.handle(.probe(ok: false, at: 3.6))
+        #expect(m.nextDeadline == 3.5 + 5, "the recovery timeout")
+        _ = Self.probes(&m, from: 3.7, to: 4.0, ok: true)
+        guard case .settling(let until) = m.phase else {
+            Issue.record("expected settling, got \(m.phase)")
+            return
+        }
+        #expect(m.nextDeadline == until)
+        #expect(m.handle(.tick(at: until)) == [.stopBackground, .readCanary])
+        #expect(m.nextDeadline == nil)
+    }
+
     @Test func settlingKeepsTheLoadRunningForTheSLOWindow() {
         var m = Self.faulting(Self.config(settle: 2))
         _ = m.handle(.actionFinished(.fault, succeeded: true, at: 3.0))

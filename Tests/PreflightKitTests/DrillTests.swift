@@ -250,7 +250,8 @@ extension Serial {
             let json = String(decoding: try ReportWriter.encoder().encode(drill), as: UTF8.self)
             let noisy = json.ranges(of: #/: -?[0-9]+\.[0-9]{7,}/#).map { String(json[$0]) }
             #expect(noisy.isEmpty, "\(noisy)")
-            #expect(try #require(outcome.report.drill?.rtoSeconds) > 0)
+            // The target never went down: RTO is 0 to a few probe intervals, as the README says for a balancer.
+            #expect(try #require(outcome.report.drill?.rtoSeconds) < 5)
         }
 
         /// #26, item 6: `drill --quiet` was accepted and ignored; it drops the line per phase, not the summary.

@@ -52,6 +52,7 @@ public final class DemoChildren: Sendable {
         let deadline = Date().addingTimeInterval(grace)
         while Date() < deadline, list.contains(where: { kill($0, 0) == 0 && !Self.isZombie($0) }) {
             for pid in list { _ = waitpid(pid, nil, WNOHANG) }
+            // Polls: this runs from a signal path and at exit, where no SIGCHLD handler or event loop can be relied on.
             usleep(50_000)
         }
         for pid in list where kill(pid, 0) == 0 {
@@ -327,6 +328,7 @@ public struct DemoCommand: Sendable {
         for _ in 0..<600 {
             guard !control.isInterrupted else { throw Failure(description: "interrupted") }
             if await client.send(method: "GET", path: path, timeout: 1).status == 200 { return }
+            // Polls a child process's port: it sends no word when it is ready.
             try? await Task.sleep(for: .milliseconds(100))
         }
         throw Failure(description: "\(what) did not answer \(path) within 60 s")
@@ -355,6 +357,7 @@ public struct DemoCommand: Sendable {
                 }
                 if progress.finished { return }
             }
+            // Polls the API's scheduler-health once a second: the progress line is that poll's output.
             try? await Task.sleep(for: .seconds(1))
         }
         throw Failure(description: "the backfill did not finish in time (\(last.trimmingCharacters(in: .whitespaces)))")

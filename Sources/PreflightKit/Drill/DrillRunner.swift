@@ -87,9 +87,11 @@ public struct DrillRunner: Sendable {
         let background = NIOLockedValueBox<(result: RunResult?, plan: RequestPlan?, offset: Double?)>((nil, nil, nil))
         let finished = Atomic<Bool>(false)
         let canaryStopped = Atomic<Bool>(false)
-        /// Set by the canary writer as it exits, after its last answer is logged.
-        let canaryWriterDone = Atomic<Bool>(false)
+        /// Stopped by the canary writer as it exits, after its last answer is logged (the read-back waits for it).
+        let canaryWriterDone = RunControl()
         let backgroundControl = RunControl()
+        /// Stopped when the drill finishes: wakes the clock's timers and the signal watch so the task group ends.
+        let done = RunControl()
     }
 
     public func run(control: RunControl) async throws -> DrillResult {
@@ -154,27 +156,44 @@ public struct DrillRunner: Sendable {
                         )
                     }
                     sink.yield(.probe(ok: ok, at: t))
+                    // Pacing, not polling: the probe's own schedule, one request every interval.
                     let next = t + drill.steadyState.interval
                     let wait = next - now()
                     if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
                 }
                 logger.debug("drill prober stopped")
             }
-            // The clock: ticks for timeouts and phase changes, and the signal.
+            // The signal, delivered the moment it arrives (or nothing, once the drill is over).
             group.addTask {
-                var told = false
-                while !shared.finished.load(ordering: .relaxed) {
-                    if control.isInterrupted && !told {
-                        told = true
-                        sink.yield(.interrupted(at: now()))
+                await withTaskGroup(of: Void.self) { race in
+                    race.addTask {
+                        if await control.wait(for: .interrupted) { sink.yield(.interrupted(at: now())) }
+                    }
+                    race.addTask { await shared.done.wait(for: .stopping) }
+                    await race.next()
+                    race.cancelAll()
+                }
+                logger.debug("drill signal watch stopped")
+            }
+            // The clock: a tick at each deadline the machine names (`nextDeadline`), not on a fixed period. A
+            // deadline that passes after the phase moved on gives a tick that changes nothing.
+            var scheduled: Set<Double> = []
+            func tick(_ deadline: Double) {
+                guard scheduled.insert(deadline).inserted else { return }
+                group.addTask {
+                    let at = origin + .seconds(deadline)
+                    // Past the deadline on the drill's own clock, or done.
+                    while now() < deadline {
+                        if await shared.done.wait(for: .stopping, until: at) { return }
                     }
                     sink.yield(.tick(at: now()))
-                    try? await Task.sleep(for: .milliseconds(50))
                 }
-                logger.debug("drill clock stopped")
             }
+            if let deadline = machine.nextDeadline { tick(deadline) }
             for await input in events {
-                for output in machine.handle(input) {
+                let outputs = machine.handle(input)
+                if let deadline = machine.nextDeadline { tick(deadline) }
+                for output in outputs {
                     switch output {
                     case .startBackground:
                         phase(
@@ -203,7 +222,7 @@ public struct DrillRunner: Sendable {
                                     shared: shared,
                                     now: now
                                 )
-                                shared.canaryWriterDone.store(true, ordering: .releasing)
+                                shared.canaryWriterDone.stop()
                                 logger.debug("drill canary writer stopped")
                             }
                         }
@@ -237,9 +256,7 @@ public struct DrillRunner: Sendable {
                         group.addTask {
                             // The read-back waits for the write in flight: acknowledged after a read already sent,
                             // it would be counted as lost (found as 1 lost write against the reference API).
-                            for _ in 0..<200 where !shared.canaryWriterDone.load(ordering: .acquiring) {
-                                try? await Task.sleep(for: .milliseconds(50))
-                            }
+                            await shared.canaryWriterDone.wait(for: .stopping, until: .now + .seconds(10))
                             let seqs = await Self.readCanary(
                                 canary,
                                 client: canaryClient,
@@ -251,6 +268,7 @@ public struct DrillRunner: Sendable {
                         }
                     case .finish:
                         shared.finished.store(true, ordering: .relaxed)
+                        shared.done.stop()
                         shared.canaryStopped.store(true, ordering: .relaxed)
                         shared.backgroundControl.stop()
                         sink.finish()
@@ -340,6 +358,7 @@ public struct DrillRunner: Sendable {
                 CanaryEntry(seq: seq, sent: sent, answered: now(), status: outcome.status, error: outcome.error?.name)
             )
             seq += 1
+            // Pacing: one write every `canary.interval`.
             let wait = sent + canary.interval - now()
             if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
         }
@@ -370,6 +389,7 @@ public struct DrillRunner: Sendable {
                 return seqs
             }
             if once || clock.now >= deadline { return nil }
+            // Polls the target, which sends no word when it becomes readable.
             try? await Task.sleep(for: .milliseconds(500))
         }
     }

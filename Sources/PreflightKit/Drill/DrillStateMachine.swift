@@ -118,6 +118,20 @@ public struct DrillStateMachine: Sendable {
 
     public init(config: Config) { self.config = config }
 
+    /// When a `.tick` can next change anything, in seconds since the start (the steady state's timeout, the fault's
+    /// start, the verification deadline, the recovery timeout, the end of settling); nil when only probes, actions
+    /// and read-backs move the drill on. The runner ticks the machine at this time, not on a fixed period.
+    public var nextDeadline: Double? {
+        switch phase {
+        case .steady: config.steadyTimeout
+        case .loaded(let since): since + config.faultAfter
+        case .verifying(let deadline): deadline
+        case .recovering: (timeline.faultCompleted ?? 0) + config.recoveryTimeout
+        case .settling(let until): until
+        case .faulting, .readingBack, .rollingBack, .finished: nil
+        }
+    }
+
     /// RTO: the fault action's completion to the first of N consecutive successful probes.
     public var rto: Double? {
         guard let recovered = timeline.recovered, let done = timeline.faultCompleted else { return nil }
