@@ -60,7 +60,8 @@ public actor AutoBackfillScheduler: Service {
     private var pausedUntilDate: Date?
     /// When the periodic loop starts the next run.
     private var nextRunAt: Date?
-    private var triggered = false
+    /// Rung by `trigger()`: the periodic loop starts the next run at once.
+    private let wakeup = Wakeup()
     private var restored = false
 
     public init(
@@ -101,11 +102,9 @@ public actor AutoBackfillScheduler: Service {
                     _ = try? await self.runOnce()
                     let next = ContinuousClock.now + self.configuration.interval
                     await self.setNextRun(Date().addingTimeInterval(self.configuration.interval.seconds))
-                    // Polls its own trigger flag every 200 ms (POST backfill starts a run within that); an
-                    // event for the trigger is left to #26's remaining item 2.
-                    while ContinuousClock.now < next, await !self.takeTrigger() {
-                        try await Task.sleep(for: .milliseconds(200))
-                    }
+                    // Until the next run is due, or `POST backfill` rings (no polling).
+                    _ = await self.wakeup.wait(until: next)
+                    try Task.checkCancellation()
                 }
             }
         } catch is CancellationError {
@@ -116,15 +115,10 @@ public actor AutoBackfillScheduler: Service {
 
     private func setNextRun(_ date: Date) { nextRunAt = date }
 
-    private func takeTrigger() -> Bool {
-        defer { triggered = false }
-        return triggered
-    }
-
     /// Asks the periodic loop for a run now; false when one is running already.
     public func trigger() -> Bool {
         guard state != .running else { return false }
-        triggered = true
+        wakeup.ring()
         return true
     }
 
