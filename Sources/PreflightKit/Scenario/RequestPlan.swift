@@ -98,18 +98,17 @@ public struct RequestPlan: Sendable {
             var head: [Segment] = [.bytes(Array("\(r.method) \(target.baseURL.basePath)".utf8))]
             head += segments(r.path, .path)
             head.append(.bytes(Array(" HTTP/1.1\r\nHost: \(target.baseURL.hostHeader)\r\n".utf8)))
-            let overridden = Set(r.headers.map { $0.name.lowercased() })
-            var hasUserAgent = overridden.contains("user-agent")
-            for h in target.headers where !overridden.contains(h.name.lowercased()) {
-                head.append(.bytes(Array("\(h.name): \(h.value)\r\n".utf8)))
-                if h.name.lowercased() == "user-agent" { hasUserAgent = true }
-            }
+            let (kept, hasUserAgent) = HeaderMerge.targetHeaders(
+                target.headers,
+                besides: r.headers.map(\.name)
+            )
+            for h in kept { head.append(.bytes(Array("\(h.name): \(h.value)\r\n".utf8))) }
             for h in r.headers {
                 head.append(.bytes(Array("\(h.name): ".utf8)))
                 head += segments(h.value, .header)
                 head.append(.bytes(Array("\r\n".utf8)))
             }
-            if !hasUserAgent { head.append(.bytes(Array("User-Agent: preflight/\(PreflightInfo.version)\r\n".utf8))) }
+            if !hasUserAgent { head.append(.bytes(Array(HeaderMerge.userAgentLine.utf8))) }
             let body = r.body.map { segments($0) }
             let constant =
                 r.path.isConstant && r.headers.allSatisfy { $0.value.isConstant } && (r.body?.isConstant ?? true)

@@ -38,12 +38,11 @@ struct OneShotHTTP: Sendable {
     ) async -> HTTPOutcome {
         var buffer = ByteBuffer()
         buffer.writeString("\(method) \(target.basePath)\(path) HTTP/1.1\r\nHost: \(target.hostHeader)\r\n")
-        let overridden = Set(extra.map { $0.name.lowercased() })
-        for h in headers where !overridden.contains(h.name.lowercased()) {
-            buffer.writeString("\(h.name): \(h.value)\r\n")
-        }
-        for h in extra { buffer.writeString("\(h.name): \(h.value)\r\n") }
-        buffer.writeString("User-Agent: preflight/\(PreflightInfo.version)\r\nConnection: close\r\n")
+        let (kept, hasUserAgent) = HeaderMerge.targetHeaders(headers, besides: extra.map(\.name))
+        for h in kept + extra { buffer.writeString("\(h.name): \(h.value)\r\n") }
+        // One User-Agent: a target or request that sets one keeps it (it used to be sent twice).
+        if !hasUserAgent { buffer.writeString(HeaderMerge.userAgentLine) }
+        buffer.writeString("Connection: close\r\n")
         if let body {
             buffer.writeString("Content-Length: \(body.utf8.count)\r\n\r\n")
             buffer.writeString(body)

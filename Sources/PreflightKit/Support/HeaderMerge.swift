@@ -1,0 +1,18 @@
+/// How a request's headers combine with the target's, for every encoder of a request (the load path's plan and the
+/// one-shot client of the probe, drill and scraper), so they cannot drift apart.
+enum HeaderMerge {
+    /// The target's headers that the request does not name itself (names compare case-insensitively), and whether
+    /// a User-Agent is set by either, so Preflight's own is added only when neither sets one.
+    static func targetHeaders(
+        _ target: [(name: String, value: String)],
+        besides requestNames: some Sequence<String>
+    ) -> (kept: [(name: String, value: String)], hasUserAgent: Bool) {
+        let overridden = Set(requestNames.map { $0.lowercased() })
+        let kept = target.filter { !overridden.contains($0.name.lowercased()) }
+        let hasUserAgent = overridden.contains("user-agent") || kept.contains { $0.name.lowercased() == "user-agent" }
+        return (kept, hasUserAgent)
+    }
+
+    /// Preflight's own User-Agent header line.
+    static var userAgentLine: String { "User-Agent: \(PreflightInfo.name)/\(PreflightInfo.version)\r\n" }
+}
