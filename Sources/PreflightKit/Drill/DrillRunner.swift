@@ -121,6 +121,8 @@ public struct DrillRunner: Sendable {
         let actions = ActionRunner(folder: folder, environment: env)
         var machine = DrillStateMachine(config: config)
         let (events, sink) = AsyncStream.makeStream(of: DrillStateMachine.Input.self)
+        // Every probe's outcome, newest only, for the canary read-back: it retries when the target answers again.
+        let (probeOutcomes, probeSink) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(1))
         let drill = self.drill
         let console = self.console
         let logger = self.logger
@@ -156,11 +158,13 @@ public struct DrillRunner: Sendable {
                         )
                     }
                     sink.yield(.probe(ok: ok, at: t))
+                    probeSink.yield(ok)
                     // Pacing, not polling: the probe's own schedule, one request every interval.
                     let next = t + drill.steadyState.interval
                     let wait = next - now()
                     if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
                 }
+                probeSink.finish()
                 logger.debug("drill prober stopped")
             }
             // The signal, delivered the moment it arrives (or nothing, once the drill is over).
@@ -261,7 +265,8 @@ public struct DrillRunner: Sendable {
                                 canary,
                                 client: canaryClient,
                                 firstSeq: firstSeq,
-                                once: once
+                                once: once,
+                                probes: probeOutcomes
                             )
                             shared.readBack.withLockedValue { $0 = seqs }
                             sink.yield(.canaryRead(ok: seqs != nil, at: now()))
@@ -364,18 +369,20 @@ public struct DrillRunner: Sendable {
         }
     }
 
-    /// Reads the series back, retrying every 500 ms until it answers 2xx with the items, or `readTimeout` passes
-    /// (`once`: a single attempt).
+    /// Reads the series back: at once, then again after each passing probe (the prober's own schedule, so a target
+    /// that is down is not asked in between), until it answers 2xx with the items or `readTimeout` passes (`once`:
+    /// a single attempt).
     static func readCanary(
         _ canary: Drill.Canary,
         client: OneShotHTTP,
         firstSeq: Int,
-        once: Bool = false
+        once: Bool = false,
+        probes: AsyncStream<Bool>
     ) async -> [Int]? {
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(canary.readTimeout)
         let path = canary.read.path.render { $0 == "now" ? "" : String(firstSeq) }
-        while true {
+        func attempt() async -> [Int]? {
             let outcome = await client.send(
                 method: canary.read.method,
                 path: path,
@@ -388,10 +395,15 @@ public struct DrillRunner: Sendable {
             {
                 return seqs
             }
-            if once || clock.now >= deadline { return nil }
-            // Polls the target, which sends no word when it becomes readable.
-            try? await Task.sleep(for: .milliseconds(500))
+            return nil
         }
+        if let seqs = await attempt() { return seqs }
+        if once { return nil }
+        for await passed in probes {
+            if clock.now >= deadline { return nil }
+            if passed, let seqs = await attempt() { return seqs }
+        }
+        return nil
     }
 
     /// The seqs of a read answer: the items at `canary.items`, each an object with `seqField` or a bare number.
