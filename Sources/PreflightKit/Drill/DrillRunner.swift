@@ -85,12 +85,11 @@ public struct DrillRunner: Sendable {
         let actions = NIOLockedValueBox<[ActionRecord]>([])
         let readBack = NIOLockedValueBox<[Int]?>(nil)
         let background = NIOLockedValueBox<(result: RunResult?, plan: RequestPlan?, offset: Double?)>((nil, nil, nil))
-        let finished = Atomic<Bool>(false)
         let canaryStopped = Atomic<Bool>(false)
         /// Stopped by the canary writer as it exits, after its last answer is logged (the read-back waits for it).
         let canaryWriterDone = RunControl()
         let backgroundControl = RunControl()
-        /// Stopped when the drill finishes: wakes the clock's timers and the signal watch so the task group ends.
+        /// Stopped when the drill finishes: ends the prober and wakes the clock's timers and the signal watch.
         let done = RunControl()
     }
 
@@ -138,7 +137,7 @@ public struct DrillRunner: Sendable {
             // The prober: one request every interval on a fresh connection, until the drill is finished.
             group.addTask {
                 let probe = drill.steadyState.probe
-                while !shared.finished.load(ordering: .relaxed) {
+                while !shared.done.isStopping {
                     let t = now()
                     let outcome = await probeClient.send(
                         method: probe.method,
@@ -159,10 +158,9 @@ public struct DrillRunner: Sendable {
                     }
                     sink.yield(.probe(ok: ok, at: t))
                     probeSink.yield(ok)
-                    // Pacing, not polling: the probe's own schedule, one request every interval.
-                    let next = t + drill.steadyState.interval
-                    let wait = next - now()
-                    if wait > 0 { try? await Task.sleep(for: .seconds(wait)) }
+                    // Pacing, not polling: the probe's own schedule, one request every interval; the drill's end
+                    // wakes it at once.
+                    await shared.done.wait(for: .stopping, until: origin + .seconds(t + drill.steadyState.interval))
                 }
                 probeSink.finish()
                 logger.debug("drill prober stopped")
@@ -272,7 +270,6 @@ public struct DrillRunner: Sendable {
                             sink.yield(.canaryRead(ok: seqs != nil, at: now()))
                         }
                     case .finish:
-                        shared.finished.store(true, ordering: .relaxed)
                         shared.done.stop()
                         shared.canaryStopped.store(true, ordering: .relaxed)
                         shared.backgroundControl.stop()

@@ -42,18 +42,18 @@ public enum HumanFormat {
         // A regression limit observes the change against the baseline, in percent (positive is worse).
         if t.metric.hasPrefix("regression{") { return String(format: "%+.1f %%", v) }
         let agg = t.expression.prefix { !"<>=!".contains($0) }.trimmingCharacters(in: .whitespaces)
-        switch Metric(expression: t.metric)?.unit ?? .count {
+        return value(v, metric: t.metric, aggregation: agg)
+    }
+
+    /// A value of `metric` aggregated by `aggregation` (`p(95)`, `rate`, `count`), in the metric's unit.
+    public static func value(_ v: Double?, metric: String, aggregation agg: String) -> String {
+        guard let v else { return "–" }
+        switch Metric(expression: metric)?.unit ?? .count {
         case .milliseconds where agg != "count": return ms(v)
         case .fraction: return percent(v)
         case .bytes: return agg == "rate" ? bytes(v) + "/s" : bytes(v)
         case .milliseconds, .count: return agg == "rate" ? count(v) + "/s" : count(v)
         }
-    }
-
-    /// A value of `metric` aggregated by `aggregation` (`p(95)`, `rate`, `count`), in the metric's unit.
-    public static func value(_ v: Double?, metric: String, aggregation: String) -> String {
-        guard let v else { return "–" }
-        return observed(ThresholdResult(metric: metric, expression: "\(aggregation)<0", observed: v, ok: true))
     }
 
     /// ISO 8601 in UTC, to the second.
