@@ -127,3 +127,36 @@ struct DemoProgressTests {
         #expect(after.finished)
     }
 }
+
+/// The demo's children are awaited through pidfds (an event), not a 50 ms poll: a child and a process started by a
+/// shell script (not our child) both end the wait when they exit; one that does not exit is left at the deadline.
+struct DemoChildrenWaitTests {
+    static func spawn(_ line: String) throws -> pid_t {
+        try ChildProcess.spawn(
+            executable: "/bin/sh",
+            argv: ["sh", "-c", line],
+            environment: [:],
+            stdout: "/dev/null",
+            stderr: "/dev/null"
+        ).get()
+    }
+
+    @Test func theWaitEndsWhenChildrenAndOrphansExitAndAtTheDeadlineOtherwise() throws {
+        let dir = try Serial.CLITests.tempDir()
+        let child = try Self.spawn("exec sleep 0.3")
+        // Not our child: sh starts it in the background and exits; its pid comes from a file, as the API's does.
+        _ = try runShell("sleep 0.3 & echo $! > '\(dir.path)/orphan.pid'")
+        let text = try String(contentsOfFile: dir.path + "/orphan.pid", encoding: .utf8)
+        let orphan = try #require(pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        DemoChildren.waitForExit([child, orphan], seconds: 60)
+        #expect(kill(child, 0) != 0, "the child exited and was reaped")
+        #expect(kill(orphan, 0) != 0 || DemoChildren.isZombie(orphan), "the orphan exited")
+        let stubborn = try Self.spawn("exec sleep 30")
+        defer {
+            kill(stubborn, SIGKILL)
+            _ = waitpid(stubborn, nil, 0)
+        }
+        DemoChildren.waitForExit([stubborn], seconds: 0.2)
+        #expect(kill(stubborn, 0) == 0, "still running: the wait ended at its deadline")
+    }
+}

@@ -49,16 +49,41 @@ public final class DemoChildren: Sendable {
             kill(pid, SIGTERM)
             kill(-pid, SIGTERM)
         }
-        let deadline = Date().addingTimeInterval(grace)
-        while Date() < deadline, list.contains(where: { kill($0, 0) == 0 && !Self.isZombie($0) }) {
-            for pid in list { _ = waitpid(pid, nil, WNOHANG) }
-            // Polls: this runs from a signal path and at exit, where no SIGCHLD handler or event loop can be relied on.
-            usleep(50_000)
-        }
+        Self.waitForExit(list, seconds: grace)
         for pid in list where kill(pid, 0) == 0 {
             kill(pid, SIGKILL)
             kill(-pid, SIGKILL)
             _ = waitpid(pid, nil, WNOHANG)
+        }
+    }
+
+    /// Blocks until every process in `pids` has exited, or `seconds` pass: one `poll(2)` on a pidfd per process
+    /// (Linux 5.3+), which becomes readable when the process exits, whether or not it is our child (the API started
+    /// by a shell script is not). Exited children are reaped. This runs on a signal path and at exit, where no
+    /// event loop can be relied on; a process that cannot be watched (no pidfd) is left to the SIGKILL that follows.
+    static func waitForExit(_ pids: [pid_t], seconds: Double) {
+        typealias PidfdOpen = @convention(c) (pid_t, UInt32) -> Int32
+        // Swift's Glibc module does not export pidfd_open (glibc 2.36); look it up by name.
+        guard let symbol = dlsym(nil, "pidfd_open") else { return }
+        let pidfdOpen = unsafeBitCast(symbol, to: PidfdOpen.self)
+        var watched: [(pid: pid_t, fd: Int32)] = pids.compactMap { pid in
+            let fd = pidfdOpen(pid, 0)
+            return fd >= 0 ? (pid, fd) : nil
+        }
+        defer { for w in watched { close(w.fd) } }
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while !watched.isEmpty {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return }
+            var fds = watched.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            let ready = poll(&fds, nfds_t(fds.count), Int32((left / .milliseconds(1)).rounded(.up)))
+            if ready < 0, errno == EINTR { continue }
+            guard ready > 0 else { return }
+            for (i, pollfd) in fds.enumerated().reversed() where pollfd.revents != 0 {
+                _ = waitpid(watched[i].pid, nil, WNOHANG)
+                close(watched[i].fd)
+                watched.remove(at: i)
+            }
         }
     }
 
