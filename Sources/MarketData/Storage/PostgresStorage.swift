@@ -150,8 +150,9 @@ public final class PostgresStorage: MarketStorage {
 
     /// Logs in once, outside the pool, so a wrong password, a missing database or a server that is not there fails
     /// at once with the server's reason and the fix (the pool would retry for a minute and then report only that
-    /// its circuit breaker tripped).
-    public func checkLogin() async throws {
+    /// its circuit breaker tripped); with `migrate`, applies the migrations on that connection, so the pool is
+    /// first leased by the app, after `run()` has begun.
+    public func checkLogin(migrate: Bool = false) async throws {
         let c = configuration
         let tls: PostgresConnection.Configuration.TLS =
             switch c.tls {
@@ -168,11 +169,19 @@ public final class PostgresStorage: MarketStorage {
             tls: tls
         )
         connection.options.connectTimeout = .seconds(5)
+        if let schema = c.schema { connection.options.additionalStartupParameters = [("search_path", schema)] }
+        let opened: PostgresConnection
         do {
-            let opened = try await PostgresConnection.connect(configuration: connection, id: 0, logger: logger)
-            try await opened.close()
+            opened = try await PostgresConnection.connect(configuration: connection, id: 0, logger: logger)
         } catch let error as PSQLError {
             throw PostgresStorageError(Self.explain(error, c))
+        }
+        do {
+            if migrate { try await opened.withTransaction(logger: logger) { try await self.applyMigrations($0) } }
+            try await opened.close()
+        } catch {
+            try? await opened.close()
+            throw error
         }
     }
 
@@ -303,32 +312,35 @@ public final class PostgresStorage: MarketStorage {
     /// Applies the migrations not yet applied, in one transaction under the advisory lock; applying twice changes
     /// nothing. Needs ``run()`` going.
     public func migrate() async throws {
-        try await client.withTransaction(logger: logger) { c in
-            try await c.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
-            if let schema = configuration.schema {
-                // `schema` is a checked identifier (`isIdentifier`); DDL cannot take it as a parameter.
-                try await c.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: "\"\(schema)\"")", logger: logger)
+        try await client.withTransaction(logger: logger) { try await self.applyMigrations($0) }
+    }
+
+    /// The migrations not yet recorded, in one transaction under the advisory lock (`c` is inside it).
+    private func applyMigrations(_ c: PostgresConnection) async throws {
+        try await c.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
+        if let schema = configuration.schema {
+            // `schema` is a checked identifier (`isIdentifier`); DDL cannot take it as a parameter.
+            try await c.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: "\"\(schema)\"")", logger: logger)
+        }
+        try await c.query(
+            "CREATE TABLE IF NOT EXISTS preflight_migrations (identifier TEXT PRIMARY KEY, applied_at TEXT NOT NULL)",
+            logger: logger
+        )
+        var applied = Set<String>()
+        for try await id in try await c.query("SELECT identifier FROM preflight_migrations", logger: logger)
+            .decode(String.self)
+        {
+            applied.insert(id)
+        }
+        for migration in Self.migrations where !applied.contains(migration.identifier) {
+            for statement in migration.statements {
+                try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger)
             }
+            let now = MarketStore.timestamp()
             try await c.query(
-                "CREATE TABLE IF NOT EXISTS preflight_migrations (identifier TEXT PRIMARY KEY, applied_at TEXT NOT NULL)",
+                "INSERT INTO preflight_migrations (identifier, applied_at) VALUES (\(migration.identifier), \(now))",
                 logger: logger
             )
-            var applied = Set<String>()
-            for try await id in try await c.query("SELECT identifier FROM preflight_migrations", logger: logger)
-                .decode(String.self)
-            {
-                applied.insert(id)
-            }
-            for migration in Self.migrations where !applied.contains(migration.identifier) {
-                for statement in migration.statements {
-                    try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-                }
-                let now = MarketStore.timestamp()
-                try await c.query(
-                    "INSERT INTO preflight_migrations (identifier, applied_at) VALUES (\(migration.identifier), \(now))",
-                    logger: logger
-                )
-            }
         }
     }
 

@@ -60,13 +60,12 @@ public func withMarketStore<Result: Sendable>(
         return try await body(MarketStore(path: path))
     case .postgres(let configuration):
         let storage = PostgresStorage(configuration: configuration, logger: logger)
-        try await storage.checkLogin()
+        // Migrations on the login's own connection: the pool's first lease is then the app's, long after `run()`
+        // began (a lease before it waits correctly but logs a warning).
+        try await storage.checkLogin(migrate: true)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await storage.run() }
             defer { group.cancelAll() }
-            // A lease before `run()` has begun waits correctly but logs a warning; give the child task a moment.
-            try await Task.sleep(for: .milliseconds(20))
-            try await storage.migrate()
             return try await body(MarketStore(storage: storage))
         }
     }
