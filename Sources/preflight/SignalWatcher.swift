@@ -1,22 +1,24 @@
-import Dispatch
 import Foundation
 import PreflightKit
+import UnixSignals
 
-/// SIGINT/SIGTERM: the first stops issuing and lets requests in flight finish (up to `gracefulStop`); the second
-/// abandons them at once; either way the partial report is written and the exit code is 130. A third exits at once,
-/// without a report, for a process stuck where no signal is watched.
-final class SignalWatcher {
-    private let sources: [any DispatchSourceSignal]
-
-    /// `beforeExit` runs on a third signal, before the process exits at once (the demo stops its children there).
-    init(control: RunControl, beforeExit: @escaping @Sendable () -> Void = {}) {
-        let queue = DispatchQueue(label: "preflight.signals")
-        // Touched only on `queue`.
-        nonisolated(unsafe) var received = 0
-        sources = [SIGINT, SIGTERM].map { sig in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler {
+/// Runs a long-running command with SIGINT/SIGTERM watched: `run`, `drill` and `demo` share this one path, and it
+/// is ServiceLifecycle's signal sequence, the same one `serve`'s `ServiceGroup` listens on.
+///
+/// The first signal stops issuing and lets requests in flight finish (up to `gracefulStop`); the second abandons
+/// them at once; either way the partial report is written and the exit code is 130. A third exits at once, without
+/// a report, for a process stuck where no signal is watched: that one exit is deliberate (the user asked three
+/// times), and `beforeExit` runs first (the demo stops its children there).
+func withSignalWatcher(
+    beforeExit: @escaping @Sendable () -> Void = {},
+    _ body: (RunControl) async -> ExitStatus
+) async -> ExitStatus {
+    let control = RunControl()
+    return await withTaskGroup(of: Void.self) { group in
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+        group.addTask {
+            var received = 0
+            for await _ in signals {
                 received += 1
                 switch received {
                 case 1:
@@ -38,21 +40,9 @@ final class SignalWatcher {
                     exit(ExitStatus.interrupted.rawValue)
                 }
             }
-            source.resume()
-            return source
         }
+        let status = await body(control)
+        group.cancelAll()
+        return status
     }
-
-    func cancel() { for s in sources { s.cancel() } }
-}
-
-/// Runs a long-running command with SIGINT/SIGTERM watched: `run`, `drill` and `demo` share this one path.
-func withSignalWatcher(
-    beforeExit: @escaping @Sendable () -> Void = {},
-    _ body: (RunControl) async -> ExitStatus
-) async -> ExitStatus {
-    let control = RunControl()
-    let signals = SignalWatcher(control: control, beforeExit: beforeExit)
-    defer { signals.cancel() }
-    return await body(control)
 }

@@ -36,10 +36,7 @@ extension Serial {
 
         /// The simulator's own counters (`GET /admin/stats`).
         static func stats(_ port: Int) async throws -> JSONValue? {
-            let client = try OneShotHTTP(
-                target: TargetURL.parse("http://127.0.0.1:\(port)").get(),
-                http: HTTPSettings(),
-                headers: [],
+            let client = try TransportFactory(target: TargetURL.parse("http://127.0.0.1:\(port)").get()).oneShot(
                 connectTimeout: 1
             )
             let answer = await client.send(method: "GET", path: "/admin/stats", timeout: 2, wantsBody: true)

@@ -89,8 +89,7 @@ import Testing
             requestIndex: 0,
             iteration: 0,
             vu: 0,
-            methodHead: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/x"),
-            bytes: ByteBuffer(string: "GET /x HTTP/1.1\r\nHost: h\r\n\r\n"),
+            message: RequestMessage(method: "GET", path: "/x"),
             wantsBody: true,
             timeout: 5
         )
@@ -98,7 +97,11 @@ import Testing
 
     private func connected() throws -> (EmbeddedChannel, ClientResponseHandler) {
         let channel = EmbeddedChannel()
-        let handler = ClientResponseHandler(maxBodyBytes: 1024, eventLoop: channel.embeddedEventLoop)
+        let handler = ClientResponseHandler(
+            target: TargetURL(scheme: "http", host: "h", port: 80, basePath: ""),
+            maxBodyBytes: 1024,
+            eventLoop: channel.embeddedEventLoop
+        )
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return (channel, handler)

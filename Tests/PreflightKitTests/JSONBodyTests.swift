@@ -13,7 +13,7 @@ struct JSONBodyTemplateTests {
     }
 
     func body(_ p: RequestPlan, iteration: Int, vu: Int = 0) -> String {
-        let text = String(buffer: p.prepare(iteration: iteration, vu: vu).bytes)
+        let text = http1(p.prepare(iteration: iteration, vu: vu))
         return String(text[text.range(of: "\r\n\r\n")!.upperBound...])
     }
 
@@ -116,7 +116,7 @@ struct JSONBodyTemplateTests {
               "load": { "executor": "per-vu-iterations" } }
             """
         )
-        #expect(p.requests[0].constantBytes != nil)
+        #expect(p.requests[0].constantMessage != nil)
         #expect(body(p, iteration: 0) == #"{"n":[1.5,true],"q":"a \"b\""}"#)
     }
 
@@ -129,11 +129,11 @@ struct JSONBodyTemplateTests {
               "load": { "executor": "per-vu-iterations" } }
             """
         )
-        let first = String(buffer: p.prepare(iteration: 0, vu: 0).bytes)
+        let first = http1(p.prepare(iteration: 0, vu: 0))
         #expect(
             first.hasPrefix("GET /p/a%2Fb%3Fc%23d%25e%20f%26g%3Dh%2Bi?q=a%2Fb%3Fc%23d%25e%20f%26g%3Dh%2Bi HTTP/1.1")
         )
-        let second = String(buffer: p.prepare(iteration: 1, vu: 0).bytes)
+        let second = http1(p.prepare(iteration: 1, vu: 0))
         #expect(second.contains("\r\nX-V: x  X-Injected: 1\r\n"))
         #expect(!second.contains("\r\nX-Injected"))
     }

@@ -122,7 +122,7 @@ extension Serial {
                 """,
                 port: port
             )
-            return await EndpointProbe.probe(s, seed: 1, on: MultiThreadedEventLoopGroup.singleton.next())
+            return await EndpointProbe.probe(s, seed: 1)
         }
 
         @Test func aClosedPortMeansMock() async throws {
@@ -218,7 +218,7 @@ extension Serial {
                 """,
                 port: port
             )
-            return await EndpointProbe.probe(s, seed: 1, on: MultiThreadedEventLoopGroup.singleton.next())
+            return await EndpointProbe.probe(s, seed: 1)
         }
 
         @Test func anApplications404ForAnUnknownItemOnAKnownRouteIsReal() async throws {

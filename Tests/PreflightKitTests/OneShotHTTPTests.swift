@@ -26,12 +26,10 @@ extension Serial {
         )
             async throws -> String
         {
-            let client = try OneShotHTTP(
-                target: TargetURL(scheme: "http", host: "127.0.0.1", port: port, basePath: ""),
-                http: HTTPSettings(),
-                headers: target,
-                connectTimeout: 2
+            let client = try TransportFactory(
+                target: TargetURL(scheme: "http", host: "127.0.0.1", port: port, basePath: "")
             )
+            .oneShot(headers: target, connectTimeout: 2)
             let outcome = await client.send(method: "GET", path: "/ua", headers: extra, timeout: 5, wantsBody: true)
             #expect(outcome.status == 200)
             return outcome.body.map { String(buffer: $0) } ?? ""

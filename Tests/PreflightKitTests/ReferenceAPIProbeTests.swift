@@ -26,10 +26,7 @@ extension Serial {
             )
             defer { _ = try? runShell("kill $(cat '\(pidFile)') 2>/dev/null") }
             // Ready when /readyz answers (filling 600 symbols with demo data takes a few seconds).
-            let probe = try OneShotHTTP(
-                target: TargetURL.parse("http://127.0.0.1:\(port)").get(),
-                http: HTTPSettings(),
-                headers: [],
+            let probe = try TransportFactory(target: TargetURL.parse("http://127.0.0.1:\(port)").get()).oneShot(
                 connectTimeout: 1
             )
             var ready = false
@@ -124,10 +121,7 @@ extension Serial {
             let provider = try freePort()
             let arguments = (["--provider", "http://127.0.0.1:\(provider)"] + extra).joined(separator: " ")
             return try await ReferenceAPIProbeTests.withReferenceAPI(symbols: "AAPL", arguments: arguments) { port, _ in
-                let client = try OneShotHTTP(
-                    target: TargetURL.parse("http://127.0.0.1:\(port)").get(),
-                    http: HTTPSettings(),
-                    headers: [],
+                let client = try TransportFactory(target: TargetURL.parse("http://127.0.0.1:\(port)").get()).oneShot(
                     connectTimeout: 1
                 )
                 let answer = await client.send(

@@ -89,7 +89,7 @@ extension Serial {
                 logger.logLevel = .critical
                 let runner = LoadRunner(
                     scenario: s,
-                    transport: try NIOHTTPTransport(target: s.target.baseURL, http: s.http),
+                    transport: try TransportFactory(scenario: s).real(),
                     options: RunOptions(
                         seed: 1,
                         eventLoops: 1,

@@ -26,10 +26,7 @@ extension Serial {
 
         /// The request count per route of one instance, from its own `/metrics`.
         static func served(_ port: Int, route: String) async throws -> Double {
-            let client = try OneShotHTTP(
-                target: TargetURL.parse("http://127.0.0.1:\(port)").get(),
-                http: HTTPSettings(),
-                headers: [],
+            let client = try TransportFactory(target: TargetURL.parse("http://127.0.0.1:\(port)").get()).oneShot(
                 connectTimeout: 1
             )
             let answer = await client.send(method: "GET", path: "/metrics", timeout: 5, wantsBody: true)
@@ -47,10 +44,7 @@ extension Serial {
         }
 
         static func waitUntilReady(_ port: Int) async throws {
-            let client = try OneShotHTTP(
-                target: TargetURL.parse("http://127.0.0.1:\(port)").get(),
-                http: HTTPSettings(),
-                headers: [],
+            let client = try TransportFactory(target: TargetURL.parse("http://127.0.0.1:\(port)").get()).oneShot(
                 connectTimeout: 1
             )
             for _ in 0..<600 {

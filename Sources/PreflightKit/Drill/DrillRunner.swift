@@ -102,18 +102,12 @@ public struct DrillRunner: Sendable {
         let shared = Shared()
         let canaryLog = try CanaryLog(url: drill.canary == nil ? nil : folder.appendingPathComponent("canary.log"))
         let firstSeq = Int(startedAt.timeIntervalSince1970 * 1000)
-        let probeClient = try OneShotHTTP(
-            target: drill.target.baseURL,
-            http: drill.http,
+        let transports = TransportFactory(target: drill.target.baseURL, http: drill.http)
+        let probeClient = try transports.oneShot(
             headers: drill.target.headers,
             connectTimeout: drill.steadyState.probe.timeout
         )
-        let canaryClient = try OneShotHTTP(
-            target: drill.target.baseURL,
-            http: drill.http,
-            headers: drill.target.headers,
-            connectTimeout: 2
-        )
+        let canaryClient = try transports.oneShot(headers: drill.target.headers, connectTimeout: 2)
         var env = environment
         env["PREFLIGHT_DRILL_DIR"] = folder.path
         env["PREFLIGHT_TARGET"] = env["PREFLIGHT_TARGET"] ?? drill.target.baseURL.description
@@ -313,7 +307,7 @@ public struct DrillRunner: Sendable {
         logger: Logger
     ) async {
         do {
-            let transport = try NIOHTTPTransport(target: scenario.target.baseURL, http: scenario.http)
+            let transport = try TransportFactory(scenario: scenario).real()
             let runner = LoadRunner(
                 scenario: scenario,
                 transport: transport,

@@ -148,11 +148,23 @@ public struct LoadRunner: Sendable {
         return max(1, (longest / 600).rounded(.up))
     }
 
-    /// Runs warm-up and the measured phase; stops early when `control` says so.
+    /// Runs warm-up and the measured phase; stops early when `control` says so. The run's event loops are its own
+    /// and are shut down, awaited, before it returns: no thread or connection outlives the run.
     public func run(control: RunControl) async throws -> RunResult {
-        let load = scenario.load
         let group = MultiThreadedEventLoopGroup(numberOfThreads: options.eventLoops)
-        defer { group.shutdownGracefully { _ in } }
+        let result: RunResult
+        do {
+            result = try await run(on: group, control: control)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+        return result
+    }
+
+    private func run(on group: MultiThreadedEventLoopGroup, control: RunControl) async throws -> RunResult {
+        let load = scenario.load
         let loops = Array(group.makeIterator())
         let bucketSeconds = Self.bucketSeconds(for: load)
         let cpuBefore = Self.cpuSeconds()

@@ -270,7 +270,7 @@ actor LoadShard {
         if errorClass == nil && checkFailed { errorClass = .check }
         if let errorClass { metrics.requests[r].errors[errorClass.rawValue] += 1 }
         metrics.requests[r].bytesIn += outcome.bytesIn
-        metrics.requests[r].bytesOut += request.bytes.readableBytes
+        metrics.requests[r].bytesOut += outcome.bytesOut
         if outcome.bodyTruncated { metrics.requests[r].truncatedBodies += 1 }
         metrics.iterations += 1
         let bucket = max(0, Int((end - start).nanoseconds / bucketNanos))

@@ -32,9 +32,7 @@ public final class ServerScraper: Sendable {
         self.path = path
         var http = HTTPSettings()
         http.maxBodyBytes = Self.maxBytes
-        client = try OneShotHTTP(
-            target: base,
-            http: http,
+        client = try TransportFactory(target: base, http: http).oneShot(
             headers: [(name: "Accept", value: "text/plain;version=0.0.4")],
             connectTimeout: 2
         )

@@ -49,25 +49,17 @@ extension Report {
                 )
             }
         }
-        let verdict: Verdict
-        let reason: String
-        if result.interrupted {
-            verdict = .inconclusive
-            reason = "interrupted after \(DurationText.format(seconds: result.durationSeconds)); the report is partial"
-        } else if transport.mode == .mock && !allowMock {
-            verdict = .inconclusive
-            reason = "the mock transport answered (\(transport.reason)); results do not describe the target"
-        } else if let failure = failureReason(thresholds) {
-            verdict = .fail
-            reason = failure + (result.aborted ? "; the run was aborted" : "")
-        } else if let first = thresholds.first?.skipped, thresholds.allSatisfy({ $0.skipped != nil }) {
-            // A gate never passes on nothing: when every threshold was skipped, nothing was judged.
-            verdict = .inconclusive
-            reason = "every threshold was skipped (\(first)); nothing was judged"
-        } else {
-            verdict = .pass
-            reason = passReason(thresholds)
-        }
+        let (verdict, reason) = VerdictRule(
+            inconclusive: [
+                result.interrupted
+                    ? "interrupted after \(DurationText.format(seconds: result.durationSeconds)); the report is partial"
+                    : nil,
+                transport.mode == .mock && !allowMock
+                    ? "the mock transport answered (\(transport.reason)); results do not describe the target" : nil,
+            ],
+            failures: [failureReason(thresholds).map { $0 + (result.aborted ? "; the run was aborted" : "") }],
+            thresholds: thresholds
+        ).decide { passReason(thresholds) }
         return Report(
             tool: Tool(name: PreflightInfo.name, version: PreflightInfo.version),
             scenario: ScenarioInfo(

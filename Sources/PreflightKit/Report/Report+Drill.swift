@@ -157,33 +157,31 @@ extension Report {
             )
         }
         let failed = report.thresholds.filter { !$0.ok }
-        if m.ending == .interrupted {
-            report.verdict = .inconclusive
-            report.verdictReason = "interrupted; the rollback ran and the report is partial"
-        } else if let invalidReason {
-            report.verdict = .inconclusive
-            report.verdictReason = "invalid drill: \(invalidReason)"
-        } else if m.neverRecovered {
-            // The worst outcome of a recovery drill fails it, whatever objectives were declared.
-            report.verdict = .fail
-            report.verdictReason =
-                "the service did not recover within \(DurationText.format(seconds: drill.recovery.timeout)) "
-                + "(recovery.timeout)"
-                + (drill.canary == nil ? "" : "; RPO and lost writes not measured: \(rpoNotMeasured ?? "no read-back")")
-        } else if !failed.isEmpty {
-            report.verdict = .fail
-            let first = failed[0]
-            report.verdictReason =
-                "\(failed.count) of \(report.thresholds.count) objectives and thresholds failed, first \(first.metric) "
-                + "\(first.expression) (observed \(HumanFormat.observed(first)))"
-        } else {
-            report.verdict = .pass
-            report.verdictReason =
-                "recovered in \(HumanFormat.ms(m.rto.map { $0 * 1000 }))"
+        let all = report.thresholds
+        (report.verdict, report.verdictReason) = VerdictRule(
+            inconclusive: [
+                m.ending == .interrupted ? "interrupted; the rollback ran and the report is partial" : nil,
+                invalidReason.map { "invalid drill: \($0)" },
+            ],
+            failures: [
+                // The worst outcome of a recovery drill fails it, whatever objectives were declared.
+                m.neverRecovered
+                    ? "the service did not recover within \(DurationText.format(seconds: drill.recovery.timeout)) "
+                        + "(recovery.timeout)"
+                        + (drill.canary == nil
+                            ? "" : "; RPO and lost writes not measured: \(rpoNotMeasured ?? "no read-back")")
+                    : nil,
+                failed.first.map { first in
+                    "\(failed.count) of \(all.count) objectives and thresholds failed, first \(first.metric) "
+                        + "\(first.expression) (observed \(HumanFormat.observed(first)))"
+                },
+            ],
+            thresholds: all
+        ).decide {
+            "recovered in \(HumanFormat.ms(m.rto.map { $0 * 1000 }))"
                 + (canary.map { ", \($0.lostWrites) of \($0.acknowledged) acknowledged writes lost" } ?? "")
                 + "; every objective met"
-                + (report.thresholds.first { $0.skipped != nil }.map { "; \($0.metric) skipped: \($0.skipped ?? "")" }
-                    ?? "")
+                + (all.first { $0.skipped != nil }.map { "; \($0.metric) skipped: \($0.skipped ?? "")" } ?? "")
         }
         return report
     }

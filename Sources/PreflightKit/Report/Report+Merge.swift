@@ -116,24 +116,20 @@ public enum ReportMerge {
         }
         report.warnings = warnings
 
-        if report.run.interrupted {
-            report.verdict = .inconclusive
-            report.verdictReason = "a segment was interrupted; the merged report is partial"
-        } else if !mocked.isEmpty {
-            report.verdict = .inconclusive
-            report.verdictReason = "the mock transport answered a segment; results do not describe the target"
-        } else if !missing.isEmpty {
-            report.verdict = .inconclusive
-            report.verdictReason =
-                "partial: \(missing.count) of \(count) segments missing; "
-                + "\(thresholds.filter { !$0.ok }.count) of \(thresholds.count) thresholds failed on the \(seen.count) merged"
-        } else if let failure = Report.failureReason(thresholds) {
-            report.verdict = .fail
-            report.verdictReason = failure + " on the merged data"
-        } else {
-            report.verdict = .pass
-            report.verdictReason =
-                thresholds.isEmpty
+        (report.verdict, report.verdictReason) = VerdictRule(
+            inconclusive: [
+                report.run.interrupted ? "a segment was interrupted; the merged report is partial" : nil,
+                mocked.isEmpty ? nil : "the mock transport answered a segment; results do not describe the target",
+                missing.isEmpty
+                    ? nil
+                    : "partial: \(missing.count) of \(count) segments missing; "
+                        + "\(thresholds.filter { !$0.ok }.count) of \(thresholds.count) thresholds failed on the "
+                        + "\(seen.count) merged",
+            ],
+            failures: [Report.failureReason(thresholds).map { $0 + " on the merged data" }],
+            thresholds: thresholds
+        ).decide {
+            thresholds.isEmpty
                 ? "no thresholds defined" : "all \(thresholds.count) thresholds passed on the merged data"
         }
         return report

@@ -30,13 +30,20 @@ public struct RequestPlan: Sendable {
     /// A placeholder's value: its text and its JSON type.
     typealias Value = (text: String, type: ValueType)
 
+    /// A request template as values with holes: the method, the path, each header and the body as segments. It
+    /// knows no wire format; `prepare` fills the holes into a `RequestMessage` and the transport encodes that.
     struct CompiledRequest: Sendable {
         var name: String
-        var methodHead: HTTPRequestHead
-        /// The whole request when it has no placeholders.
-        var constantBytes: ByteBuffer?
-        var head: [Segment]
+        var method: String
+        var path: [Segment]
+        /// The target's headers the request does not override, the request's own, and Preflight's User-Agent
+        /// unless either sets one (`HeaderMerge`).
+        var headers: [(name: String, value: [Segment])]
         var body: [Segment]?
+        /// The whole message when nothing in it has a placeholder: sent as is, nothing rendered per request.
+        var constantMessage: RequestMessage?
+        /// The headers when none has a placeholder (the path or body may still have one).
+        var constantHeaders: [(name: String, value: String)]?
         var wantsBody: Bool
         var wantsHeaders: Bool
         var timeout: Double
@@ -95,29 +102,20 @@ public struct RequestPlan: Sendable {
         }
         let target = scenario.target
         requests = scenario.requests.map { r in
-            var head: [Segment] = [.bytes(Array("\(r.method) \(target.baseURL.basePath)".utf8))]
-            head += segments(r.path, .path)
-            head.append(.bytes(Array(" HTTP/1.1\r\nHost: \(target.baseURL.hostHeader)\r\n".utf8)))
-            let (kept, hasUserAgent) = HeaderMerge.targetHeaders(
-                target.headers,
-                besides: r.headers.map(\.name)
-            )
-            for h in kept { head.append(.bytes(Array("\(h.name): \(h.value)\r\n".utf8))) }
-            for h in r.headers {
-                head.append(.bytes(Array("\(h.name): ".utf8)))
-                head += segments(h.value, .header)
-                head.append(.bytes(Array("\r\n".utf8)))
+            let (kept, hasUserAgent) = HeaderMerge.targetHeaders(target.headers, besides: r.headers.map(\.name))
+            var headers = kept.map { (name: $0.name, value: [Segment.bytes(Array($0.value.utf8))]) }
+            headers += r.headers.map { (name: $0.name, value: segments($0.value, .header)) }
+            if !hasUserAgent {
+                headers.append((HeaderMerge.userAgent.name, [.bytes(Array(HeaderMerge.userAgent.value.utf8))]))
             }
-            if !hasUserAgent { head.append(.bytes(Array(HeaderMerge.userAgentLine.utf8))) }
-            let body = r.body.map { segments($0) }
-            let constant =
-                r.path.isConstant && r.headers.allSatisfy { $0.value.isConstant } && (r.body?.isConstant ?? true)
             var compiled = CompiledRequest(
                 name: r.name,
-                methodHead: HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: r.method), uri: "/"),
-                constantBytes: nil,
-                head: head,
-                body: body,
+                method: r.method,
+                path: segments(r.path, .path),
+                headers: headers,
+                body: r.body.map { segments($0) },
+                constantMessage: nil,
+                constantHeaders: nil,
                 wantsBody: r.checks.contains { $0.needsBody },
                 wantsHeaders: r.checks.contains { $0.needsHeaders },
                 timeout: r.timeout ?? scenario.http.timeout,
@@ -134,10 +132,12 @@ public struct RequestPlan: Sendable {
                     return CompiledCheck(label: c.label, kind: c.kind, equalsTemplate: equals, pattern: pattern)
                 }
             )
-            if constant {
-                var buffer = ByteBuffer()
-                RequestPlan.encode(compiled, into: &buffer) { _ in ("", .string) }
-                compiled.constantBytes = buffer
+            let noValue: (Slot) -> Value = { _ in ("", .string) }
+            if r.headers.allSatisfy({ $0.value.isConstant }) {
+                compiled.constantHeaders = RequestPlan.renderHeaders(compiled.headers, value: noValue)
+            }
+            if r.path.isConstant && compiled.constantHeaders != nil && (r.body?.isConstant ?? true) {
+                compiled.constantMessage = RequestPlan.message(compiled, value: noValue)
             }
             return compiled
         }
@@ -178,27 +178,48 @@ public struct RequestPlan: Sendable {
         prepare(request: requestIndex(iteration: i), iteration: i, vu: vu)
     }
 
-    /// Encodes request `index` with the data of iteration `i` (the probe picks its request by name).
+    /// Request `index` with the data of iteration `i` (the probe picks its request by name).
     func prepare(request index: Int, iteration i: Int, vu: Int, timeout: Double? = nil) -> PreparedRequest {
         let r = requests[index]
-        let bytes: ByteBuffer
-        if let constant = r.constantBytes {
-            bytes = constant
-        } else {
-            var buffer = ByteBuffer()
-            RequestPlan.encode(r, into: &buffer) { value($0, iteration: i, vu: vu) }
-            bytes = buffer
-        }
         return PreparedRequest(
             requestIndex: index,
             iteration: i,
             vu: vu,
-            methodHead: r.methodHead,
-            bytes: bytes,
+            message: r.constantMessage ?? RequestPlan.message(r) { value($0, iteration: i, vu: vu) },
             wantsBody: r.wantsBody,
             timeout: timeout ?? r.timeout,
-            wantsHeaders: r.wantsHeaders
+            wantsHeaders: r.wantsHeaders,
+            isConstant: r.constantMessage != nil
         )
+    }
+
+    /// A request's message with its placeholders filled.
+    static func message(_ r: CompiledRequest, value: (Slot) -> Value) -> RequestMessage {
+        var path: [UInt8] = []
+        write(r.path, into: &path, value: value)
+        var body: [UInt8]?
+        if let segments = r.body {
+            var bytes: [UInt8] = []
+            write(segments, into: &bytes, value: value)
+            body = bytes
+        }
+        return RequestMessage(
+            method: r.method,
+            path: String(decoding: path, as: UTF8.self),
+            headers: r.constantHeaders ?? renderHeaders(r.headers, value: value),
+            body: body
+        )
+    }
+
+    static func renderHeaders(
+        _ headers: [(name: String, value: [Segment])],
+        value: (Slot) -> Value
+    ) -> [(name: String, value: String)] {
+        headers.map { header in
+            var bytes: [UInt8] = []
+            write(header.value, into: &bytes, value: value)
+            return (header.name, String(decoding: bytes, as: UTF8.self))
+        }
     }
 
     /// A template rendered with the data of iteration `i` (mock bodies use the request's own data).
@@ -216,16 +237,16 @@ public struct RequestPlan: Sendable {
         switch body {
         case .text(let t): return t.render { value($0).text }
         case .json(let j):
-            var buffer = ByteBuffer()
+            var bytes: [UInt8] = []
             for part in j.parts {
                 switch part {
-                case .literal(let s): buffer.writeString(s)
-                case .value(let v): writeJSON(value(v), .jsonValue, into: &buffer)
-                case .string(let v): writeJSON(value(v), .jsonString, into: &buffer)
-                case .escaped(let v): writeJSON(value(v), .jsonEscaped, into: &buffer)
+                case .literal(let s): bytes.append(contentsOf: s.utf8)
+                case .value(let v): writeJSON(value(v), .jsonValue, into: &bytes)
+                case .string(let v): writeJSON(value(v), .jsonString, into: &bytes)
+                case .escaped(let v): writeJSON(value(v), .jsonEscaped, into: &bytes)
                 }
             }
-            return String(buffer: buffer)
+            return String(decoding: bytes, as: UTF8.self)
         }
     }
 
@@ -238,38 +259,27 @@ public struct RequestPlan: Sendable {
         }
     }
 
-    static func encode(_ r: CompiledRequest, into buffer: inout ByteBuffer, value: (Slot) -> Value) {
-        write(r.head, into: &buffer, value: value)
-        if let body = r.body {
-            var bodyBuffer = ByteBuffer()
-            write(body, into: &bodyBuffer, value: value)
-            buffer.writeString("Content-Length: \(bodyBuffer.readableBytes)\r\n\r\n")
-            buffer.writeImmutableBuffer(bodyBuffer)
-        } else if ["POST", "PUT", "PATCH"].contains(r.methodHead.method.rawValue) {
-            buffer.writeString("Content-Length: 0\r\n\r\n")
-        } else {
-            buffer.writeString("\r\n")
-        }
-    }
-
-    static func write(_ segments: [Segment], into buffer: inout ByteBuffer, value: (Slot) -> Value) {
+    static func write(_ segments: [Segment], into bytes: inout [UInt8], value: (Slot) -> Value) {
         for segment in segments {
             switch segment {
-            case .bytes(let b): buffer.writeBytes(b)
+            case .bytes(let b): bytes.append(contentsOf: b)
             case .value(let slot, let escaping):
                 let v = value(slot)
                 let text = v.text
                 switch escaping {
-                case .jsonValue, .jsonString, .jsonEscaped: writeJSON(v, escaping, into: &buffer)
-                case .none: buffer.writeString(text)
+                case .jsonValue, .jsonString, .jsonEscaped: writeJSON(v, escaping, into: &bytes)
+                case .none: bytes.append(contentsOf: text.utf8)
                 case .header:
-                    for byte in text.utf8 { buffer.writeInteger(byte == 13 || byte == 10 ? UInt8(ascii: " ") : byte) }
+                    // A header value holds no line break, whatever the data says: no header can be injected.
+                    for byte in text.utf8 { bytes.append(byte == 13 || byte == 10 ? UInt8(ascii: " ") : byte) }
                 case .path:
                     for byte in text.utf8 {
                         if pathSafe(byte) {
-                            buffer.writeInteger(byte)
+                            bytes.append(byte)
                         } else {
-                            buffer.writeString(String(format: "%%%02X", byte))
+                            bytes.append(UInt8(ascii: "%"))
+                            bytes.append(hexDigits[Int(byte >> 4)])
+                            bytes.append(hexDigits[Int(byte & 0xF)])
                         }
                     }
                 }
@@ -277,16 +287,22 @@ public struct RequestPlan: Sendable {
         }
     }
 
-    /// Writes a value into a JSON body: typed, as a string, or escaped inside a string; straight into the buffer.
-    static func writeJSON(_ v: Value, _ escaping: Escaping, into buffer: inout ByteBuffer) {
+    private static let hexDigits = Array("0123456789ABCDEF".utf8)
+
+    /// Writes a value into a JSON body: typed, as a string, or escaped inside a string.
+    static func writeJSON(_ v: Value, _ escaping: Escaping, into bytes: inout [UInt8]) {
         if case .jsonValue = escaping, v.type != .string {
-            buffer.writeString(v.text)
+            bytes.append(contentsOf: v.text.utf8)
             return
         }
         let quoted = if case .jsonEscaped = escaping { false } else { true }
-        if quoted { buffer.writeInteger(UInt8(ascii: "\"")) }
-        JSONEscape.appendEscaped(v.text, write: { buffer.writeStaticString($0) }, byte: { buffer.writeInteger($0) })
-        if quoted { buffer.writeInteger(UInt8(ascii: "\"")) }
+        if quoted { bytes.append(UInt8(ascii: "\"")) }
+        JSONEscape.appendEscaped(
+            v.text,
+            write: { s in s.withUTF8Buffer { bytes.append(contentsOf: $0) } },
+            byte: { bytes.append($0) }
+        )
+        if quoted { bytes.append(UInt8(ascii: "\"")) }
     }
 
     /// Bytes a placeholder's value keeps as-is in a path or query: RFC 3986's unreserved characters and the
@@ -343,9 +359,9 @@ public struct RequestPlan: Sendable {
         var parsed: JSONValue??
         for (n, check) in checks.enumerated() {
             let expected: () -> String = {
-                var b = ByteBuffer()
+                var b: [UInt8] = []
                 RequestPlan.write(check.equalsTemplate ?? [], into: &b) { value($0, iteration: iteration, vu: vu) }
-                return String(buffer: b)
+                return String(decoding: b, as: UTF8.self)
             }
             switch check.kind {
             case .status(let codes):

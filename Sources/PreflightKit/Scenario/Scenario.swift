@@ -179,6 +179,8 @@ public struct HTTPSettings: Sendable {
     public var maxBodyBytes: Int = 1 << 20
     /// Skip TLS certificate verification (for staging hosts with self-signed certificates).
     public var insecureSkipVerify: Bool = false
+
+    public init() {}
 }
 
 /// A values feed for `{{name}}` placeholders.

@@ -1,5 +1,5 @@
-/// How a request's headers combine with the target's, for every encoder of a request (the load path's plan and the
-/// one-shot client of the probe, drill and scraper), so they cannot drift apart.
+/// How a request's headers combine with the target's, for every builder of a request message (the load path's plan
+/// and the one-shot client of the probe, drill and scraper), so they cannot drift apart.
 enum HeaderMerge {
     /// The target's headers that the request does not name itself (names compare case-insensitively), and whether
     /// a User-Agent is set by either, so Preflight's own is added only when neither sets one.
@@ -13,6 +13,18 @@ enum HeaderMerge {
         return (kept, hasUserAgent)
     }
 
-    /// Preflight's own User-Agent header line.
-    static var userAgentLine: String { "User-Agent: \(PreflightInfo.name)/\(PreflightInfo.version)\r\n" }
+    /// Preflight's own User-Agent header.
+    static var userAgent: (name: String, value: String) {
+        ("User-Agent", "\(PreflightInfo.name)/\(PreflightInfo.version)")
+    }
+
+    /// A message's headers: the target's that `own` does not override, then `own`, then Preflight's User-Agent when
+    /// neither sets one.
+    static func merged(
+        target: [(name: String, value: String)],
+        own: [(name: String, value: String)]
+    ) -> [(name: String, value: String)] {
+        let (kept, hasUserAgent) = targetHeaders(target, besides: own.map(\.name))
+        return kept + own + (hasUserAgent ? [] : [userAgent])
+    }
 }

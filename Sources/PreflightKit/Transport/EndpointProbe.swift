@@ -1,7 +1,6 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
-import NIOPosix
 
 /// What one probe request found out about the endpoint: the decision, and what the report records of the answer
 /// (`info`, whose fields read as the result's own: `result.status`).
@@ -40,20 +39,18 @@ public struct ProbeResult: Sendable, Equatable {
 /// the timeout, or 404/405/501. Any other answer — 2xx, 3xx, 401, 403, 429, 5xx, even a TLS error or a reset
 /// connection — means something is serving there, and a failing endpoint is tested, never mocked.
 public enum EndpointProbe {
-    public static func probe(_ scenario: Scenario, seed: UInt64, on eventLoop: any EventLoop) async -> ProbeResult {
-        var result = await decide(scenario, seed: seed, on: eventLoop)
+    public static func probe(_ scenario: Scenario, seed: UInt64) async -> ProbeResult {
+        var result = await decide(scenario, seed: seed)
         result.missingStatuses = scenario.transport.missingStatuses.sorted()
         if !result.exists { result.advice = advice(for: result, scenario: scenario) }
         return result
     }
 
-    static func decide(_ scenario: Scenario, seed: UInt64, on eventLoop: any EventLoop) async -> ProbeResult {
+    static func decide(_ scenario: Scenario, seed: UInt64) async -> ProbeResult {
         let timeout = scenario.transport.probeTimeout
-        var http = scenario.http
-        http.connectTimeout = min(http.connectTimeout, timeout)
-        let transport: NIOHTTPTransport
+        let client: OneShotHTTP
         do {
-            transport = try NIOHTTPTransport(target: scenario.target.baseURL, http: http)
+            client = try TransportFactory(scenario: scenario).oneShot(connectTimeout: timeout)
         } catch {
             return ProbeResult(
                 exists: true,
@@ -61,7 +58,7 @@ public enum EndpointProbe {
                 error: "\(error)"
             )
         }
-        if let resolution = transport.resolutionError {
+        if let resolution = client.resolutionError {
             return ProbeResult(exists: false, reason: resolution, error: "dns")
         }
         let plan = RequestPlan(scenario: scenario, seed: seed)
@@ -71,7 +68,7 @@ public enum EndpointProbe {
         request.wantsBody = true
         request.wantsHeaders = true
         let started = NIODeadline.now()
-        let outcome = await send(request, transport: transport, on: eventLoop)
+        let outcome = await client.send(request)
         let latency = Double((NIODeadline.now() - started).nanoseconds) / 1e6
         var result = classify(
             outcome,
@@ -84,20 +81,22 @@ public enum EndpointProbe {
         result.bodySHA256 = outcome.body.map { SHA256.hex(Array($0.readableBytesView)) }
         // Only a 404 is ambiguous (no such route, or no such resource on an existing route). A 405 or 501 says the
         // method is not served there: the endpoint as the scenario describes it (method and path) does not exist.
-        guard !result.exists, let status = result.status, status == 404,
-            let target = Self.requestTarget(of: request)
-        else { return result }
+        guard !result.exists, let status = result.status, status == 404 else { return result }
         // A 404 from an application that knows the route ("no such symbol") differs from the answer to a path
-        // that cannot exist; a missing route answers both alike.
+        // that cannot exist; a missing route answers both alike. The decoys are the same request with another
+        // path: the message is changed, never its bytes, so the probe holds for any protocol.
         let token = "preflight-probe-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
         let base = scenario.target.baseURL.basePath
-        let decoyTargets = [Self.replacingLastSegment(of: target, with: token), "\(base)/\(token)"]
+        let target = base + request.message.path
+        let decoyPaths = [Self.replacingLastSegment(of: request.message.path, with: token), "/\(token)"]
+        let decoyTargets = decoyPaths.map { base + $0 }
         var decoys: [ProbeAnswer] = []
         var differs = false
         for (n, decoyTarget) in decoyTargets.enumerated() {
             var decoy = request
-            decoy.bytes = Self.rewriting(request.bytes, target: decoyTarget)
-            let answer = await send(decoy, transport: transport, on: eventLoop)
+            decoy.message.path = decoyPaths[n]
+            decoy.isConstant = false  // not the plan's message any more
+            let answer = await client.send(decoy)
             decoys.append(
                 ProbeAnswer(
                     path: decoyTarget,
@@ -156,71 +155,6 @@ public enum EndpointProbe {
             s.data[f].types.remove(at: index)
         }
         return s
-    }
-
-    static func send(
-        _ request: PreparedRequest,
-        transport: NIOHTTPTransport,
-        on eventLoop: any EventLoop
-    ) async
-        -> HTTPOutcome
-    {
-        // Cancelling the task (SIGINT during the probe) closes the connection, so the probe does not wait out its
-        // timeout; a send that starts after the cancellation completes at once, as abandoned.
-        let exchange = ProbeExchange()
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                eventLoop.execute {
-                    guard !exchange.cancelled else {
-                        var abandoned = HTTPOutcome()
-                        abandoned.abandoned = true
-                        abandoned.error = .aborted
-                        continuation.resume(returning: abandoned)
-                        return
-                    }
-                    let connection = transport.makeConnection(on: eventLoop)
-                    exchange.connection = connection
-                    connection.send(request) { outcome in
-                        connection.close()
-                        exchange.connection = nil
-                        continuation.resume(returning: outcome)
-                    }
-                }
-            }
-        } onCancel: {
-            eventLoop.execute {
-                exchange.cancelled = true
-                exchange.connection?.close()
-            }
-        }
-    }
-
-    /// One probe exchange's connection, touched only on its event loop.
-    private final class ProbeExchange: @unchecked Sendable {
-        var connection: (any VUConnection)?
-        var cancelled = false
-    }
-
-    /// The request target (`/base/path?query`) of an encoded request.
-    static func requestTarget(of request: PreparedRequest) -> String? {
-        let view = request.bytes.readableBytesView
-        guard let firstSpace = view.firstIndex(of: UInt8(ascii: " ")) else { return nil }
-        let rest = view[(firstSpace + 1)...]
-        guard let secondSpace = rest.firstIndex(of: UInt8(ascii: " ")) else { return nil }
-        return String(decoding: view[(firstSpace + 1)..<secondSpace], as: UTF8.self)
-    }
-
-    /// The encoded request with another request target; method, headers and body unchanged.
-    static func rewriting(_ bytes: ByteBuffer, target: String) -> ByteBuffer {
-        let view = bytes.readableBytesView
-        guard let firstSpace = view.firstIndex(of: UInt8(ascii: " ")),
-            let secondSpace = view[(firstSpace + 1)...].firstIndex(of: UInt8(ascii: " "))
-        else { return bytes }
-        var out = ByteBuffer()
-        out.writeBytes(view[view.startIndex...firstSpace])
-        out.writeString(target)
-        out.writeBytes(view[secondSpace...])
-        return out
     }
 
     /// `/a/b/c?x=1` with its last path segment replaced: `/a/b/TOKEN`.

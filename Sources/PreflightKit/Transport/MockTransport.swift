@@ -10,6 +10,8 @@ public struct MockTransport: Transport {
     let model: MockLatencyModel
     let plan: RequestPlan
     let names: [String]
+    /// The real transport's target: the mock counts the bytes HTTP/1.1 would send there.
+    let target: TargetURL
 
     public init(scenario: Scenario, seed: UInt64) {
         settings = scenario.transport.mock
@@ -17,6 +19,7 @@ public struct MockTransport: Transport {
         model = MockLatencyModel(settings.latency)
         plan = RequestPlan(scenario: scenario, seed: seed)
         names = scenario.requests.map(\.name)
+        target = scenario.target.baseURL
     }
 
     /// What the report says about the mock.
@@ -46,6 +49,7 @@ public struct MockTransport: Transport {
     func outcome(for request: PreparedRequest) -> HTTPOutcome {
         let name = names[request.requestIndex]
         var outcome = HTTPOutcome()
+        outcome.bytesOut = HTTP1Encoder.encoded(request, target: target).readableBytes
         if failsInjected(name: name, index: request.iteration) {
             switch settings.errorKind {
             case .reset:
@@ -97,7 +101,9 @@ final class MockConnection: VUConnection {
         let latency = transport.model.seconds(seed: transport.seed, name: name, index: request.iteration)
         var outcome = transport.outcome(for: request)
         if latency > request.timeout {
+            let sent = outcome.bytesOut
             outcome = HTTPOutcome()
+            outcome.bytesOut = sent
             outcome.error = .timeout
         }
         let delay = TimeAmount.nanoseconds(Int64(min(latency, request.timeout) * 1e9))

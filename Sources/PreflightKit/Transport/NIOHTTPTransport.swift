@@ -5,10 +5,13 @@ import NIOSSL
 
 /// The real transport: a lean HTTP/1.1 client on SwiftNIO, one keep-alive connection per VU.
 ///
-/// Requests arrive pre-encoded, responses are parsed by our own incremental `HTTPResponseParser` (NIOHTTP1's
-/// decoder cost more per response, see the README's performance section) and bodies are only kept when a check
-/// needs them, so the per-request work is a write, a parse and a callback on the VU's event loop.
+/// Requests arrive as messages and are encoded by `HTTP1Encoder` into a buffer the connection reuses, responses are
+/// parsed by our own incremental `HTTPResponseParser` (NIOHTTP1's decoder cost more per response, see the README's
+/// performance section) and bodies are only kept when a check needs them, so the per-request work is an encode, a
+/// write, a parse and a callback on the VU's event loop.
 public struct NIOHTTPTransport: Transport {
+    /// Where requests go: the base path and Host of every request line.
+    public var target: TargetURL
     /// Nil when the host did not resolve: every connect then fails as a `connect` error.
     public var address: SocketAddress?
     /// Why the host did not resolve.
@@ -20,6 +23,7 @@ public struct NIOHTTPTransport: Transport {
 
     /// Resolves the target once (blocking DNS, before the run) and prepares TLS if the scheme asks for it.
     public init(target: TargetURL, http: HTTPSettings) throws {
+        self.target = target
         do {
             address = try SocketAddress.makeAddressResolvingHost(target.host, port: target.port)
         } catch {
@@ -80,6 +84,7 @@ final class NIOHTTPConnection: VUConnection {
         channel = nil
         handler = nil
         let newHandler = ClientResponseHandler(
+            target: transport.target,
             maxBodyBytes: transport.maxBodyBytes,
             countsBytes: transport.tls == nil,
             eventLoop: eventLoop
@@ -151,6 +156,7 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    private let target: TargetURL
     private let maxBodyBytes: Int
     private let countsBytes: Bool
     private let eventLoop: any EventLoop
@@ -172,9 +178,17 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     @exclusivity(unchecked) private var outcome = HTTPOutcome()
     @exclusivity(unchecked) private var wantsBody = false
     @exclusivity(unchecked) var bytesIn = 0
+    /// The buffer requests are encoded into, reused once the previous write has let go of it (copy-on-write
+    /// allocates a new one when it has not), so encoding allocates nothing in the steady state.
+    @exclusivity(unchecked) private var outbound = ByteBuffer()
+    /// Constant requests (no placeholder) encoded once, by request index: sending one again is a reference to
+    /// its bytes, as cheap as the plan's pre-encoded bytes were (re-encoding each cost ~4 % of the CPU per
+    /// request in `scripts/bench/throughput.sh`).
+    @exclusivity(unchecked) private var encodedConstants: [ByteBuffer?] = []
 
     /// `countsBytes` is false when a `ByteCounter` before TLS counts the bytes on the wire.
-    init(maxBodyBytes: Int, countsBytes: Bool = true, eventLoop: any EventLoop) {
+    init(target: TargetURL, maxBodyBytes: Int, countsBytes: Bool = true, eventLoop: any EventLoop) {
+        self.target = target
         self.maxBodyBytes = maxBodyBytes
         self.countsBytes = countsBytes
         self.eventLoop = eventLoop
@@ -217,7 +231,7 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
         outcome = HTTPOutcome()
         bytesIn = 0
         wantsBody = request.wantsBody
-        parser.expectResponse(isHead: request.methodHead.method == .HEAD, keepHeaders: request.wantsHeaders)
+        parser.expectResponse(isHead: request.message.method == "HEAD", keepHeaders: request.wantsHeaders)
         let due = eventLoop.now + .nanoseconds(Int64(request.timeout * 1e9))
         deadline = due
         if let armed = timerAt, armed <= due {
@@ -225,7 +239,25 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
         } else {
             arm(at: due)
         }
-        context.writeAndFlush(wrapOutboundOut(request.bytes), promise: nil)
+        let bytes = encode(request)
+        outcome.bytesOut = bytes.readableBytes
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+    }
+
+    private func encode(_ request: PreparedRequest) -> ByteBuffer {
+        guard request.isConstant else {
+            outbound.clear()
+            HTTP1Encoder.encode(request, target: target, into: &outbound)
+            return outbound
+        }
+        let i = request.requestIndex
+        if i < encodedConstants.count, let bytes = encodedConstants[i] { return bytes }
+        let bytes = HTTP1Encoder.encoded(request, target: target)
+        if encodedConstants.count <= i {
+            encodedConstants.append(contentsOf: repeatElement(nil, count: i + 1 - encodedConstants.count))
+        }
+        encodedConstants[i] = bytes
+        return bytes
     }
 
     private func arm(at due: NIODeadline) {

@@ -1,73 +1,90 @@
-import Foundation
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
-/// Single requests on a fresh connection each, for the drill's probes and canary: a dead server must be seen as
-/// dead, not hidden behind a kept-alive socket or a pool.
+/// Single requests on a fresh connection each, for the probe, the drill's probes and canary, the scraper and the
+/// demo: a dead server must be seen as dead, not hidden behind a kept-alive socket or a pool. Made by
+/// `TransportFactory.oneShot`, so it speaks what the load path speaks.
 struct OneShotHTTP: Sendable {
-    let transport: NIOHTTPTransport
-    let target: TargetURL
+    let transport: any Transport
+    /// The headers every request carries (the target's), merged with a request's own by `HeaderMerge`.
     let headers: [(name: String, value: String)]
     let eventLoop: any EventLoop
 
-    init(
-        target: TargetURL,
-        http: HTTPSettings,
-        headers: [(name: String, value: String)],
-        connectTimeout: Double
-    )
-        throws
-    {
-        var settings = http
-        settings.connectTimeout = min(http.connectTimeout, connectTimeout)
-        transport = try NIOHTTPTransport(target: target, http: settings)
-        self.target = target
+    init(transport: any Transport, headers: [(name: String, value: String)]) {
+        self.transport = transport
         self.headers = headers
         eventLoop = MultiThreadedEventLoopGroup.singleton.next()
     }
 
-    /// Sends one request and returns what came back (status 0 and an error class when nothing did).
+    /// Why the target's host did not resolve, if it did not (every send then fails to connect).
+    var resolutionError: String? { transport.resolutionError }
+
+    /// Sends one request, asking the server to close the connection after it, and returns what came back (status 0
+    /// and an error class when nothing did).
     func send(
         method: String,
         path: String,
-        headers extra: [(name: String, value: String)] = [],
+        headers own: [(name: String, value: String)] = [],
         body: String? = nil,
         timeout: Double,
         wantsBody: Bool = false
     ) async -> HTTPOutcome {
-        var buffer = ByteBuffer()
-        buffer.writeString("\(method) \(target.basePath)\(path) HTTP/1.1\r\nHost: \(target.hostHeader)\r\n")
-        let (kept, hasUserAgent) = HeaderMerge.targetHeaders(headers, besides: extra.map(\.name))
-        for h in kept + extra { buffer.writeString("\(h.name): \(h.value)\r\n") }
-        // One User-Agent: a target or request that sets one keeps it (it used to be sent twice).
-        if !hasUserAgent { buffer.writeString(HeaderMerge.userAgentLine) }
-        buffer.writeString("Connection: close\r\n")
-        if let body {
-            buffer.writeString("Content-Length: \(body.utf8.count)\r\n\r\n")
-            buffer.writeString(body)
-        } else {
-            buffer.writeString(["POST", "PUT", "PATCH"].contains(method) ? "Content-Length: 0\r\n\r\n" : "\r\n")
-        }
+        let message = RequestMessage(
+            method: method,
+            path: path,
+            headers: HeaderMerge.merged(target: headers, own: own),
+            body: body.map { Array($0.utf8) }
+        )
         let request = PreparedRequest(
             requestIndex: 0,
             iteration: 0,
             vu: 0,
-            methodHead: HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: "/"),
-            bytes: buffer,
+            message: message,
             wantsBody: wantsBody,
-            timeout: timeout
+            timeout: timeout,
+            closesConnection: true
         )
+        return await send(request)
+    }
+
+    /// Sends `request` as it is on a new connection, closed after the answer.
+    ///
+    /// Cancelling the task (SIGINT during the probe) closes the connection, so the caller does not wait out the
+    /// timeout; a send that starts after the cancellation completes at once, as abandoned.
+    func send(_ request: PreparedRequest) async -> HTTPOutcome {
+        let exchange = Exchange()
         let transport = self.transport
         let loop = eventLoop
-        return await withCheckedContinuation { continuation in
-            loop.execute {
-                let connection = transport.makeConnection(on: loop)
-                connection.send(request) { outcome in
-                    connection.close()
-                    continuation.resume(returning: outcome)
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                loop.execute {
+                    guard !exchange.cancelled else {
+                        var abandoned = HTTPOutcome()
+                        abandoned.abandoned = true
+                        abandoned.error = .aborted
+                        continuation.resume(returning: abandoned)
+                        return
+                    }
+                    let connection = transport.makeConnection(on: loop)
+                    exchange.connection = connection
+                    connection.send(request) { outcome in
+                        connection.close()
+                        exchange.connection = nil
+                        continuation.resume(returning: outcome)
+                    }
                 }
             }
+        } onCancel: {
+            loop.execute {
+                exchange.cancelled = true
+                exchange.connection?.close()
+            }
         }
+    }
+
+    /// One exchange's connection, touched only on the client's event loop.
+    private final class Exchange: @unchecked Sendable {
+        var connection: (any VUConnection)?
+        var cancelled = false
     }
 }

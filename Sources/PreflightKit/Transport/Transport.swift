@@ -25,7 +25,14 @@ extension VUConnection {
     }
 }
 
-/// Makes connections for VUs; the seam between the load engine and the real or mock transport.
+/// Makes connections for VUs; the seam between the load engine and the real or mock transport. Every transport
+/// takes `RequestMessage`s and encodes them in its own protocol; `TransportFactory` makes them.
 public protocol Transport: Sendable {
     func makeConnection(on eventLoop: any EventLoop) -> any VUConnection
+    /// Why the target's host did not resolve, if it did not: every connect then fails as a `connect` error.
+    var resolutionError: String? { get }
+}
+
+extension Transport {
+    public var resolutionError: String? { nil }
 }

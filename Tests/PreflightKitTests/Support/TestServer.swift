@@ -78,7 +78,7 @@ func runScenario(
 {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
-    let transport = try NIOHTTPTransport(target: s.target.baseURL, http: s.http)
+    let transport = try TransportFactory(scenario: s).real()
     let runner = LoadRunner(
         scenario: s,
         transport: transport,
@@ -156,4 +156,10 @@ private func readToEnd(_ handle: FileHandle) async -> Data {
     await withCheckedContinuation { continuation in
         DispatchQueue.global().async { continuation.resume(returning: handle.readDataToEndOfFile()) }
     }
+}
+
+/// A request as the HTTP/1.1 transport writes it to `target` (the plan builds messages; the encoder owns the bytes).
+func http1(_ request: PreparedRequest, target: String = "http://127.0.0.1") -> String {
+    let url = try! TargetURL.parse(target).get()
+    return String(buffer: HTTP1Encoder.encoded(request, target: url))
 }
