@@ -182,7 +182,7 @@ extension Serial {
             // The background load ran and its metrics are in the same report. (Whether its p95 is back within the
             // baseline in the short settle window depends on the machine; SLO recovery is tested without I/O.)
             #expect((outcome.report.requests.first?.count ?? 0) > 20)
-            #expect(d.timeline.contains { $0.event == "recovered" })
+            #expect(d.timeline.contains { $0.event == .recovered })
             let junit = try String(contentsOf: outcome.folder.appendingPathComponent("junit.xml"), encoding: .utf8)
             #expect(junit.contains("drill_lost_writes"))
         }
@@ -194,7 +194,7 @@ extension Serial {
                 try await Self.run(Self.drill(port: port, dir: dir, fault: "true", canary: false), in: dir)
             }
             #expect(outcome.status == .inconclusive)
-            #expect(outcome.report.drill?.ending == "invalid")
+            #expect(outcome.report.drill?.ending == .invalid)
             #expect(outcome.report.drill?.invalidReason?.contains("could not be verified") == true)
             #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("rolled-back").path))
             #expect(outcome.report.warnings.contains { $0.contains("RPO") })
@@ -219,7 +219,7 @@ extension Serial {
             let rto = outcome.report.thresholds.first { $0.metric == "drill_rto" }
             #expect(rto?.ok == false)
             #expect(rto?.observed == nil)
-            #expect(outcome.report.drill?.timeline.contains { $0.event == "recovery-timeout" } == true)
+            #expect(outcome.report.drill?.timeline.contains { $0.event == .recoveryTimeout } == true)
             #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("rolled-back").path))
         }
 
@@ -314,7 +314,7 @@ extension Serial {
             }
             #expect(outcome.status == .interrupted)
             #expect(outcome.report.run.interrupted)
-            #expect(outcome.report.drill?.ending == "interrupted")
+            #expect(outcome.report.drill?.ending == .interrupted)
             #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("rolled-back").path))
         }
 
@@ -352,7 +352,7 @@ extension Serial {
             #expect(rto >= 1.0)
             #expect(rto < 30)
             #expect((d.detectionSeconds ?? 99) <= 1.0)  // a 100 ms probe interval, with room for a busy machine
-            #expect(d.actions.map(\.kind) == ["fault", "recovery"])
+            #expect(d.actions.map(\.kind) == [.fault, .recovery])
             #expect(d.actions.allSatisfy { $0.exitStatus == 0 })
         }
     }

@@ -129,7 +129,7 @@ extension Serial {
                 #expect(report.verdict == .fail)
                 #expect(report.verdictReason.contains("did not recover within 5s"), "\(report.verdictReason)")
                 let d = try #require(report.drill)
-                #expect(d.ending == "completed")
+                #expect(d.ending == .completed)
                 #expect(d.invalidReason == nil)
                 #expect(!d.rpoMeasured)
                 #expect(d.rpoNotMeasured?.contains("never recovered") == true, "\(d.rpoNotMeasured ?? "nil")")

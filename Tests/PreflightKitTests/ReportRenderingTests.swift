@@ -94,7 +94,7 @@ struct ReportRenderingTests {
         let d = try #require(r.drill)
         let html = HTMLReport.render(r)
         #expect(html.contains("<h2>Drill</h2>"))
-        for e in d.timeline { #expect(html.contains(">\(e.event) "), "\(e.event)") }
+        for e in d.timeline { #expect(html.contains(">\(e.event.rawValue) "), "\(e.event)") }
         // One rectangle per probe in the strip, coloured by its outcome.
         let red = html.components(separatedBy: "fill=\"#cf222e\"/>").count - 1
         let green = html.components(separatedBy: "fill=\"#2da44e\"/>").count - 1

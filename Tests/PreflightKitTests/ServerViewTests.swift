@@ -177,7 +177,7 @@ import Testing
         #expect(m.series.map(\.name) == ["hits", "p99"])
         #expect(m.series[1].scale == 1000)
         #expect(m.series[1].kind == .quantile(0.99, SeriesSelector(name: "lat_seconds")))
-        #expect(s.thresholds.filter { $0.metricName == "server" }.count == 3)
+        #expect(s.thresholds.filter { $0.selector.isServer }.count == 3)
     }
 
     @Test(arguments: [

@@ -171,7 +171,7 @@ extension Serial {
                 #expect(outcome.status == .pass, "\(outcome.stdout)")
                 #expect(d.lostWrites == 0)
                 #expect((d.acknowledgedWrites ?? 0) > 40)
-                #expect(d.actions.map(\.kind) == ["fault", "verify", "recovery"])
+                #expect(d.actions.map(\.kind) == [.fault, .verify, .recovery])
                 #expect(d.actions.allSatisfy { $0.exitStatus == 0 })
                 try await Self.waitUntilReady(a)  // A restarts on the shared store
             }

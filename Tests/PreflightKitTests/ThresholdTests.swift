@@ -31,7 +31,7 @@ struct ThresholdTests {
         #expect(t.aggregation == agg)
         #expect(t.op == op)
         #expect(t.bound == bound)
-        #expect(t.metricName == "http_req_duration")
+        #expect(t.selector.metric == .httpReqDuration)
         #expect(t.tags == [.init(key: "name", value: "features")])
     }
 

@@ -1,4 +1,4 @@
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// A one-slot doorbell: `ring()` wakes the task waiting in `wait(until:)` (or the next one to wait, if none is),
 /// so a loop that sleeps until its next deadline can also start early, without polling a flag.
@@ -8,11 +8,12 @@ final class Wakeup: Sendable {
         var waiter: (id: Int, continuation: CheckedContinuation<Void, Never>)?
         var next = 0
     }
-    private let state = Mutex(State())
+    /// A lock TSan can see (`Synchronization.Mutex` on Linux is a futex it does not model).
+    private let state = NIOLockedValueBox(State())
 
     /// Wakes the waiter now, or the next wait at once.
     func ring() {
-        let waiter = state.withLock { s in
+        let waiter = state.withLockedValue { s in
             s.rung = true
             defer { s.waiter = nil }
             return s.waiter?.continuation
@@ -39,13 +40,13 @@ final class Wakeup: Sendable {
     }
 
     private func waitForRing() async -> Bool {
-        let id = state.withLock { s in
+        let id = state.withLockedValue { s in
             s.next += 1
             return s.next
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { s -> Bool in
+                let now = state.withLockedValue { s -> Bool in
                     if s.rung || Task.isCancelled { return true }
                     s.waiter = (id, continuation)
                     return false
@@ -53,14 +54,14 @@ final class Wakeup: Sendable {
                 if now { continuation.resume() }
             }
         } onCancel: {
-            let c = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            let c = state.withLockedValue { s -> CheckedContinuation<Void, Never>? in
                 guard s.waiter?.id == id else { return nil }
                 defer { s.waiter = nil }
                 return s.waiter?.continuation
             }
             c?.resume()
         }
-        return state.withLock { s in
+        return state.withLockedValue { s in
             defer { s.rung = false }
             return s.rung
         }

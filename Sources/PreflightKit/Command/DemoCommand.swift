@@ -282,7 +282,7 @@ public struct DemoCommand: Sendable {
         }
         let root = URL(fileURLWithPath: options.outDirectory)
         try RunIndex.write(root: root)
-        let status = control.isInterrupted ? ExitStatus.interrupted : RunCommand.worst(statuses)
+        let status = control.isInterrupted ? ExitStatus.interrupted : ExitStatus.worst(statuses)
         console.out(table(root: root, since: began.duration(to: clock.now).seconds))
         console.out(
             "index: \(root.appendingPathComponent("index.html").path) · exit \(status.rawValue) · "
@@ -305,9 +305,9 @@ public struct DemoCommand: Sendable {
                     "RTO \(HumanFormat.ms(d.rtoSeconds.map { $0 * 1000 })), lost writes \(d.lostWrites.map(String.init) ?? "–")"
                     + ", RPO \(d.rpoSeconds == 0 ? "0 s" : HumanFormat.ms(d.rpoSeconds.map { $0 * 1000 }))"
             } else {
-                let reqs = r.metrics[Metric.httpReqs.rawValue]?.values["count"] ?? 0
-                let p95 = r.metrics[Metric.httpReqDuration.rawValue]?.values["p(95)"]
-                let failed = r.metrics[Metric.httpReqFailed.rawValue]?.values["rate"] ?? 0
+                let reqs = r.summary(.httpReqs)?[.count] ?? 0
+                let p95 = r.summary(.httpReqDuration)?[.percentile(95)]
+                let failed = r.summary(.httpReqFailed)?[.rate] ?? 0
                 figures = "\(Int(reqs)) requests, p95 \(HumanFormat.ms(p95)), failed \(HumanFormat.percent(failed))"
             }
             rows.append([

@@ -42,39 +42,19 @@ public struct DrillCommand: Sendable {
             environment: options.environment,
             secretNames: options.secretNames
         )
-        let files: [String]
-        do {
-            files = try Self.drillFiles(options.paths)
-        } catch {
-            return .failure(ScenarioErrors(errors: [error]))
-        }
-        if files.isEmpty {
-            return .failure(
-                ScenarioErrors(errors: [
-                    ScenarioError(
-                        file: options.paths.joined(separator: " "),
-                        problems: [
-                            .init(path: "$", message: "no drill files found", hint: "drills say \"kind\": \"drill\"")
-                        ]
-                    )
-                ])
-            )
-        }
-        var drills: [Drill] = []
-        var errors: [ScenarioError] = []
-        for file in files {
-            do {
-                var d = try loader.load(file: file)
-                if let target = options.target {
-                    d.target.baseURL = try TargetURL.override(target, file: file)
-                    d.background?.target.baseURL = d.target.baseURL
-                }
-                drills.append(d)
-            } catch {
-                errors.append(error)
+        return Batch.load(
+            paths: options.paths,
+            files: Self.drillFiles,
+            what: "drill files",
+            hint: "drills say \"kind\": \"drill\""
+        ) { file throws(ScenarioError) in
+            var d = try loader.load(file: file)
+            if let target = options.target {
+                d.target.baseURL = try TargetURL.override(target, file: file)
+                d.background?.target.baseURL = d.target.baseURL
             }
+            return d
         }
-        return errors.isEmpty ? .success(drills) : .failure(ScenarioErrors(errors: errors))
     }
 
     public func run(control: RunControl) async -> ExitStatus {
@@ -85,20 +65,12 @@ public struct DrillCommand: Sendable {
             console.err(e.description)
             return .usage
         }
-        var statuses: [ExitStatus] = []
-        for drill in drills {
-            guard !control.isInterrupted else { break }
+        return await Batch.run(drills, control: control, console: console, logger: logger) { drill, console, logger in
             var command = self
-            command.console = console.redacting(drill.secrets)
-            command.logger = logger.redacting(drill.secrets)
-            do {
-                statuses.append(try await command.runOne(drill, control: control))
-            } catch {
-                console.err("error: \(drill.file): \(error)")
-                statuses.append(.internalError)
-            }
+            command.console = console
+            command.logger = logger
+            return try await command.runOne(drill, control: control)
         }
-        return RunCommand.worst(statuses)
     }
 
     func runOne(_ drill: Drill, control: RunControl) async throws -> ExitStatus {

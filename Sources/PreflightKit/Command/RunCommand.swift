@@ -47,45 +47,21 @@ public struct RunCommand: Sendable {
     /// Loads and validates every scenario; every problem of every file is reported.
     public func loadAll() -> Result<[Scenario], ScenarioErrors> {
         let loader = ScenarioLoader(variables: options.variables, secretNames: options.secretNames)
-        var scenarios: [Scenario] = []
-        var errors: [ScenarioError] = []
-        let files: [String]
-        do {
-            files = try ScenarioLoader.scenarioFiles(options.paths)
-        } catch {
-            return .failure(ScenarioErrors(errors: [error]))
-        }
-        if files.isEmpty {
-            return .failure(
-                ScenarioErrors(errors: [
-                    ScenarioError(
-                        file: options.paths.joined(separator: " "),
-                        problems: [
-                            .init(
-                                path: "$",
-                                message: "no scenario files found",
-                                hint: "name .json files or a folder holding them"
-                            )
-                        ]
-                    )
-                ])
-            )
-        }
-        for file in files {
-            do {
-                var s = try loader.load(file: file)
-                if let target = options.target {
-                    s.target.baseURL = try TargetURL.override(target, file: file)
-                } else if let warning = Self.ignoredTargetVariable(s, environment: loader.environment) {
-                    s.loadWarnings.append(warning)
-                }
-                if let mode = options.mode { s.transport.mode = mode }
-                scenarios.append(s)
-            } catch {
-                errors.append(error)
+        return Batch.load(
+            paths: options.paths,
+            files: ScenarioLoader.scenarioFiles,
+            what: "scenario files",
+            hint: "name .json files or a folder holding them"
+        ) { file throws(ScenarioError) in
+            var s = try loader.load(file: file)
+            if let target = options.target {
+                s.target.baseURL = try TargetURL.override(target, file: file)
+            } else if let warning = Self.ignoredTargetVariable(s, environment: loader.environment) {
+                s.loadWarnings.append(warning)
             }
+            if let mode = options.mode { s.transport.mode = mode }
+            return s
         }
-        return errors.isEmpty ? .success(scenarios) : .failure(ScenarioErrors(errors: errors))
     }
 
     /// `PREFLIGHT_TARGET` is no setting of its own: a scenario whose base URL does not reference it ignores it. Said
@@ -122,22 +98,17 @@ public struct RunCommand: Sendable {
                 console.err("skipped the drill \(drill): run drills with `preflight drill \(drill)`")
             }
         }
-        var statuses: [ExitStatus] = []
-        for scenario in scenarios {
-            guard !control.isInterrupted else { break }
+        return await Batch.run(scenarios, control: control, console: console, logger: logger) {
+            scenario,
+            console,
+            logger in
             // Everything this scenario's run writes goes through its secrets.
             var command = self
-            command.console = console.redacting(scenario.secrets)
-            command.logger = logger.redacting(scenario.secrets)
-            for warning in scenario.loadWarnings { command.console.err("warning: \(warning)") }
-            do {
-                statuses.append(try await command.runOne(scenario, control: control))
-            } catch {
-                console.err("error: \(scenario.file): \(error)")
-                statuses.append(.internalError)
-            }
+            command.console = console
+            command.logger = logger
+            for warning in scenario.loadWarnings { console.err("warning: \(warning)") }
+            return try await command.runOne(scenario, control: control)
         }
-        return Self.worst(statuses)
     }
 
     /// Why reports could not be written under `path`, or nil when a file can be created there.
@@ -220,12 +191,6 @@ public struct RunCommand: Sendable {
                 )
             )
         }
-    }
-
-    /// Interrupted beats internal error beats failed thresholds beats inconclusive beats pass.
-    static func worst(_ statuses: [ExitStatus]) -> ExitStatus {
-        let order: [ExitStatus] = [.interrupted, .internalError, .usage, .thresholdsFailed, .inconclusive, .pass]
-        return order.first { statuses.contains($0) } ?? .pass
     }
 
     /// A random seed for a whole run; for a segment, one derived from the scenario's SHA-256, so the N processes of

@@ -2,7 +2,7 @@ import Foundation
 
 /// What one drill action did, for the run folder and the report.
 public struct ActionRecord: Sendable, Codable, Equatable {
-    public var kind: String
+    public var kind: DrillStateMachine.ActionKind
     public var argv: [String]
     /// Seconds since the drill started.
     public var startedAt: Double
@@ -30,7 +30,7 @@ struct ActionRunner: Sendable {
         let out = folder.appendingPathComponent("action-\(kind.rawValue).stdout.log")
         let err = folder.appendingPathComponent("action-\(kind.rawValue).stderr.log")
         var record = ActionRecord(
-            kind: kind.rawValue,
+            kind: kind,
             argv: action.argv,
             startedAt: startedAt,
             durationSeconds: 0,

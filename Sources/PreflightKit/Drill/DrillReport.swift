@@ -2,8 +2,8 @@ import Foundation
 
 /// `drill{}` in report.json: what the drill measured, when things happened, what every action did.
 public struct DrillSection: Codable, Sendable, Equatable {
-    /// `completed`, `invalid` or `interrupted`.
-    public var ending: String
+    /// How the drill ended (SPEC §5).
+    public var ending: Ending
     /// Why the drill was invalid, when it was.
     public var invalidReason: String?
     public var rtoSeconds: Double?
@@ -33,10 +33,25 @@ public struct DrillSection: Codable, Sendable, Equatable {
         seconds.map { $0.isFinite ? ($0 * 1_000_000).rounded() / 1_000_000 : $0 }
     }
 
+    /// `completed`, `invalid` (steady state never held, fault not verified) or `interrupted`.
+    public enum Ending: String, Codable, Sendable, Equatable {
+        case completed, invalid, interrupted
+    }
+
+    /// A milestone of the drill's timeline, named as report.json writes it.
+    public enum Milestone: String, Codable, Sendable, Equatable, CaseIterable {
+        case steadyState = "steady-state"
+        case faultStart = "fault-start"
+        case fault, detection, verified
+        case firstSuccess = "first-success"
+        case recovered
+        case sloRecovered = "slo-recovered"
+        case recoveryTimeout = "recovery-timeout"
+        case end
+    }
+
     public struct Event: Codable, Sendable, Equatable {
-        /// `steady-state`, `fault-start`, `fault`, `detection`, `verified`, `first-success`, `recovered`,
-        /// `slo-recovered`, `recovery-timeout`, `end`.
-        public var event: String
+        public var event: Milestone
         /// Seconds since the drill started.
         public var t: Double
         public var at: Date

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import Synchronization
 
 /// Flags shared by the runner, the shards and the signal handler. Reads are single atomic loads, cheap enough
@@ -26,7 +27,9 @@ public final class RunControl: Sendable {
         var next = 0
         var waiting: [Int: (event: Event, continuation: CheckedContinuation<Void, Never>)] = [:]
     }
-    private let waiters = Mutex(Waiters())
+    /// A lock TSan can see (`Synchronization.Mutex` on Linux is a futex it does not model: every access it
+    /// guards was reported as a race).
+    private let waiters = NIOLockedValueBox(Waiters())
 
     public init() {}
 
@@ -104,14 +107,14 @@ public final class RunControl: Sendable {
 
     /// Suspends until `event` has happened or the task is cancelled.
     private func waitIndefinitely(for event: Event) async {
-        let id = waiters.withLock { w in
+        let id = waiters.withLockedValue { w in
             w.next += 1
             return w.next
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 // The flag is read under the lock that `wake` takes after setting it, so no wake-up is missed.
-                let resumeNow = waiters.withLock { w -> Bool in
+                let resumeNow = waiters.withLockedValue { w -> Bool in
                     if has(event) || Task.isCancelled { return true }
                     w.waiting[id] = (event, continuation)
                     return false
@@ -119,16 +122,16 @@ public final class RunControl: Sendable {
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            waiters.withLock { $0.waiting.removeValue(forKey: id) }?.continuation.resume()
+            waiters.withLockedValue { $0.waiting.removeValue(forKey: id) }?.continuation.resume()
         }
     }
 
     /// Whether at least `n` tasks are waiting (tests).
-    func hasWaiters(_ n: Int) -> Bool { waiters.withLock { $0.waiting.count >= n } }
+    func hasWaiters(_ n: Int) -> Bool { waiters.withLockedValue { $0.waiting.count >= n } }
 
     /// Resumes everyone waiting for `event` (its flag is already set).
     private func wake(_ event: Event) {
-        let woken = waiters.withLock { w in
+        let woken = waiters.withLockedValue { w in
             let ids = w.waiting.filter { $0.value.event <= event }.map(\.key)
             return ids.compactMap { w.waiting.removeValue(forKey: $0)?.continuation }
         }

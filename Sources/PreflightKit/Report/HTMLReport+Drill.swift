@@ -14,7 +14,7 @@ extension HTMLReport {
         let rows: [(String, String)] = [
             (
                 "RTO",
-                d.rtoSeconds == nil && d.timeline.contains { $0.event == "recovery-timeout" }
+                d.rtoSeconds == nil && d.timeline.contains { $0.event == .recoveryTimeout }
                     ? "not recovered within the recovery timeout"
                     : "\(s(d.rtoSeconds)) (resolution \(s(d.rtoResolutionSeconds)): the probe interval)"
             ),
@@ -45,7 +45,7 @@ extension HTMLReport {
             h += "<th>Exit</th><th>Output</th></tr></thead><tbody>"
             for a in d.actions {
                 let exit = a.timedOut ? "timed out" : a.error ?? a.exitStatus.map(String.init) ?? "–"
-                h += "<tr class=\"\(a.succeeded ? "ok" : "failed")\"><td>\(escapeXML(a.kind))</td>"
+                h += "<tr class=\"\(a.succeeded ? "ok" : "failed")\"><td>\(escapeXML(a.kind.rawValue))</td>"
                 h += "<td><code>\(escapeXML(a.argv.joined(separator: " ")))</code></td>"
                 h += "<td class=\"num\">\(s(a.startedAt))</td><td class=\"num\">\(s(a.durationSeconds))</td>"
                 h += "<td>\(escapeXML(exit))</td>"
@@ -78,7 +78,7 @@ extension HTMLReport {
         // Milestones' labels: each in the first row where it overlaps no other label, so events within a second
         // of each other (fault, detection, verified) stay legible; the rows push the strip down.
         let labels = d.timeline.map { e in
-            let text = "\(e.event) \(f(e.t)) s"
+            let text = "\(e.event.rawValue) \(f(e.t)) s"
             let anchorEnd = x(e.t) > width - 180
             let w = labelWidth(text)
             let from = anchorEnd ? x(e.t) - 3 - w : x(e.t) + 3
@@ -94,8 +94,8 @@ extension HTMLReport {
         svg += "aria-label=\"Drill timeline: milestones, probes, background latency and errors\">"
         svg += "<title>Drill timeline</title>"
         // Phases as shaded bands: before the fault, the outage (fault to recovered), after.
-        let fault = d.timeline.first { $0.event == "fault-start" }?.t
-        let recovered = d.timeline.first { $0.event == "recovered" }?.t
+        let fault = d.timeline.first { $0.event == .faultStart }?.t
+        let recovered = d.timeline.first { $0.event == .recovered }?.t
         if let fault {
             let until = recovered ?? end
             svg += "<rect x=\"\(f(x(fault)))\" y=\"\(f(stripTop))\" width=\"\(f(max(1, x(until) - x(fault))))\" "
@@ -108,7 +108,7 @@ extension HTMLReport {
             "recovery-timeout": "#cf222e", "end": "#57606a",
         ]
         for (i, e) in d.timeline.enumerated() {
-            let color = colors[e.event] ?? "#57606a"
+            let color = colors[e.event.rawValue] ?? "#57606a"
             let y = eventsTop + Double(rows[i]) * rowHeight + 10
             let label = labels[i]
             svg += "<line x1=\"\(f(x(e.t)))\" x2=\"\(f(x(e.t)))\" y1=\"\(f(y + 2))\" y2=\"\(f(chartTop + chartH))\" "

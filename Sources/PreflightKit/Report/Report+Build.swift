@@ -41,7 +41,7 @@ extension Report {
         var thresholds = ThresholdResult.evaluate(scenario.thresholds, values: values)
         if transport.mode == .mock {
             // The mock has no server to scrape: its `server{…}` thresholds are not judged, and say so.
-            for (i, spec) in scenario.thresholds.enumerated() where spec.metricName == "server" {
+            for (i, spec) in scenario.thresholds.enumerated() where spec.selector.isServer {
                 thresholds[i] = .skipped(
                     metric: spec.metric,
                     expression: spec.expression,
@@ -196,50 +196,51 @@ extension Report {
                 ]
                 + extra.map { ("p(\(JSONValue.format($0)))", .percentile($0)) }
             for (key, agg) in aggs {
-                v[key] = values.value(metric: Metric.httpReqDuration.rawValue, tags: tags, aggregation: agg)
+                v[key] = values.value(.httpReqDuration, tags: tags, aggregation: agg)
             }
             return MetricSummary(type: "trend", values: v)
         }
-        func summary(_ metric: String, _ tags: [ThresholdSpec.Tag]) -> MetricSummary {
-            let kind = MetricCatalog.metrics[metric]!.kind
+        func summary(_ metric: Metric, _ tags: [ThresholdSpec.Tag]) -> MetricSummary {
+            let kind = metric.kind
             var v: [String: Double] = [:]
             switch kind {
             case .trend: return trend(tags)
             case .counter:
-                v["count"] = values.value(metric: metric, tags: tags, aggregation: .count)
-                v["rate"] = values.value(metric: metric, tags: tags, aggregation: .rate)
+                v["count"] = values.value(metric, tags: tags, aggregation: .count)
+                v["rate"] = values.value(metric, tags: tags, aggregation: .rate)
             case .rate:
-                v["rate"] = values.value(metric: metric, tags: tags, aggregation: .rate)
+                v["rate"] = values.value(metric, tags: tags, aggregation: .rate)
             case .gauge:
-                v["value"] = values.value(metric: metric, tags: tags, aggregation: .value)
-                v["max"] = values.value(metric: metric, tags: tags, aggregation: .max)
+                v["value"] = values.value(metric, tags: tags, aggregation: .value)
+                v["max"] = values.value(metric, tags: tags, aggregation: .max)
             case .server: break  // the server's series are in `server{}`, not among the client's metrics
             }
             return MetricSummary(type: kind.rawValue, values: v)
         }
         var out: [String: MetricSummary] = [:]
-        for metric in Metric.load { out[metric.rawValue] = summary(metric.rawValue, []) }
+        for metric in Metric.load { out[metric.rawValue] = summary(metric, []) }
         let failed = values.metrics.requests.reduce(0) { $0 + $1.failedCount() }
-        out[Metric.httpReqFailed.rawValue]?.values["fails"] = Double(failed)
-        out[Metric.httpReqFailed.rawValue]?.values["total"] = Double(values.metrics.totalRequests)
+        out[Metric.httpReqFailed.rawValue]?[.fails] = Double(failed)
+        out[Metric.httpReqFailed.rawValue]?[.total] = Double(values.metrics.totalRequests)
         let passed = values.metrics.requests.reduce(0) { $0 + $1.checksPassed.reduce(0, +) }
         let checkFails = values.metrics.requests.reduce(0) { $0 + $1.checksFailed.reduce(0, +) }
-        out[Metric.checks.rawValue]?.values["passes"] = Double(passed)
-        out[Metric.checks.rawValue]?.values["fails"] = Double(checkFails)
+        out[Metric.checks.rawValue]?[.passes] = Double(passed)
+        out[Metric.checks.rawValue]?[.fails] = Double(checkFails)
         // Sub-metrics named by thresholds, with every percentile those thresholds ask for.
-        for t in thresholds where !t.tags.isEmpty && t.metricName != "server" {
-            if t.metricName == Metric.httpReqDuration.rawValue {
+        for t in thresholds {
+            guard case .client(let metric, let tags) = t.selector, !tags.isEmpty else { continue }
+            if metric == .httpReqDuration {
                 let extra = thresholds.filter { $0.metric == t.metric }.compactMap { th -> Double? in
                     if case .percentile(let p) = th.aggregation { p } else { nil }
                 }
-                out[t.metric] = trend(t.tags, extra: extra)
+                out[t.metric] = trend(tags, extra: extra)
             } else {
-                out[t.metric] = summary(t.metricName, t.tags)
+                out[t.metric] = summary(metric, tags)
             }
         }
-        for t in thresholds where t.tags.isEmpty && t.metricName == Metric.httpReqDuration.rawValue {
+        for t in thresholds where t.selector == .client(.httpReqDuration, tags: []) {
             if case .percentile(let p) = t.aggregation {
-                out[Metric.httpReqDuration.rawValue]?.values["p(\(JSONValue.format(p)))"] = values.value(for: t)
+                out[Metric.httpReqDuration.rawValue]?[.percentile(p)] = values.value(for: t)
             }
         }
         return out

@@ -171,15 +171,13 @@ public enum ReportComparison {
     /// The change in percent, signed so that positive is worse: higher latency, error rate, failures, drops; lower
     /// request rate, checks, iterations.
     static func worsening(of spec: ThresholdSpec, baseline b: Double, new n: Double) -> Double {
-        let higherIsBetter: Set<String> = [
-            Metric.checks.rawValue, Metric.httpReqs.rawValue, Metric.iterations.rawValue,
-        ]
-        let sign: Double = higherIsBetter.contains(spec.metricName) ? -1 : 1
+        let higherIsBetter: Set<Metric> = [.checks, .httpReqs, .iterations]
+        let sign: Double = spec.selector.metric.map { higherIsBetter.contains($0) } == true ? -1 : 1
         if b == 0 { return n == 0 ? 0 : sign * (n > 0 ? .infinity : -.infinity) }
         return sign * (n - b) / b.magnitude * 100
     }
 
-    static func isLatency(_ spec: ThresholdSpec) -> Bool { spec.metricName == Metric.httpReqDuration.rawValue }
+    static func isLatency(_ spec: ThresholdSpec) -> Bool { spec.selector.metric == .httpReqDuration }
 
     static func values(of r: Report) -> MetricValues {
         MetricValues(
@@ -191,7 +189,7 @@ public enum ReportComparison {
 
     /// Requests the selection covers (its tags, every status unless one is named).
     static func count(of spec: ThresholdSpec, in values: MetricValues) -> Int {
-        Int(values.value(metric: Metric.httpReqs.rawValue, tags: spec.tags, aggregation: .count) ?? 0)
+        Int(values.value(.httpReqs, tags: spec.tags, aggregation: .count) ?? 0)
     }
 
     /// The comparison as a table for a terminal or a step summary.

@@ -63,22 +63,22 @@ extension Report {
                 ok: raw.map { o.op.holds($0, o.bound) } ?? false
             )
         }
-        let ending: String
+        let ending: DrillSection.Ending
         var invalidReason: String?
         switch m.ending {
         case .invalid(let why):
-            ending = "invalid"
+            ending = .invalid
             invalidReason = why
-        case .interrupted: ending = "interrupted"
-        case .completed, nil: ending = "completed"
+        case .interrupted: ending = .interrupted
+        case .completed, nil: ending = .completed
         }
-        let events: [(String, Double?)] = [
-            ("steady-state", timeline.steadyHeld), ("fault-start", timeline.faultStarted),
-            ("fault", timeline.faultCompleted), ("detection", timeline.firstFailedProbe),
-            ("verified", timeline.verified), ("first-success", timeline.firstSuccessAfterFailure),
-            ("recovered", timeline.recovered), ("recovery-timeout", timeline.recoveryTimedOut),
-            ("slo-recovered", slo.flatMap { s in timeline.faultCompleted.map { $0 + s } }),
-            ("end", timeline.finished),
+        let events: [(DrillSection.Milestone, Double?)] = [
+            (.steadyState, timeline.steadyHeld), (.faultStart, timeline.faultStarted),
+            (.fault, timeline.faultCompleted), (.detection, timeline.firstFailedProbe),
+            (.verified, timeline.verified), (.firstSuccess, timeline.firstSuccessAfterFailure),
+            (.recovered, timeline.recovered), (.recoveryTimeout, timeline.recoveryTimedOut),
+            (.sloRecovered, slo.flatMap { s in timeline.faultCompleted.map { $0 + s } }),
+            (.end, timeline.finished),
         ]
         let section = DrillSection(
             ending: ending,
@@ -151,7 +151,7 @@ extension Report {
         }
         for a in result.actions where !a.succeeded {
             report.warnings.append(
-                "the \(a.kind) action "
+                "the \(a.kind.rawValue) action "
                     + (a.timedOut ? "timed out" : a.error ?? "exited \(a.exitStatus.map(String.init) ?? "?")")
                     + "; its output is in \(a.stderrFile)"
             )

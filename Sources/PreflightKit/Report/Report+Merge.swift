@@ -211,11 +211,11 @@ public enum ReportMerge {
             m.requests[i].bytesOut = request.bytesOut
             m.requests[i].truncatedBodies = request.truncatedBodies ?? 0
         }
-        m.iterations = Int(r.metrics[Metric.iterations.rawValue]?.values["count"] ?? 0)
-        m.droppedIterations = Int(r.metrics[Metric.droppedIterations.rawValue]?.values["count"] ?? 0)
+        m.iterations = Int(r.summary(.iterations)?[.count] ?? 0)
+        m.droppedIterations = Int(r.summary(.droppedIterations)?[.count] ?? 0)
         m.abandonedIterations = r.run.abandonedIterations ?? 0
-        m.vusMax = Int(r.metrics[Metric.vusMax.rawValue]?.values["value"] ?? 0)
-        m.vusPeak = Int(r.metrics[Metric.vus.rawValue]?.values["max"] ?? 0)
+        m.vusMax = Int(r.summary(.vusMax)?[.value] ?? 0)
+        m.vusPeak = Int(r.summary(.vus)?[.max] ?? 0)
         return m
     }
 

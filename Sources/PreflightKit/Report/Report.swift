@@ -93,8 +93,31 @@ public struct Report: Codable, Sendable {
     public struct MetricSummary: Codable, Sendable {
         /// `counter`, `gauge`, `rate` or `trend`.
         public var type: String
+        /// By statistic as k6 names it (`p(95)`, `count`); read and written through `self[stat]`.
         public var values: [String: Double]
+
+        /// A statistic of a metric summary, with the key report.json stores it under.
+        public enum Stat: Sendable, Hashable {
+            case avg, min, med, max, count, rate, value, passes, fails, total
+            case percentile(Double)
+
+            /// `p(95)`, `count`, …
+            public var key: String {
+                switch self {
+                case .percentile(let p): "p(\(JSONValue.format(p)))"
+                default: "\(self)"
+                }
+            }
+        }
+
+        public subscript(_ stat: Stat) -> Double? {
+            get { values[stat.key] }
+            set { values[stat.key] = newValue }
+        }
     }
+
+    /// The summary of a catalog metric over the whole run.
+    public func summary(_ metric: Metric) -> MetricSummary? { metrics[metric.rawValue] }
 
     public struct RequestSummary: Codable, Sendable {
         public var name: String

@@ -68,7 +68,7 @@ public enum RunIndex {
         for e in entries {
             let folder = escapeXML(e.folder)
             if let r = e.report {
-                let p95 = r.metrics[Metric.httpReqDuration.rawValue]?.values["p(95)"]
+                let p95 = r.summary(.httpReqDuration)?[.percentile(95)]
                 let mode =
                     r.transport.mode == .mock
                     ? "<span class=\"mock\">MOCK</span>" : escapeXML(r.transport.mode.rawValue)

@@ -31,14 +31,14 @@ public enum TextSummary {
             ])
         }
         lines += table(rows)
-        let dropped = report.metrics[Metric.droppedIterations.rawValue]?.values["count"] ?? 0
+        let dropped = report.summary(.droppedIterations)?[.count] ?? 0
         let checks = report.metrics[Metric.checks.rawValue]?.values
-        var totals = "iterations \(Int(report.metrics[Metric.iterations.rawValue]?.values["count"] ?? 0))"
+        var totals = "iterations \(Int(report.summary(.iterations)?[.count] ?? 0))"
         if dropped > 0 { totals += " · dropped \(Int(dropped))" }
         if let passes = checks?["passes"], let fails = checks?["fails"], passes + fails > 0 {
             totals += " · checks \(Int(passes))/\(Int(passes + fails)) passed"
         }
-        totals += " · data in \(HumanFormat.bytes(report.metrics[Metric.dataReceived.rawValue]?.values["count"] ?? 0))"
+        totals += " · data in \(HumanFormat.bytes(report.summary(.dataReceived)?[.count] ?? 0))"
         lines.append(totals)
         if !report.thresholds.isEmpty {
             lines.append("")

@@ -18,19 +18,26 @@ public struct MetricValues: Sendable {
     /// The value the threshold compares, or nil when the metric has no data (which fails the threshold: a
     /// latency bound on requests that never ran proves nothing).
     public func value(for t: ThresholdSpec) -> Double? {
-        value(metric: t.metricName, tags: t.tags, aggregation: t.aggregation)
+        value(t.selector, aggregation: t.aggregation)
     }
 
-    public func value(metric: String, tags: [ThresholdSpec.Tag], aggregation: ThresholdSpec.Aggregation) -> Double? {
+    /// The value of what `selector` selects, aggregated; nil when there is no data.
+    public func value(_ selector: MetricSelector, aggregation: ThresholdSpec.Aggregation) -> Double? {
+        switch selector {
+        case .server(let series): server?.value(series: series, aggregation: aggregation.description)
+        case .client(let metric, let tags): value(metric, tags: tags, aggregation: aggregation)
+        }
+    }
+
+    public func value(
+        _ metric: Metric,
+        tags: [ThresholdSpec.Tag] = [],
+        aggregation: ThresholdSpec.Aggregation
+    ) -> Double? {
         let name = tags.first { $0.key == "name" }?.value
         let status = tags.first { $0.key == "status" }.flatMap { Int($0.value) }
         let selected = zip(requestNames, metrics.requests).filter { name == nil || $0.0 == name }.map(\.1)
         let rate: (Double) -> Double = { durationSeconds > 0 ? $0 / durationSeconds : 0 }
-        if metric == "server" {
-            guard let series = tags.first(where: { $0.key == "series" })?.value else { return nil }
-            return server?.value(series: series, aggregation: aggregation.description)
-        }
-        guard let metric = Metric(rawValue: metric) else { return nil }
         switch metric {
         case .httpReqs:
             let count = Double(selected.reduce(0) { $0 + $1.latency(status: status).corrected.totalCount })

@@ -42,9 +42,8 @@ public struct ThresholdSpec: Sendable, Equatable {
 
     /// The key as written, e.g. `http_req_duration{name:features}`.
     public var metric: String
-    public var metricName: String
-    /// Tag filters in the order written.
-    public var tags: [Tag]
+    /// What the key selects: a catalog metric with its tag filters, or a series of the target's own metrics.
+    public var selector: MetricSelector
     /// The expression as written, e.g. `p(95)<300`.
     public var expression: String
     public var aggregation: Aggregation
@@ -67,7 +66,7 @@ public struct ThresholdSpec: Sendable, Equatable {
     static func parseMetric(
         _ key: String,
         requestNames: Set<String>?
-    ) -> Result<(String, [Tag]), ScenarioProblem.Reason> {
+    ) -> Result<(Metric, [Tag]), ScenarioProblem.Reason> {
         var name = Substring(key)
         var tags: [Tag] = []
         if let open = key.firstIndex(of: "{") {
@@ -90,7 +89,7 @@ public struct ThresholdSpec: Sendable, Equatable {
             }
         }
         let metricName = String(name)
-        guard let info = MetricCatalog.metrics[metricName] else {
+        guard let metric = Metric(rawValue: metricName), let info = MetricCatalog.metrics[metricName] else {
             return .failure(
                 .init(
                     "unknown metric \"\(metricName)\"",
@@ -115,7 +114,7 @@ public struct ThresholdSpec: Sendable, Equatable {
                 return .failure(.init("status tag must be an HTTP status code, got \"\(tag.value)\""))
             }
         }
-        return .success((metricName, tags))
+        return .success((metric, tags))
     }
 
     /// Parses an expression such as `p(95)<300` for a metric of the given kind, with k6's rules: whitespace around
@@ -309,8 +308,7 @@ public struct ThresholdSpec: Sendable, Equatable {
             return parseExpression(expression, kind: .server).map { agg, op, bound in
                 ThresholdSpec(
                     metric: key,
-                    metricName: "server",
-                    tags: [Tag(key: "series", value: series)],
+                    selector: .server(series: series),
                     expression: expression,
                     aggregation: agg,
                     op: op,
@@ -318,19 +316,17 @@ public struct ThresholdSpec: Sendable, Equatable {
                 )
             }
         }
-        let (name, tags): (String, [Tag])
+        let (metric, tags): (Metric, [Tag])
         switch parseMetric(key, requestNames: requestNames) {
-        case .success(let v): (name, tags) = v
+        case .success(let v): (metric, tags) = v
         case .failure(let r): return .failure(r)
         }
-        let kind = MetricCatalog.metrics[name]!.kind
-        switch parseExpression(expression, kind: kind) {
+        switch parseExpression(expression, kind: metric.kind) {
         case .success(let (agg, op, bound)):
             return .success(
                 ThresholdSpec(
                     metric: key,
-                    metricName: name,
-                    tags: tags,
+                    selector: .client(metric, tags: tags),
                     expression: expression,
                     aggregation: agg,
                     op: op,
@@ -340,4 +336,31 @@ public struct ThresholdSpec: Sendable, Equatable {
         case .failure(let r): return .failure(r)
         }
     }
+}
+
+/// What a threshold measures: one of the catalog's metrics narrowed by tags (`http_req_duration{name:features}`),
+/// or a series of the target's own metrics (`server{cache_hit_ratio}`, SPEC §13), which only a scrape can judge.
+public enum MetricSelector: Sendable, Equatable {
+    case client(Metric, tags: [ThresholdSpec.Tag])
+    case server(series: String)
+
+    /// The catalog metric, nil for a server series.
+    public var metric: Metric? {
+        if case .client(let metric, _) = self { metric } else { nil }
+    }
+
+    /// The tag filters of a catalog metric (a server series has none).
+    public var tags: [ThresholdSpec.Tag] {
+        if case .client(_, let tags) = self { tags } else { [] }
+    }
+
+    /// Whether it names a server series.
+    public var isServer: Bool {
+        if case .server = self { true } else { false }
+    }
+}
+
+extension ThresholdSpec {
+    /// The tag filters of the selector.
+    public var tags: [Tag] { selector.tags }
 }
