@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "preflight", targets: ["preflight"]),
+        .library(name: "PreflightCore", targets: ["PreflightCore"]),
         .library(name: "PreflightKit", targets: ["PreflightKit"]),
         .library(name: "MarketData", targets: ["MarketData"]),
     ],
@@ -32,6 +33,7 @@ let package = Package(
         .executableTarget(
             name: "preflight",
             dependencies: [
+                "PreflightCore",
                 "PreflightKit",
                 "MarketData",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -43,9 +45,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The harness's core — scenario model, executors, metrics, thresholds — knows no I/O: without NIO here, the
+        // compiler keeps the transports, the run and the reports above it.
+        .target(
+            name: "PreflightCore",
+            dependencies: [
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "PreflightKit",
             dependencies: [
+                "PreflightCore",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -91,6 +104,7 @@ let package = Package(
         .testTarget(
             name: "PreflightKitTests",
             dependencies: [
+                "PreflightCore",
                 "PreflightKit",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),

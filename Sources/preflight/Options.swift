@@ -1,5 +1,6 @@
 import ArgumentParser
 import MarketData
+import PreflightCore
 import PreflightKit
 
 /// `--var KEY=VALUE`: sets `${KEY}` in scenarios and drills.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import PreflightCore
 import PreflightKit
 
 struct Compare: AsyncParsableCommand {

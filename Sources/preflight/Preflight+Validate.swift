@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PreflightCore
 import PreflightKit
 
 struct Validate: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PreflightCore
 import PreflightKit
 
 /// The `preflight` command tree: argument parsing and wiring only; the work is in PreflightKit.

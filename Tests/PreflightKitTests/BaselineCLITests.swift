@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 extension Serial {
@@ -40,7 +41,7 @@ extension Serial {
                 connectTimeout: 1
             )
             let answer = await client.send(method: "GET", path: "/admin/stats", timeout: 2, wantsBody: true)
-            return try answer.body.map { try JSONValue.parse(Data($0.readableBytesView)) }
+            return try answer.body.map { try JSONValue.parse(Data($0)) }
         }
 
         static func number(_ v: JSONValue?) -> Double? {

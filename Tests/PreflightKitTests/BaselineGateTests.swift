@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 extension Serial {

@@ -6,6 +6,7 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 extension Serial {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// `preflight compare` (#15, first slice): a regression gate against a stored run of the same scenario.

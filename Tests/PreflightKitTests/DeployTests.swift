@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// `deploy/k8s/` and the `Dockerfile` (#14): no cluster or Docker engine runs here, so the manifests are validated

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// Every phase and timeout of a drill with a synthetic clock, in milliseconds; no I/O.

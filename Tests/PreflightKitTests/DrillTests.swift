@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// A server that can be "crashed" by a file the drill's fault action creates: while down it answers 503, and

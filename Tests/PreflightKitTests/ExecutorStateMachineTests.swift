@@ -1,6 +1,7 @@
 import Histogram
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// Runs an `ExecutorStateMachine` on a synthetic clock: sends complete after `latency(iteration, sentAt)`, timers

@@ -4,6 +4,7 @@ import Hummingbird
 import NIOCore
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 extension Serial {

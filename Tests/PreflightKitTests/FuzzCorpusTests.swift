@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// Replays the fuzzers' corpus (`Fuzz/corpus/`: seeds and every input that found a bug) through the same entry

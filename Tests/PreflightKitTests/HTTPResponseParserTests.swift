@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// The load path's HTTP/1.1 response parser, fed byte strings: framing, keep-alive, splits at every byte, and

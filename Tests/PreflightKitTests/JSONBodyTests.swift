@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 struct JSONBodyTemplateTests {

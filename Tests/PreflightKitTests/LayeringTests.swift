@@ -8,11 +8,14 @@ import Testing
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    /// PreflightKit, bottom to top: each folder may use the folders before it. `Load/Executors` (the executors'
-    /// configs and state machines) is a layer of its own below the scenario model that holds their configs.
+    /// The harness, bottom to top: each folder may use the folders before it. The first six are the NIO-free
+    /// `PreflightCore` target (the compiler keeps I/O out of them and keeps them from seeing `PreflightKit`); this
+    /// check keeps the order inside each target. `Executors` (the executors' configs and state machines) is a layer
+    /// of its own below the scenario model that holds their configs.
     static let harnessLayers = [
-        "Support", "Model", "Metrics", "Thresholds", "Load/Executors", "Scenario", "Transport", "Load", "Drill",
-        "Report", "Command",
+        "PreflightCore/Support", "PreflightCore/Model", "PreflightCore/Metrics", "PreflightCore/Thresholds",
+        "PreflightCore/Executors", "PreflightCore/Scenario", "PreflightKit/Transport", "PreflightKit/Load",
+        "PreflightKit/Drill", "PreflightKit/Report", "PreflightKit/Command",
     ]
 
     /// MarketData's four jobs — the API (`HTTP`), the scheduler (`Backfill`), the provider simulator and the
@@ -34,12 +37,15 @@ import Testing
     }
 
     @Test func harnessFoldersDependOneWay() throws {
-        let violations = try Self.violations(in: "Sources/PreflightKit", allowed: Self.harnessAllowed)
+        let violations = try Self.violations(
+            in: ["Sources/PreflightCore", "Sources/PreflightKit"],
+            allowed: Self.harnessAllowed
+        )
         #expect(violations.isEmpty, "\(violations.joined(separator: "\n"))")
     }
 
     @Test func referenceStackFoldersDependOneWay() throws {
-        let violations = try Self.violations(in: "Sources/MarketData", allowed: Self.referenceAllowed)
+        let violations = try Self.violations(in: ["Sources/MarketData"], allowed: Self.referenceAllowed)
         #expect(violations.isEmpty, "\(violations.joined(separator: "\n"))")
     }
 
@@ -67,15 +73,24 @@ import Testing
 
     // MARK: The check
 
-    static func violations(in folder: String, allowed: [String: Set<String>]) throws -> [String] {
-        let root = repository.appendingPathComponent(folder)
-        let enumerator = try #require(FileManager.default.enumerator(atPath: root.path))
+    /// The files under `folders`, each named by its path below `Sources/` when there are several targets (so a
+    /// layer is `PreflightKit/Load`), or below the one folder.
+    static func violations(in folders: [String], allowed: [String: Set<String>]) throws -> [String] {
         var files: [(String, String)] = []
-        while let path = enumerator.nextObject() as? String {
-            guard path.hasSuffix(".swift") else { continue }
-            files.append((path, try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)))
+        for folder in folders {
+            let root = repository.appendingPathComponent(folder)
+            let prefix = folders.count > 1 ? root.lastPathComponent + "/" : ""
+            let enumerator = try #require(FileManager.default.enumerator(atPath: root.path))
+            var count = 0
+            while let path = enumerator.nextObject() as? String {
+                guard path.hasSuffix(".swift") else { continue }
+                count += 1
+                files.append(
+                    (prefix + path, try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8))
+                )
+            }
+            #expect(count > 5, "sources found in \(folder)")
         }
-        #expect(files.count > 5, "sources found in \(folder)")
         let units = Set(files.map { unit(of: $0.0, among: allowed.keys) })
         #expect(units.isSubset(of: Set(allowed.keys)), "every folder has a layer: \(units.subtracting(allowed.keys))")
         return violations(files: files, allowed: allowed)

@@ -2,6 +2,7 @@ import Foundation
 import Histogram
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// `preflight merge` (#14) on reports built from recorded values: exact percentiles, refusals that name the shard

@@ -7,6 +7,7 @@ import NIOCore
 import NIOPosix
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 struct MockLatencyTests {
@@ -256,11 +257,9 @@ extension Serial {
         }
 
         @Test func blankingMasksIdsBeforePathSegmentsSoAUUIDHoldingASegmentStaysWhole() {
-            let a = ByteBuffer(
-                string: #"{"error":"no route for /v2/items/B2","id":"3F2504E0-4F89-11D3-9AB2-0305E82C3301"}"#
-            )
-            let b = ByteBuffer(
-                string: #"{"error":"no route for /preflight-probe-x1","id":"1A2B3C4D-0000-1111-2222-333344445555"}"#
+            let a = Array(#"{"error":"no route for /v2/items/B2","id":"3F2504E0-4F89-11D3-9AB2-0305E82C3301"}"#.utf8)
+            let b = Array(
+                #"{"error":"no route for /preflight-probe-x1","id":"1A2B3C4D-0000-1111-2222-333344445555"}"#.utf8
             )
             #expect(
                 EndpointProbe.normalized(a, target: "/v2/items/B2", token: "preflight-probe-x1")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// Every numeric field at the edges of its range and far beyond: validation either refuses the value with its

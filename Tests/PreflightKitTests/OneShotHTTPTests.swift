@@ -4,6 +4,7 @@ import Hummingbird
 import NIOCore
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 extension Serial {
@@ -32,7 +33,7 @@ extension Serial {
             .oneShot(headers: target, connectTimeout: 2)
             let outcome = await client.send(method: "GET", path: "/ua", headers: extra, timeout: 5, wantsBody: true)
             #expect(outcome.status == 200)
-            return outcome.body.map { String(buffer: $0) } ?? ""
+            return outcome.body.map { String(decoding: $0, as: UTF8.self) } ?? ""
         }
 
         @Test func oneUserAgentWhoeverSetsIt() async throws {

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 struct ArrivalScheduleTests {
@@ -142,7 +143,7 @@ struct RequestPlanTests {
         var outcome = HTTPOutcome()
         outcome.status = 200
         outcome.headers = ["x-cache": "HIT"]
-        outcome.body = ByteBuffer(string: #"{"symbol":"AAPL","features":{"rsi":55.1},"list":[1,2]}"#)
+        outcome.body = Array(#"{"symbol":"AAPL","features":{"rsi":55.1},"list":[1,2]}"#.utf8)
         var results: [Bool] = []
         p.evaluateChecks(0, outcome: outcome, iteration: 0, vu: 0, regexes: p.compileRegexes()[0], into: &results)
         #expect(results == [true, true, true, true, true, true, true, true, false])

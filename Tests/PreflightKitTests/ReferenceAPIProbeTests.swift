@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 extension Serial {
@@ -131,7 +132,7 @@ extension Serial {
                     wantsBody: true
                 )
                 let body = try #require(answer.body, "scheduler-health answered \(answer.status)")
-                return try JSONValue.parse(Data(body.readableBytesView))
+                return try JSONValue.parse(Data(body))
             }
         }
 

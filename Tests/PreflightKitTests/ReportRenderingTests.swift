@@ -3,6 +3,7 @@ import FoundationXML
 import NIOConcurrencyHelpers
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// Rendering from fixed `report.json` fixtures (pass, fail, mock, and a 600-bucket long run). Assertions are on

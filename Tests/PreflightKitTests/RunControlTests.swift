@@ -1,5 +1,6 @@
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// `RunControl.wait`: the run waits for a stop, an interrupt or a second signal instead of polling its flags

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// A valid scenario as a JSON object, changed by each case.

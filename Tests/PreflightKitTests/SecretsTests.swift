@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 @Suite struct SecretsTests {

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 struct SeedTests {

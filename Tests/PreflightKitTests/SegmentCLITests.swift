@@ -3,6 +3,7 @@ import Hummingbird
 import NIOConcurrencyHelpers
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 extension Serial {

@@ -1,5 +1,6 @@
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// `--segment I/N` (#14): the N slices of a run add up exactly to the whole, on the executors' state machines.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// `target.metrics`: the exposition parser, the series computed from scrapes, and the scenario block.

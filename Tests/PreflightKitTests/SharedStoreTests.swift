@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// Several `serve` instances on one PostgreSQL behind a load balancer (SPEC §12): real processes, real nginx.
@@ -30,7 +31,7 @@ extension Serial {
                 connectTimeout: 1
             )
             let answer = await client.send(method: "GET", path: "/metrics", timeout: 5, wantsBody: true)
-            let text = answer.body.map { String(buffer: $0) } ?? ""
+            let text = answer.body.map { String(decoding: $0, as: UTF8.self) } ?? ""
             return text.split(separator: "\n")
                 .filter { $0.hasPrefix("http_requests_total{") && $0.contains("route=\"\(route)\"") }
                 .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }

@@ -1,5 +1,6 @@
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// Threshold expressions against k6's grammar: whitespace only around the whole expression and the operator,

@@ -1,6 +1,7 @@
 import Histogram
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 struct ThresholdTests {

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// The transport seam: requests travel as messages, one encoder writes HTTP/1.1, and what a transport says it sent

@@ -1,5 +1,6 @@
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// The one verdict rule that run, merge, drill and compare share.

@@ -1,4 +1,5 @@
 import Logging
+import PreflightCore
 
 /// A document a long command runs in a batch: a scenario for `run`, a drill for `drill`.
 protocol BatchDocument: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// `preflight compare <baseline> <new> [--max-regression SPEC]... [--min-count N] [--noise-runs R]... [--force]`:
 /// prints the comparison; exit 99 when a limit is exceeded, 2 when the reports or options do not fit, 0 otherwise.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import PreflightCore
 
 /// What `preflight demo` was asked to do.
 public struct DemoOptions: Sendable {
@@ -373,7 +374,7 @@ public struct DemoCommand: Sendable {
                 timeout: 10,
                 wantsBody: true
             )
-            if let body = answer.body, let doc = try? JSONValue.parse(Data(body.readableBytesView)),
+            if let body = answer.body, let doc = try? JSONValue.parse(Data(body)),
                 let progress = Self.backfillProgress(doc, total: total)
             {
                 if progress.line != last {

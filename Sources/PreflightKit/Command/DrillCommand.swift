@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PreflightCore
 
 /// What `preflight drill` was asked to do.
 public struct DrillCommandOptions: Sendable {

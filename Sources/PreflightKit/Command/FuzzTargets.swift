@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// Entry points for the fuzzers in `Fuzz/` and for `swift test`'s replay of their corpus: each takes arbitrary
 /// bytes, must never trap, and returns the invariants the input broke (empty when all held).

@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// `preflight merge <report.json|folder>... --out DIR [--allow-partial]`: one report from the shards of a
 /// distributed run, rendered in every format; the exit code is the merged verdict's.

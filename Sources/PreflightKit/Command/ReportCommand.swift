@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// `preflight report <report.json|run folder> [--out DIR]`: re-renders HTML, JUnit and Markdown from a stored report.
 public struct ReportCommand: Sendable {
@@ -32,7 +33,8 @@ public struct ReportCommand: Sendable {
             console.err("\(path): cannot write the rendered reports: \(error)")
             return .internalError
         }
-        console.out("wrote \(folder.path)/report.html, junit.xml, summary.md (verdict \(report.verdict.word))")
+        let files = ReportWriter.formats.map { $0.fileName }.joined(separator: ", ")
+        console.out("wrote \(folder.path)/\(files) (verdict \(report.verdict.word))")
         return .pass
     }
 

@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import PreflightCore
 
 /// What `preflight run` was asked to do.
 public struct RunCommandOptions: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// What one drill action did, for the run folder and the report.
 public struct ActionRecord: Sendable, Codable, Equatable {

@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import PreflightCore
 
 /// One canary write as the client saw it: a line of `canary.log`.
 public struct CanaryEntry: Sendable, Codable, Equatable {

@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// A validated RTO/RPO drill (SPEC §5): steady state, background load, canary writer, fault, recovery, objectives.
 public struct Drill: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// Reads drill files (`"kind": "drill"`, SPEC §5) and reports every problem at once, with its JSON path and a hint,
 /// before anything runs — an action whose program is not on PATH included.

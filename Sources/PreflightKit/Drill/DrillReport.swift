@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// `drill{}` in report.json: what the drill measured, when things happened, what every action did.
 public struct DrillSection: Codable, Sendable, Equatable {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import PreflightCore
 import Synchronization
 
 /// One probe as the drill saw it, for the report's success/failure strip.
@@ -398,8 +399,8 @@ public struct DrillRunner: Sendable {
     }
 
     /// The seqs of a read answer: the items at `canary.items`, each an object with `seqField` or a bare number.
-    static func seqs(in body: ByteBuffer, canary: Drill.Canary) -> [Int]? {
-        guard let doc = try? JSONValue.parse(Data(body.readableBytesView)),
+    static func seqs(in body: [UInt8], canary: Drill.Canary) -> [Int]? {
+        guard let doc = try? JSONValue.parse(Data(body)),
             case .array(let items)? = canary.items.evaluate(doc)
         else { return nil }
         var out: [Int] = []

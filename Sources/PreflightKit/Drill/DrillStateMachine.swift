@@ -1,3 +1,5 @@
+import PreflightCore
+
 /// The phases of a drill as a value type: inputs (a probe result, the clock, an action finished, a signal, the
 /// canary read back) go in, actions for the runner come out. No I/O and no clock of its own, so every transition
 /// and every timeout is tested with synthetic times (seconds since the drill started).

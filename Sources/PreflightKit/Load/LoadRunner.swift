@@ -3,6 +3,7 @@ import Histogram
 import Logging
 import NIOCore
 import NIOPosix
+import PreflightCore
 
 /// Options of one run that do not come from the scenario file.
 public struct RunOptions: Sendable {

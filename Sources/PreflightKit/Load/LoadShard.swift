@@ -1,5 +1,6 @@
 import Histogram
 import NIOCore
+import PreflightCore
 
 /// One event loop's share of the load: its VUs, their connections and its metrics, all isolated to the loop.
 ///

@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import PreflightCore
 import Synchronization
 
 /// Flags shared by the runner, the shards and the signal handler. Reads are single atomic loads, cheap enough

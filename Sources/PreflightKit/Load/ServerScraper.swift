@@ -1,6 +1,7 @@
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import PreflightCore
 
 /// Scrapes the target's Prometheus endpoint during a run (`target.metrics`, SPEC §13).
 ///
@@ -55,7 +56,7 @@ public final class ServerScraper: Sendable {
             scrape = ServerScrape(t: t, exposition: nil, error: "\(path): longer than \(Self.maxBytes >> 20) MiB")
         } else {
             do {
-                let text = answer.body.map { String(buffer: $0) } ?? ""
+                let text = answer.body.map { String(decoding: $0, as: UTF8.self) } ?? ""
                 scrape = ServerScrape(t: t, exposition: try PrometheusExposition.parse(text))
             } catch {
                 scrape = ServerScrape(t: t, exposition: nil, error: "\(path): not Prometheus text: \(error)")

@@ -1,3 +1,5 @@
+import PreflightCore
+
 /// Exit codes of SPEC §3.
 public enum ExitStatus: Int32, Sendable {
     case pass = 0

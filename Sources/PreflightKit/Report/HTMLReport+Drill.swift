@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 extension HTMLReport {
     /// The drill section: figures, a timeline of its milestones above the probe strip and the background load's

@@ -1,9 +1,12 @@
 import Foundation
 import Histogram
+import PreflightCore
 
 /// `report.html`: one self-contained page (inline CSS and SVG, no script, nothing fetched) rendered from a
 /// `report.json` alone, so `preflight report` can re-render any past run.
-public enum HTMLReport {
+public enum HTMLReport: ReportFormat {
+    public static let fileName = "report.html"
+
     public static func render(_ r: Report) -> String {
         let mock = r.transport.mode == .mock
         var h = """

@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// Numbers for people: `850 µs`, `12.3 ms`, `1.24 s`, `14.3k`, `2.1 MB`.
 public enum HumanFormat {

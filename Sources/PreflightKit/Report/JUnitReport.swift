@@ -1,8 +1,11 @@
 import Foundation
+import PreflightCore
 
 /// `junit.xml`: one `<testsuite>` per run, a `<testcase>` per threshold, one for the transport and one for the
 /// run's completion, in the common JUnit shape that Jenkins and GitLab read.
-public enum JUnitReport {
+public enum JUnitReport: ReportFormat {
+    public static let fileName = "junit.xml"
+
     public static func render(_ r: Report) -> String {
         var cases: [(name: String, classname: String, failure: (type: String, message: String)?)] = []
         var skipped: [String: String] = [:]

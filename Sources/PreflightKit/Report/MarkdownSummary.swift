@@ -1,7 +1,10 @@
 import Foundation
+import PreflightCore
 
 /// `summary.md`: a short Markdown summary for a CI step summary.
-public enum MarkdownSummary {
+public enum MarkdownSummary: ReportFormat {
+    public static let fileName = "summary.md"
+
     public static func render(_ r: Report) -> String {
         let icon = [Verdict.pass: "✅", .fail: "❌"][r.verdict] ?? "⚠️"
         var m = "## \(icon) \(r.verdict.word) — \(r.scenario.name)\n\n"

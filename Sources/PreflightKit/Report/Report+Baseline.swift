@@ -1,5 +1,6 @@
 import Foundation
 import Histogram
+import PreflightCore
 
 /// `report.json`'s `comparison{}`: a run judged against a baseline (`run --baseline`), kept with the report so its
 /// HTML shows both side by side — the limits' table and the two latency distributions overlaid — from the report

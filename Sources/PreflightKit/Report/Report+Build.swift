@@ -1,5 +1,6 @@
 import Foundation
 import Histogram
+import PreflightCore
 
 extension Report {
     /// The server's view for `report.json`: computed from the scrapes, or a note saying why there are none.

@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// `preflight compare` (SPEC §13): a new run against a stored baseline of the same scenario, metric by metric,
 /// from the stored HDR histograms and counters, not from rounded summaries.

@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 extension Report {
     /// The report of a drill: the background load's report, with the drill's section and its objectives as

@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// `preflight merge`: the reports of a distributed run (`run --segment I/N` on N machines) as one report whose
 /// percentiles come from the added HDR histograms and whose thresholds are evaluated on the merged data (SPEC §12).

@@ -1,5 +1,6 @@
 import Foundation
 import Histogram
+import PreflightCore
 
 /// `report.json`, schema `preflight.report/v1` (SPEC §9). Durations are milliseconds unless a key says otherwise.
 public struct Report: Codable, Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// Reads `report.json` files, refusing versions this build does not understand.
 public enum ReportReader {

@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// Writes report folders: `reports/<scenario>-<UTC timestamp>/report.json`, every file atomically.
 public struct ReportWriter: Sendable {
@@ -97,16 +98,17 @@ public struct ReportWriter: Sendable {
         return report
     }
 
-    /// `report.html`, `junit.xml` and `summary.md`, each written atomically (masked as text by `secrets`).
+    /// Every file rendered beside report.json, in this order. A new format is one type conforming to
+    /// ``ReportFormat`` and its line here; `run`, `drill`, `merge` and `report` all write through this list.
+    public static let formats: [any ReportFormat.Type] = [HTMLReport.self, JUnitReport.self, MarkdownSummary.self]
+
+    /// Every format of ``formats`` (`report.html`, `junit.xml`, `summary.md`), each written atomically (masked as
+    /// text by `secrets`).
     public static func writeRendered(_ report: Report, to folder: URL, secrets: Secrets = Secrets()) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let files = [
-            ("report.html", HTMLReport.render(report)),
-            ("junit.xml", JUnitReport.render(report)),
-            ("summary.md", MarkdownSummary.render(report)),
-        ]
-        for (name, text) in files {
-            try writeAtomically(Data(secrets.redact(text).utf8), to: folder.appendingPathComponent(name))
+        for format in formats {
+            let text = format.render(report)
+            try writeAtomically(Data(secrets.redact(text).utf8), to: folder.appendingPathComponent(format.fileName))
         }
     }
 

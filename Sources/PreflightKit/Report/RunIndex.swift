@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// `reports/index.html`: every run folder under the reports folder, newest first. A folder without a readable
 /// `report.json` is listed as incomplete, never a crash.

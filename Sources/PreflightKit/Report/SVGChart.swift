@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// Small inline SVG charts drawn by hand: line charts over time, a percentile distribution on a log axis, and bars.
 /// Each has axes with units and tick labels, a legend and a `<title>` for screen readers.

@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// The one-screen text summary printed after a run (k6-like).
 public enum TextSummary {

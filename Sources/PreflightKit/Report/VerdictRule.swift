@@ -1,3 +1,5 @@
+import PreflightCore
+
 /// The one rule every verdict follows: `run`, `merge`, `drill` and `compare` each say what they found, and this
 /// decides (SPEC §9).
 ///

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import PreflightCore
 
 /// What one probe request found out about the endpoint: the decision, and what the report records of the answer
 /// (`info`, whose fields read as the result's own: `result.status`).
@@ -78,7 +79,7 @@ public enum EndpointProbe {
             missingStatuses: scenario.transport.missingStatuses
         )
         result.contentType = outcome.headers?.first(name: "content-type")
-        result.bodySHA256 = outcome.body.map { SHA256.hex(Array($0.readableBytesView)) }
+        result.bodySHA256 = outcome.body.map { SHA256.hex($0) }
         // Only a 404 is ambiguous (no such route, or no such resource on an existing route). A 405 or 501 says the
         // method is not served there: the endpoint as the scenario describes it (method and path) does not exist.
         guard !result.exists, let status = result.status, status == 404 else { return result }
@@ -103,7 +104,7 @@ public enum EndpointProbe {
                     status: answer.status == 0 ? nil : answer.status,
                     error: answer.error?.name,
                     contentType: answer.headers?.first(name: "content-type"),
-                    bodySHA256: answer.body.map { SHA256.hex(Array($0.readableBytesView)) }
+                    bodySHA256: answer.body.map { SHA256.hex($0) }
                 )
             )
             // The root decoy decides: a path under no route at all. The other is recorded for the reader.
@@ -184,13 +185,13 @@ public enum EndpointProbe {
         return normalized(a.body, target: aTarget, token: token) == normalized(b.body, target: bTarget, token: token)
     }
 
-    static func normalized(_ body: ByteBuffer?, target: String, token: String) -> String {
+    static func normalized(_ body: [UInt8]?, target: String, token: String) -> String {
         // Ids, UUIDs, timestamps and request ids first, in the body and in the pieces alike: a short path segment
         // ("B2") replaced before the masking could cut a UUID that happens to contain it.
         let mask: (String) -> String = {
             $0.replacingOccurrences(of: #"[0-9a-fA-F-]{8,}|[0-9]+"#, with: "#", options: .regularExpression)
         }
-        var text = mask(body.map { String(buffer: $0) } ?? "")
+        var text = mask(body.map { String(decoding: $0, as: UTF8.self) } ?? "")
         let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
         var pieces = [target, path, token]
         pieces += path.split(separator: "/").map(String.init).filter { $0.count >= 2 }

@@ -1,3 +1,5 @@
+import PreflightCore
+
 /// One connection's request/response exchanges as a value: every request sent gets exactly one completion.
 ///
 /// `ClientResponseHandler` feeds it what NIO reports (a send, the response head, its end, an error, the channel

@@ -1,4 +1,5 @@
 import NIOCore
+import PreflightCore
 
 /// The one HTTP/1.1 request encoder: the load path, the probe and the one-shot client all send through it.
 ///

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import PreflightCore
 
 #if canImport(Glibc)
 import Glibc
@@ -18,7 +19,7 @@ import Darwin
 /// heads over `maxHeadBytes` are errors, and the connection is closed.
 struct HTTPResponseParser {
     enum Event {
-        case head(status: Int, keepAlive: Bool, headers: HTTPHeaders?)
+        case head(status: Int, keepAlive: Bool, headers: ResponseHeaders?)
         case body(ByteBuffer)
         case end
     }
@@ -190,7 +191,7 @@ struct HTTPResponseParser {
         var chunked = false
         var connectionClose = false
         var connectionKeepAlive = false
-        var headers: HTTPHeaders? = keepHeaders ? HTTPHeaders() : nil
+        var headers: ResponseHeaders? = keepHeaders ? ResponseHeaders() : nil
         try head.withUnsafeReadableBytes { bytes in
             var lines = Lines(bytes: bytes)
             guard let statusLine = lines.next() else { throw Error(code: .badStatusLine) }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import PreflightCore
 
 /// The mock transport: answers every request with the scenario's mock response after a seeded latency, on the
 /// same event loops and timers as the real transport (no thread per request, no blocking sleep).
@@ -59,14 +60,14 @@ public struct MockTransport: Transport {
                 outcome.status = status
                 outcome.headers = ["content-type": "application/json"]
                 let body = #"{"error":{"code":"mock_error","message":"injected by the mock transport"}}"#
-                outcome.body = request.wantsBody ? ByteBuffer(string: body) : nil
+                outcome.body = request.wantsBody ? Array(body.utf8) : nil
                 outcome.bytesIn = body.utf8.count
                 return outcome
             }
         }
         let response = settings.responses[name] ?? MockSettings.Response()
         outcome.status = response.status
-        var headers = HTTPHeaders()
+        var headers = ResponseHeaders()
         for h in response.headers {
             headers.add(name: h.name, value: plan.render(h.value, iteration: request.iteration, vu: request.vu))
         }
@@ -74,12 +75,12 @@ public struct MockTransport: Transport {
         let body = plan.render(response.body, iteration: request.iteration, vu: request.vu)
         outcome.bytesIn = body.utf8.count
         if request.wantsBody {
-            var buffer = ByteBuffer(string: body)
-            if buffer.readableBytes > plan.maxBodyBytes {
-                buffer.moveWriterIndex(to: buffer.readerIndex + plan.maxBodyBytes)
+            var bytes = Array(body.utf8)
+            if bytes.count > plan.maxBodyBytes {
+                bytes.removeLast(bytes.count - plan.maxBodyBytes)
                 outcome.bodyTruncated = true
             }
-            outcome.body = buffer
+            outcome.body = bytes
         }
         return outcome
     }

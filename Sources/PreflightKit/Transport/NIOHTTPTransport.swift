@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import PreflightCore
 
 /// The real transport: a lean HTTP/1.1 client on SwiftNIO, one keep-alive connection per VU.
 ///
@@ -292,15 +293,15 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
             outcome.headers = headers
         case .body(var part):
             guard wantsBody, machine.isReceivingBody else { return }
-            let room = maxBodyBytes - (outcome.body?.readableBytes ?? 0)
+            let room = maxBodyBytes - (outcome.body?.count ?? 0)
             if part.readableBytes > room {
                 outcome.bodyTruncated = true
                 part = part.getSlice(at: part.readerIndex, length: max(0, room)) ?? part
             }
             if outcome.body == nil {
-                outcome.body = part
+                outcome.body = Array(part.readableBytesView)
             } else if part.readableBytes > 0 {
-                outcome.body!.writeImmutableBuffer(part)
+                outcome.body!.append(contentsOf: part.readableBytesView)
             }
         case .end:
             // The machine marks a closing connection closed before the completion runs: the completion may send

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import PreflightCore
 
 /// Single requests on a fresh connection each, for the probe, the drill's probes and canary, the scraper and the
 /// demo: a dead server must be seen as dead, not hidden behind a kept-alive socket or a pool. Made by

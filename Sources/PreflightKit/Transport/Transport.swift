@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import PreflightCore
 
 /// A connection owned by one VU, used for one request at a time on one event loop.
 ///

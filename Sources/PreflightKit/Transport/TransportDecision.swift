@@ -1,4 +1,5 @@
 import Foundation
+import PreflightCore
 
 /// How the transport was chosen for a run, as recorded in the report.
 public struct TransportDecision: Sendable {

@@ -1,3 +1,5 @@
+import PreflightCore
+
 /// Makes every transport Preflight sends through from the settings: the load path's transport to the real target,
 /// the mock, and the one-shot client of the probe, the drill's probes and canary, the scraper and the demo.
 ///

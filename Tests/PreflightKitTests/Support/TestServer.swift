@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
+@testable import PreflightCore
 @testable import PreflightKit
 
 /// Tests that measure time, drive load or start processes run one at a time, so that on a 2-core machine they do
