@@ -101,6 +101,21 @@ def setting(path, value):
     return change
 
 
+def as_flow(d):
+    """The scenario with its requests replaced by a two-step flow (SPEC §14) using every step key."""
+    del d["requests"]
+    d["transport"] = {"mode": "mock"}
+    d["thresholds"] = {"iteration_duration": ["p(95)<2000"]}
+    d["flow"] = [
+        {"name": "login", "method": "POST", "path": "/login",
+         "capture": {"token": {"json": "$.token"}, "id": {"header": "Location", "regex": "/(\\d+)$"},
+                     "sid": {"cookie": "session"}}},
+        {"name": "poll", "path": "/jobs/{{id}}", "headers": {"Authorization": "Bearer {{token}}"},
+         "until": {"check": {"json": "$.status", "equals": "done"}, "every": "500ms", "max": 20},
+         "onFailure": "continue"},
+    ]
+
+
 # Load scenarios.
 schema, validator = load_schema("schema.json")
 scenarios = shipped(validator, "schema.json", drills=False)
@@ -119,6 +134,7 @@ variants(
         "insecureSkipVerify": setting(["http", "insecureSkipVerify"], True),
         "insecureSkipVerify from a variable": setting(["http", "insecureSkipVerify"], "${INSECURE:-false}"),
         "a status list check": lambda d: d["requests"][0]["checks"].__setitem__(0, {"status": [200, 204]}),
+        "a flow instead of requests": as_flow,
         "abortOnFail object form": setting(
             ["thresholds", "http_req_failed"],
             [{"threshold": "rate<0.01", "abortOnFail": "true", "delayAbortEval": "5s"}],
@@ -130,6 +146,9 @@ variants(
         "duration without unit": lambda d: d["load"].update(duration="30"),
         "request path without /": lambda d: d["requests"][0].update(path="api"),
         "check testing two things": lambda d: d["requests"][0]["checks"][0].update(json="$.a"),
+        "requests and a flow": lambda d: d.update(flow=[{"name": "a", "path": "/a"}]),
+        "a flow step with a weight": lambda d: d.update(flow=[{"name": "a", "path": "/a", "weight": 2}])
+        or d.pop("requests"),
         "unknown threshold metric": lambda d: d["thresholds"].update(http_req_duraton=["p(95)<1"]),
     },
     kind="scenario",

@@ -93,7 +93,7 @@ struct MockLatencyTests {
             (#"{ "errorRate": 2 }"#, "$.transport.mock.errorRate", "must be <= 1, got 2"),
             (
                 #"{ "responses": { "a": { "body": "{{sym}}" } } }"#, "$.transport.mock.responses.a.body",
-                "uses {{sym}}, which no data feed defines"
+                "uses {{sym}}, which no data feed or capture defines"
             ),
         ]
         for (mock, path, message) in cases {

@@ -103,7 +103,7 @@ private let cases: [ValidationCase] = [
     .init(
         change: [(req + ["path"], .string("/x/{{sym}}"))],
         expectedPath: "$.requests[0].path",
-        expectedMessage: "uses {{sym}}, which no data feed defines"
+        expectedMessage: "uses {{sym}}, which no data feed or capture defines"
     ),
     .init(
         change: [(req + ["method"], .string("get"))],

@@ -114,6 +114,10 @@ public struct RunMetrics: Sendable {
     public var vusMax = 0
     /// The most VUs busy at once (the maximum of the `vus` gauge).
     public var vusPeak = 0
+    /// Whole iterations of a flow, from the intended start (open models) or the first send to the last answer, µs.
+    public var iterationDuration = LatencyHistogram.latency()
+    /// Flow iterations that a failed step stopped (`onFailure: stop`).
+    public var flowsStopped = 0
 
     public init(checkCounts: [Int]) {
         requests = checkCounts.map { RequestMetrics(checkCount: $0) }
@@ -127,6 +131,8 @@ public struct RunMetrics: Sendable {
         abandonedIterations += other.abandonedIterations
         vusMax += other.vusMax
         vusPeak += other.vusPeak
+        iterationDuration.add(other.iterationDuration)
+        flowsStopped += other.flowsStopped
     }
 
     public var totalRequests: Int { requests.reduce(0) { $0 + $1.count } }

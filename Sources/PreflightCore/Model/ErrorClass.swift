@@ -14,6 +14,8 @@ public enum ErrorClass: Int, CaseIterable, Sendable, Codable {
     case check
     /// Still in flight when `gracefulStop` ran out (or a second signal came): abandoned, never answered.
     case aborted
+    /// A flow step's capture found nothing in the answer (SPEC §14).
+    case capture
 
     /// The name used in reports.
     public var name: String {
@@ -26,6 +28,11 @@ public enum ErrorClass: Int, CaseIterable, Sendable, Codable {
         case .http5xx: "http_5xx"
         case .check: "check"
         case .aborted: "aborted"
+        case .capture: "capture"
         }
     }
+
+    /// Classes every report lists, zero or not; the ones added with flows are listed only when they occurred, so
+    /// the report of a scenario without them reads as it always did.
+    public var alwaysReported: Bool { rawValue <= ErrorClass.aborted.rawValue }
 }

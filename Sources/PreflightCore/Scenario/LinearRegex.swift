@@ -36,6 +36,8 @@ public struct LinearRegex: Sendable {
         case lineStart
         case lineEnd
         case wordBoundary(Bool)  // true: \b, false: \B
+        /// Records the position as the first group's start (0) or end (1); an epsilon step for a yes/no answer.
+        case save(Int)
         case match
     }
 
@@ -46,9 +48,12 @@ public struct LinearRegex: Sendable {
         case set([ClassItem], negated: Bool)
         case concat([Node])
         case alternation([Node])
-        case repetition(Node, min: Int, max: Int?)
+        /// `lazy` prefers fewer repeats: the same yes/no answer, a shorter captured text.
+        case repetition(Node, min: Int, max: Int?, lazy: Bool)
         case lineStart, lineEnd
         case wordBoundary(Bool)
+        /// The first capturing group (the only one a capture reads); later groups are plain groups.
+        case firstGroup(Node)
     }
 
     /// Why a pattern is refused.
@@ -84,6 +89,11 @@ public struct LinearRegex: Sendable {
 
     /// Whether the pattern matches somewhere in the first ``maxSubjectBytes`` bytes of `text`.
     public func matches(_ text: String) -> Bool {
+        run(Self.subject(text)).matched
+    }
+
+    /// The scalars of the first ``maxSubjectBytes`` bytes of `text`.
+    package static func subject(_ text: String) -> [Unicode.Scalar] {
         var subject: [Unicode.Scalar] = []
         subject.reserveCapacity(min(text.utf8.count, Self.maxSubjectBytes))
         var bytes = 0
@@ -92,7 +102,107 @@ public struct LinearRegex: Sendable {
             if bytes > Self.maxSubjectBytes { break }
             subject.append(s)
         }
-        return run(subject).matched
+        return subject
+    }
+
+    /// The leftmost match in the first ``maxSubjectBytes`` bytes of `text`, as PCRE and Swift's `Regex` choose it
+    /// (leftmost, then the preferred branch and repeat count): the first group's text when the pattern has a
+    /// group that took part, else the whole match; nil when it does not match. Linear like ``matches(_:)``.
+    public func firstMatch(in text: String) -> String? {
+        let subject = Self.subject(text)
+        guard let found = capture(subject) else { return nil }
+        let range = found.group ?? found.whole
+        var view = String.UnicodeScalarView()
+        view.append(contentsOf: subject[range])
+        return String(view)
+    }
+
+    /// A Pike VM whose threads carry the match's start and the first group's bounds, kept in priority order so
+    /// the first thread to reach `.match` is the one a backtracking engine would have found.
+    package func capture(_ subject: [Unicode.Scalar]) -> (whole: Range<Int>, group: Range<Int>?)? {
+        struct Thread {
+            var pc: Int
+            var start: Int
+            var groupStart = -1
+            var groupEnd = -1
+        }
+        let n = subject.count
+        var mark = [Int](repeating: -1, count: program.count)
+        var generation = 0
+        var current: [Thread] = []
+        var next: [Thread] = []
+        var stack: [Thread] = []
+        var best: (whole: Range<Int>, group: Range<Int>?)?
+
+        /// Follows epsilon steps from `t` at position `i`, in priority order; a pc reached first at `i` wins.
+        func add(_ t: Thread, at i: Int, into list: inout [Thread]) {
+            stack.append(t)
+            while var t = stack.popLast() {
+                guard mark[t.pc] != generation else { continue }
+                mark[t.pc] = generation
+                switch program[t.pc] {
+                case .jump(let to):
+                    t.pc = to
+                    stack.append(t)
+                case .split(let a, let b):
+                    t.pc = b
+                    stack.append(t)
+                    t.pc = a
+                    stack.append(t)
+                case .save(let slot):
+                    if slot == 0 { t.groupStart = i } else { t.groupEnd = i }
+                    t.pc += 1
+                    stack.append(t)
+                case .lineStart:
+                    if i == 0 {
+                        t.pc += 1
+                        stack.append(t)
+                    }
+                case .lineEnd:
+                    if i == n {
+                        t.pc += 1
+                        stack.append(t)
+                    }
+                case .wordBoundary(let want):
+                    let before = i > 0 && Self.isWord(subject[i - 1])
+                    let after = i < n && Self.isWord(subject[i])
+                    if (before != after) == want {
+                        t.pc += 1
+                        stack.append(t)
+                    }
+                case .scalar, .anyButNewline, .set, .match: list.append(t)
+                }
+            }
+        }
+
+        generation += 1
+        add(Thread(pc: 0, start: 0), at: 0, into: &current)
+        var i = 0
+        while true {
+            generation += 1
+            next.removeAll(keepingCapacity: true)
+            for t in current {
+                if case .match = program[t.pc] {
+                    // Threads after this one have lower priority: they are cut.
+                    best = (
+                        t.start..<i, t.groupStart >= 0 && t.groupEnd >= t.groupStart ? t.groupStart..<t.groupEnd : nil
+                    )
+                    break
+                }
+                if i < n, accepts(program[t.pc], subject[i]) {
+                    var moved = t
+                    moved.pc += 1
+                    add(moved, at: i + 1, into: &next)
+                }
+            }
+            if i >= n { break }
+            // A search: a new, lowest-priority thread at every position until a match is found.
+            if best == nil && !anchoredAtStart { add(Thread(pc: 0, start: i + 1), at: i + 1, into: &next) }
+            if next.isEmpty { break }
+            swap(&current, &next)
+            i += 1
+        }
+        return best
     }
 
     /// The answer and the number of instructions visited, which is at most about 2 × subject × program.
@@ -123,6 +233,7 @@ public struct LinearRegex: Sendable {
                 switch program[pc] {
                 case .match: return true
                 case .jump(let to): stack.append(to)
+                case .save: stack.append(pc + 1)
                 case .split(let a, let b):
                     stack.append(b)
                     stack.append(a)
@@ -203,6 +314,8 @@ public struct LinearRegex: Sendable {
 
     package struct Parser {
         package var input: ArraySlice<Unicode.Scalar>
+        /// Whether the first capturing group was seen: later ones are plain groups.
+        package var sawGroup = false
 
         package mutating func parseAlternation() throws(SyntaxError) -> Node {
             var branches = [try parseConcatenation()]
@@ -245,14 +358,16 @@ public struct LinearRegex: Sendable {
                     throw SyntaxError(description: "\"\(c)\" has nothing to repeat")
                 default: break
                 }
-                node = .repetition(node, min: lo, max: hi)
                 quantified = true
-                // Lazy `*?` gives the same yes/no answer; possessive `*+` changes it and is not supported.
+                // Possessive `*+` changes the yes/no answer and is not supported; lazy `*?` matters for captures.
+                var lazy = false
                 if input.first == "?" {
                     input.removeFirst()
+                    lazy = true
                 } else if input.first == "+" {
                     throw SyntaxError(description: "possessive quantifiers (\"\(c)+\") are not supported")
                 }
+                node = .repetition(node, min: lo, max: hi, lazy: lazy)
             }
             return node
         }
@@ -286,26 +401,31 @@ public struct LinearRegex: Sendable {
             case "^": return .lineStart
             case "$": return .lineEnd
             case "(":
+                var capturing = true
                 if input.first == "?" {
+                    capturing = false
                     input.removeFirst()
                     if input.first == ":" {
                         input.removeFirst()
                     } else if input.first == "<", let next = input.dropFirst().first, next != "=", next != "!" {
-                        // A named group: its name is of no use for a yes/no answer.
+                        // A named group captures like a plain one; its name is of no use here.
                         guard let end = input.firstIndex(of: ">") else {
                             throw SyntaxError(description: "a group name is not closed with \">\"")
                         }
                         input = input[input.index(after: end)...]
+                        capturing = true
                     } else if let k = input.first, k == "=" || k == "!" || k == "<" {
                         throw SyntaxError(description: "lookaround (\"(?\(k)\") is not supported")
                     } else {
                         throw SyntaxError(description: "inline options are supported only as a leading (?i)")
                     }
                 }
+                let first = capturing && !sawGroup
+                if first { sawGroup = true }
                 let inner = try parseAlternation()
                 guard input.first == ")" else { throw SyntaxError(description: "a \"(\" is not closed") }
                 input.removeFirst()
-                return inner
+                return first ? .firstGroup(inner) : inner
             case ")": throw SyntaxError(description: "unbalanced \")\"")
             case "*", "+", "?": throw SyntaxError(description: "\"\(c)\" has nothing to repeat")
             case "[": return try parseClass()
@@ -453,7 +573,13 @@ public struct LinearRegex: Sendable {
                     }
                 }
                 for j in jumps { program[j] = .jump(program.count) }
-            case .repetition(let inner, let min, let max):
+            case .firstGroup(let inner):
+                try append(.save(0))
+                try emit(inner)
+                try append(.save(1))
+            case .repetition(let inner, let min, let max, let lazy):
+                // A split's first branch is preferred: the repeat for a greedy quantifier, the exit for a lazy one.
+                func split(_ body: Int, _ exit: Int) -> Instruction { lazy ? .split(exit, body) : .split(body, exit) }
                 for _ in 0..<min { try emit(inner) }
                 if let max {
                     // Each optional copy: split over it.
@@ -463,13 +589,13 @@ public struct LinearRegex: Sendable {
                         try append(.split(program.count + 1, -1))
                         try emit(inner)
                     }
-                    for s in splits { program[s] = .split(s + 1, program.count) }
+                    for s in splits { program[s] = split(s + 1, program.count) }
                 } else {
                     let loop = program.count
                     try append(.split(loop + 1, -1))
                     try emit(inner)
                     try append(.jump(loop))
-                    program[loop] = .split(loop + 1, program.count)
+                    program[loop] = split(loop + 1, program.count)
                 }
             }
         }

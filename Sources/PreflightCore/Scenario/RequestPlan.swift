@@ -8,6 +8,8 @@ public struct RequestPlan: Sendable {
         case feed(Int)
         case iteration
         case vu
+        /// A value an earlier step of the flow captured (index into the VU's captures).
+        case capture(Int)
     }
 
     package enum Segment: Sendable {
@@ -48,6 +50,13 @@ public struct RequestPlan: Sendable {
         package var checks: [CompiledCheck]
     }
 
+    /// A flow step's settings, compiled: captures by slot, the `until` check, what a failure does.
+    package struct CompiledStep: Sendable {
+        package var captures: [(slot: Int, source: Capture.Source, pattern: String?)]
+        package var until: (check: CompiledCheck, every: Double, max: Int)?
+        package var onFailure: FlowStep.OnFailure
+    }
+
     package struct CompiledCheck: Sendable {
         package var label: String
         package var kind: Check.Kind
@@ -61,6 +70,10 @@ public struct RequestPlan: Sendable {
     package let feeds: [DataFeed]
     package let seed: UInt64
     package let maxBodyBytes: Int
+    /// The flow's steps (step `k` sends request `k`), or nil for weighted requests.
+    package let steps: [CompiledStep]?
+    /// Every name the flow captures, by slot.
+    package let captureNames: [String]
 
     public var requestNames: [String] { requests.map(\.name) }
     public var checkLabels: [[String]] { requests.map { $0.checks.map(\.label) } }
@@ -69,12 +82,31 @@ public struct RequestPlan: Sendable {
         self.seed = seed
         feeds = scenario.data
         maxBodyBytes = scenario.http.maxBodyBytes
+        var captureNames: [String] = []
+        for step in scenario.flow ?? [] {
+            for c in step.captures where !captureNames.contains(c.name) { captureNames.append(c.name) }
+        }
+        self.captureNames = captureNames
         let slotOf: (String) -> Slot = { name in
             switch name {
             case "iteration": return .iteration
             case "vu": return .vu
-            default: return .feed(scenario.data.firstIndex { $0.name == name }!)
+            default:
+                if let f = scenario.data.firstIndex(where: { $0.name == name }) { return .feed(f) }
+                return .capture(captureNames.firstIndex(of: name)!)
             }
+        }
+        func compile(_ c: Check) -> CompiledCheck {
+            var equals: [Segment]?
+            var pattern: String?
+            switch c.kind {
+            case .json(_, let a), .header(_, let a):
+                if case .equals(_, let t?) = a { equals = segments(t, .none) }
+                if case .matches(let p) = a { pattern = p }
+            case .bodyContains(let t): equals = segments(t, .none)
+            case .status: break
+            }
+            return CompiledCheck(label: c.label, kind: c.kind, equalsTemplate: equals, pattern: pattern)
         }
         func segments(_ template: Template, _ escaping: Escaping) -> [Segment] {
             template.parts.map {
@@ -99,7 +131,25 @@ public struct RequestPlan: Sendable {
             }
         }
         let target = scenario.target
-        requests = scenario.requests.map { r in
+        let flow = scenario.flow
+        requests = scenario.requests.enumerated().map { k, r in
+            let step = flow?[k]
+            var reads = r.checks
+            if let until = step?.until { reads.append(until.check) }
+            let capturesNeedBody =
+                step?.captures.contains { c in
+                    switch c.source {
+                    case .json, .body: true
+                    case .header, .cookie: false
+                    }
+                } ?? false
+            let capturesNeedHeaders =
+                step?.captures.contains { c in
+                    switch c.source {
+                    case .json, .body: false
+                    case .header, .cookie: true
+                    }
+                } ?? false
             let (kept, hasUserAgent) = HeaderMerge.targetHeaders(target.headers, besides: r.headers.map(\.name))
             var headers = kept.map { (name: $0.name, value: [Segment.bytes(Array($0.value.utf8))]) }
             headers += r.headers.map { (name: $0.name, value: segments($0.value, .header)) }
@@ -114,21 +164,10 @@ public struct RequestPlan: Sendable {
                 body: r.body.map { segments($0) },
                 constantMessage: nil,
                 constantHeaders: nil,
-                wantsBody: r.checks.contains { $0.needsBody },
-                wantsHeaders: r.checks.contains { $0.needsHeaders },
+                wantsBody: reads.contains { $0.needsBody } || capturesNeedBody,
+                wantsHeaders: reads.contains { $0.needsHeaders } || capturesNeedHeaders,
                 timeout: r.timeout ?? scenario.http.timeout,
-                checks: r.checks.map { c in
-                    var equals: [Segment]?
-                    var pattern: String?
-                    switch c.kind {
-                    case .json(_, let a), .header(_, let a):
-                        if case .equals(_, let t?) = a { equals = segments(t, .none) }
-                        if case .matches(let p) = a { pattern = p }
-                    case .bodyContains(let t): equals = segments(t, .none)
-                    case .status: break
-                    }
-                    return CompiledCheck(label: c.label, kind: c.kind, equalsTemplate: equals, pattern: pattern)
-                }
+                checks: r.checks.map(compile)
             )
             let noValue: (Slot) -> Value = { _ in ("", .string) }
             if r.headers.allSatisfy({ $0.value.isConstant }) {
@@ -140,6 +179,13 @@ public struct RequestPlan: Sendable {
             return compiled
         }
         weightCycle = RequestPlan.smoothWeightedCycle(scenario.requests.map(\.weight))
+        steps = flow?.map { step in
+            CompiledStep(
+                captures: step.captures.map { (captureNames.firstIndex(of: $0.name)!, $0.source, $0.regex) },
+                until: step.until.map { (compile($0.check), $0.every, $0.max) },
+                onFailure: step.onFailure
+            )
+        }
     }
 
     /// Which request iteration `i` sends: a smooth weighted round robin, exact over every cycle of sum(weights).
@@ -161,10 +207,11 @@ public struct RequestPlan: Sendable {
     package var iterationLimit: Int? { feeds.filter { $0.order == .unique }.map(\.values.count).min() }
 
     /// `{{iteration}}` and `{{vu}}` are numbers (0-based); feed values carry the type they were read with.
-    package func value(_ slot: Slot, iteration: Int, vu: Int) -> Value {
+    package func value(_ slot: Slot, iteration: Int, vu: Int, captures: [Value?] = []) -> Value {
         switch slot {
         case .iteration: return (String(iteration), .number)
         case .vu: return (String(vu), .number)
+        case .capture(let c): return c < captures.count ? captures[c] ?? ("", .string) : ("", .string)
         case .feed(let f):
             let i = valueIndex(feed: f, iteration: iteration) ?? 0
             return (feeds[f].values[i], feeds[f].types[i])
@@ -177,13 +224,20 @@ public struct RequestPlan: Sendable {
     }
 
     /// Request `index` with the data of iteration `i` (the probe picks its request by name).
-    package func prepare(request index: Int, iteration i: Int, vu: Int, timeout: Double? = nil) -> PreparedRequest {
+    package func prepare(
+        request index: Int,
+        iteration i: Int,
+        vu: Int,
+        timeout: Double? = nil,
+        captures: [Value?] = []
+    ) -> PreparedRequest {
         let r = requests[index]
         return PreparedRequest(
             requestIndex: index,
             iteration: i,
             vu: vu,
-            message: r.constantMessage ?? RequestPlan.message(r) { value($0, iteration: i, vu: vu) },
+            message: r.constantMessage
+                ?? RequestPlan.message(r) { value($0, iteration: i, vu: vu, captures: captures) },
             wantsBody: r.wantsBody,
             timeout: timeout ?? r.timeout,
             wantsHeaders: r.wantsHeaders,
@@ -343,12 +397,23 @@ public struct RequestPlan: Sendable {
         requests.map { $0.checks.map { c in c.pattern.flatMap { try? LinearRegex($0) } } }
     }
 
+    /// The regular expressions of each flow step, compiled for one shard: its captures' and its `until` check's.
+    package func compileStepRegexes() -> [(captures: [LinearRegex?], until: LinearRegex?)] {
+        (steps ?? []).map { step in
+            (
+                step.captures.map { c in c.pattern.flatMap { try? LinearRegex($0) } },
+                step.until?.check.pattern.flatMap { try? LinearRegex($0) }
+            )
+        }
+    }
+
     package func evaluateChecks(
         _ index: Int,
         outcome: HTTPOutcome,
         iteration: Int,
         vu: Int,
         regexes: [LinearRegex?],
+        captures: [Value?] = [],
         into results: inout [Bool]
     ) {
         results.removeAll(keepingCapacity: true)
@@ -356,43 +421,126 @@ public struct RequestPlan: Sendable {
         guard !checks.isEmpty else { return }
         var parsed: JSONValue??
         for (n, check) in checks.enumerated() {
-            let expected: () -> String = {
-                var b: [UInt8] = []
-                RequestPlan.write(check.equalsTemplate ?? [], into: &b) { value($0, iteration: iteration, vu: vu) }
-                return String(decoding: b, as: UTF8.self)
-            }
-            switch check.kind {
-            case .status(let codes):
-                results.append(codes.contains(outcome.status))
-            case .bodyContains:
-                let body = outcome.body.map { String(decoding: $0, as: UTF8.self) } ?? ""
-                results.append(outcome.error == nil && body.contains(expected()))
-            case .header(let name, let assertion):
-                let v = outcome.headers?.first(name: name)
-                results.append(
-                    outcome.status > 0
-                        && RequestPlan.holds(
-                            assertion,
-                            actual: v.map { .string($0) },
-                            expected: expected,
-                            regex: regexes[n]
-                        )
-                )
-            case .json(let path, let assertion):
-                if parsed == nil {
-                    parsed = .some(outcome.body.flatMap { try? JSONValue.parse(Data($0)) })
+            results.append(
+                evaluate(check, outcome, iteration: iteration, vu: vu, regex: regexes[n], captures: captures, &parsed)
+            )
+        }
+    }
+
+    /// Whether step `k`'s `until` check holds on its answer (true for a step without one).
+    package func untilHolds(
+        step k: Int,
+        outcome: HTTPOutcome,
+        iteration: Int,
+        vu: Int,
+        regex: LinearRegex?,
+        captures: [Value?]
+    ) -> Bool {
+        guard let until = steps?[k].until else { return true }
+        var parsed: JSONValue??
+        return outcome.error == nil
+            && evaluate(until.check, outcome, iteration: iteration, vu: vu, regex: regex, captures: captures, &parsed)
+    }
+
+    /// Takes step `k`'s captures from its answer into `captures`; false when one found nothing (its slot is then
+    /// cleared, so a `continue`d flow never sends a stale value).
+    package func capture(
+        step k: Int,
+        outcome: HTTPOutcome,
+        regexes: [LinearRegex?],
+        into captures: inout [Value?]
+    ) -> Bool {
+        guard let step = steps?[k], !step.captures.isEmpty else { return true }
+        if captures.count < captureNames.count {
+            captures.append(contentsOf: repeatElement(nil, count: captureNames.count - captures.count))
+        }
+        var parsed: JSONValue??
+        var all = true
+        for (n, c) in step.captures.enumerated() {
+            var found: Value?
+            if outcome.error == nil && outcome.status > 0 {
+                switch c.source {
+                case .json(let path):
+                    if parsed == nil { parsed = .some(outcome.body.flatMap { try? JSONValue.parse(Data($0)) }) }
+                    found = parsed!.flatMap { path.evaluate($0) }.flatMap(Self.captured)
+                case .header(let name):
+                    found = outcome.headers?.first(name: name).map { ($0, .string) }
+                case .cookie(let name):
+                    found = outcome.headers.flatMap { Self.cookie(name, in: $0) }.map { ($0, .string) }
+                case .body:
+                    found = outcome.body.map { (String(decoding: $0, as: UTF8.self), .string) }
                 }
-                let doc = parsed!
-                results.append(
-                    doc != nil
-                        && RequestPlan.holds(
-                            assertion,
-                            actual: doc.flatMap { path.evaluate($0) },
-                            expected: expected,
-                            regex: regexes[n]
-                        )
-                )
             }
+            if let value = found, let regex = regexes[n] {
+                found = regex.firstMatch(in: value.text).map { ($0, ValueType.inferred(from: $0)) }
+            }
+            captures[c.slot] = found
+            if found == nil { all = false }
+        }
+        return all
+    }
+
+    /// A captured JSON value: a number or boolean keeps its type; null and absence capture nothing.
+    static func captured(_ value: JSONValue) -> Value? {
+        switch value {
+        case .null: return nil
+        case .number: return (value.textValue, .number)
+        case .bool: return (value.textValue, .bool)
+        default: return (value.textValue, .string)
+        }
+    }
+
+    /// The value of cookie `name` in the answer's `Set-Cookie` fields (the last one that sets it).
+    package static func cookie(_ name: String, in headers: ResponseHeaders) -> String? {
+        var found: String?
+        for field in headers["set-cookie"] {
+            let pair = field.prefix { $0 != ";" }
+            guard let eq = pair.firstIndex(of: "=") else { continue }
+            if pair[..<eq].trimmingCharacters(in: .whitespaces) == name {
+                found = pair[pair.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return found
+    }
+
+    private func evaluate(
+        _ check: CompiledCheck,
+        _ outcome: HTTPOutcome,
+        iteration: Int,
+        vu: Int,
+        regex: LinearRegex?,
+        captures: [Value?],
+        _ parsed: inout JSONValue??
+    ) -> Bool {
+        let expected: () -> String = {
+            var b: [UInt8] = []
+            RequestPlan.write(check.equalsTemplate ?? [], into: &b) {
+                value($0, iteration: iteration, vu: vu, captures: captures)
+            }
+            return String(decoding: b, as: UTF8.self)
+        }
+        switch check.kind {
+        case .status(let codes):
+            return codes.contains(outcome.status)
+        case .bodyContains:
+            let body = outcome.body.map { String(decoding: $0, as: UTF8.self) } ?? ""
+            return outcome.error == nil && body.contains(expected())
+        case .header(let name, let assertion):
+            let v = outcome.headers?.first(name: name)
+            return outcome.status > 0
+                && RequestPlan.holds(assertion, actual: v.map { .string($0) }, expected: expected, regex: regex)
+        case .json(let path, let assertion):
+            if parsed == nil {
+                parsed = .some(outcome.body.flatMap { try? JSONValue.parse(Data($0)) })
+            }
+            let doc = parsed!
+            return doc != nil
+                && RequestPlan.holds(
+                    assertion,
+                    actual: doc.flatMap { path.evaluate($0) },
+                    expected: expected,
+                    regex: regex
+                )
         }
     }
 

@@ -12,7 +12,10 @@ public struct Scenario: Sendable {
     public var transport: TransportSettings
     public var http: HTTPSettings
     public var data: [DataFeed]
+    /// One request per iteration chosen by weight, or, with `flow`, the flow's steps in order.
     public var requests: [RequestTemplate]
+    /// The flow (SPEC §14): step `k` sends `requests[k]`; nil for a scenario of weighted requests.
+    public var flow: [FlowStep]? = nil
     public var warmup: Warmup?
     public var load: LoadSettings
     public var thresholds: [ThresholdSpec]

@@ -20,10 +20,15 @@ extension Reader {
         return requests.count == items.count ? requests : nil
     }
 
-    package func request(_ node: JSONNode, placeholders: Set<String>) -> RequestTemplate? {
-        guard
-            let obj = node.object(keys: ["name", "method", "path", "headers", "body", "weight", "checks", "timeout"])
-        else { return nil }
+    /// One request; `extraKeys` are keys the caller reads itself (a flow step's `capture`, `until`, `onFailure`).
+    package func request(
+        _ node: JSONNode,
+        placeholders: Set<String>,
+        extraKeys: [String] = [],
+        weighted: Bool = true
+    ) -> RequestTemplate? {
+        let keys = ["name", "method", "path", "headers", "body", "checks", "timeout"] + (weighted ? ["weight"] : [])
+        guard let obj = node.object(keys: keys + extraKeys) else { return nil }
         let name = obj.required("name").flatMap { n -> String? in
             guard let s = n.string() else { return nil }
             guard s.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }) else {
@@ -124,7 +129,7 @@ extension Reader {
 
     package func reportUnknownPlaceholders(_ unknown: [String], node: JSONNode, placeholders: Set<String>) {
         node.fail(
-            "uses {{\(unknown[0])}}, which no data feed defines",
+            "uses {{\(unknown[0])}}, which no data feed or capture defines",
             hint: "available: \(placeholders.sorted().map { "{{\($0)}}" }.joined(separator: ", "))"
         )
     }

@@ -34,8 +34,8 @@ public struct ScenarioLoader: Sendable {
     public static let builtinPlaceholders: Set<String> = ["iteration", "vu"]
 
     package static let topLevelKeys = [
-        "$schema", "name", "description", "kind", "target", "transport", "http", "data", "requests", "warmup", "load",
-        "thresholds",
+        "$schema", "name", "description", "kind", "target", "transport", "http", "data", "requests", "flow", "warmup",
+        "load", "thresholds",
     ]
 
     /// The scenario files named by `paths`: files as given, folders by their `*.json` files (not `schema.json`
@@ -192,8 +192,21 @@ package struct Reader {
         let targetValue = obj.required("target").flatMap(self.target)
         let httpValue = obj.optional("http").map(self.http) ?? HTTPSettings()
         let data = obj.optional("data").map(dataFeeds) ?? []
-        let requests = obj.required("requests", hint: "at least one request").flatMap {
-            requestList($0, placeholders: Set(data.map(\.name)).union(ScenarioLoader.builtinPlaceholders))
+        let dataNames = Set(data.map(\.name)).union(ScenarioLoader.builtinPlaceholders)
+        var requests: [RequestTemplate]?
+        var flow: [FlowStep]?
+        switch (obj.optional("requests"), obj.optional("flow")) {
+        case (let r?, nil): requests = requestList(r, placeholders: dataNames)
+        case (nil, let f?):
+            if let parsed = self.flow(f, placeholders: dataNames) { (requests, flow) = (parsed.requests, parsed.steps) }
+        case (_?, _?):
+            diag.add(
+                "$.flow",
+                "a scenario has requests or a flow, not both",
+                hint: "requests: one per iteration, by weight; flow: every step in order, each iteration"
+            )
+        case (nil, nil):
+            _ = obj.required("requests", hint: "at least one request, or a flow of steps run in order")
         }
         let warmupValue = obj.optional("warmup").flatMap(self.warmup)
         let transportValue =
@@ -218,6 +231,15 @@ package struct Reader {
                 )
             }
             ?? ScenarioLoader.defaultThresholds(hasChecks: requests?.contains { !$0.checks.isEmpty } ?? false)
+        if flow == nil, requests != nil,
+            let t = thresholdList.first(where: { $0.selector.metric == .iterationDuration })
+        {
+            diag.add(
+                "$.thresholds[\"\(t.metric)\"]",
+                "iteration_duration is measured for flows only",
+                hint: "an iteration of requests is one request: use http_req_duration"
+            )
+        }
         if let probe = transportValue.probeRequest, requests != nil, !names.contains(probe) {
             diag.add(
                 "$.transport.probe.request",
@@ -236,6 +258,7 @@ package struct Reader {
             http: httpValue,
             data: data,
             requests: requests,
+            flow: flow,
             warmup: warmupValue,
             load: loadSettings,
             thresholds: thresholdList

@@ -5,6 +5,8 @@ public enum Metric: String, CaseIterable, Sendable {
     case httpReqFailed = "http_req_failed"
     case checks
     case iterations
+    /// A flow's whole iteration (SPEC §14); only flow scenarios report it.
+    case iterationDuration = "iteration_duration"
     case droppedIterations = "dropped_iterations"
     case vus
     case vusMax = "vus_max"
@@ -32,7 +34,7 @@ public enum Metric: String, CaseIterable, Sendable {
     public var kind: Kind {
         switch self {
         case .httpReqs, .iterations, .droppedIterations, .dataReceived, .dataSent, .drillLostWrites: .counter
-        case .httpReqDuration, .drillRTO, .drillDetection, .drillRPO, .drillSLORecovered: .trend
+        case .httpReqDuration, .iterationDuration, .drillRTO, .drillDetection, .drillRPO, .drillSLORecovered: .trend
         case .httpReqFailed, .checks: .rate
         case .vus, .vusMax: .gauge
         }
@@ -40,7 +42,8 @@ public enum Metric: String, CaseIterable, Sendable {
 
     public var unit: Unit {
         switch self {
-        case .httpReqDuration, .drillRTO, .drillDetection, .drillRPO, .drillSLORecovered: .milliseconds
+        case .httpReqDuration, .iterationDuration, .drillRTO, .drillDetection, .drillRPO, .drillSLORecovered:
+            .milliseconds
         case .httpReqFailed, .checks: .fraction
         case .dataReceived, .dataSent: .bytes
         case .httpReqs, .iterations, .droppedIterations, .vus, .vusMax, .drillLostWrites: .count

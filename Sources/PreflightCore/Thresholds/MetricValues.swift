@@ -57,6 +57,8 @@ public struct MetricValues: Sendable {
             return Double(passed) / Double(passed + failed)
         case .iterations:
             return aggregation == .rate ? rate(Double(metrics.iterations)) : Double(metrics.iterations)
+        case .iterationDuration:
+            return Self.aggregate(metrics.iterationDuration, aggregation)
         case .droppedIterations:
             let d = Double(metrics.droppedIterations)
             return aggregation == .rate ? rate(d) : d

@@ -33,6 +33,11 @@ actor LoadShard {
     private var tickTimer: Scheduled<Void>?
     @exclusivity(unchecked) private var regexes: [[LinearRegex?]]
     @exclusivity(unchecked) private var checkResults: [Bool] = []
+    /// The iteration each VU slot is walking through a flow (nil between iterations, and without a flow).
+    @exclusivity(unchecked) private var flows: [FlowRun?] = []
+    /// A flow step's next `until` attempt, by VU slot.
+    private var flowTimers: [Scheduled<Void>?] = []
+    private let stepRegexes: [(captures: [LinearRegex?], until: LinearRegex?)]
     private var finished: UnsafeContinuation<Void, Never>?
     private var connectsPending = 0
     private var connectsDone: UnsafeContinuation<Void, Never>?
@@ -56,6 +61,7 @@ actor LoadShard {
         self.bucketNanos = Int64(bucketSeconds * 1e9)
         self.metrics = RunMetrics(checkCounts: plan.checkLabels.map(\.count))
         self.regexes = plan.compileRegexes()
+        self.stepRegexes = plan.compileStepRegexes()
         self.machine = ExecutorStateMachine(
             executor: load.executor,
             shard: index,
@@ -72,10 +78,15 @@ actor LoadShard {
 
     /// Sends warm-up requests one after another; nothing is recorded. A segment warms up with its own iteration
     /// numbers (`I, I+N, …`), so it uses no data another segment uses.
+    /// A flow warms up with its first step only: the later ones need what earlier steps capture.
     func warmup(requests: Int, segment: ExecutionSegment = .whole) async {
         for i in 0..<requests where !control.isStopping {
             let iteration = segment.index + i * segment.count
-            _ = await connection(slot: 0).execute(plan.prepare(iteration: iteration, vu: machine.vuID(slot: 0)))
+            let vu = machine.vuID(slot: 0)
+            let request =
+                plan.steps == nil
+                ? plan.prepare(iteration: iteration, vu: vu) : plan.prepare(request: 0, iteration: iteration, vu: vu)
+            _ = await connection(slot: 0).execute(request)
         }
     }
 
@@ -144,6 +155,9 @@ actor LoadShard {
             record(pending.request, aborted, vu: pending.vu, intended: pending.intended, sent: pending.sent, end: now)
             inFlight[v] = nil
         }
+        for timer in flowTimers { timer?.cancel() }
+        flowTimers.removeAll()
+        flows.removeAll()
         machine.abandon(into: &actions)
         perform()
         for connection in connections { connection.close() }
@@ -215,6 +229,12 @@ actor LoadShard {
     /// abandoned request was recorded by `abandonAll`).
     private func send(_ v: Int, iteration: Int, intended: NIODeadline) {
         let vu = machine.vuID(slot: v)
+        if plan.steps != nil {
+            if flows.count <= v { flows.append(contentsOf: repeatElement(nil, count: v + 1 - flows.count)) }
+            flows[v] = FlowRun(iteration: iteration, vu: vu, intended: intended)
+            sendStep(v)
+            return
+        }
         let request = plan.prepare(iteration: iteration, vu: vu)
         let sent = NIODeadline.now()
         if inFlight.count <= v { inFlight.append(contentsOf: repeatElement(nil, count: v + 1 - inFlight.count)) }
@@ -234,14 +254,19 @@ actor LoadShard {
         }
     }
 
+    /// Records one exchange; returns its error class (nil when it succeeded). `captureFailed`: a flow step's
+    /// capture found nothing, which makes an otherwise good answer error class `capture`.
+    @discardableResult
     private func record(
         _ request: PreparedRequest,
         _ outcome: HTTPOutcome,
         vu: Int,
         intended: NIODeadline,
         sent: NIODeadline,
-        end: NIODeadline
-    ) {
+        end: NIODeadline,
+        captures: [RequestPlan.Value?] = [],
+        captureFailed: Bool = false
+    ) -> ErrorClass? {
         let r = request.requestIndex
         let status = outcome.error == nil ? outcome.status : 0
         let corrected = UInt64(max(0, (end - intended).nanoseconds / 1000))
@@ -257,6 +282,7 @@ actor LoadShard {
             iteration: request.iteration,
             vu: vu,
             regexes: regexes[r],
+            captures: captures,
             into: &checkResults
         )
         var checkFailed = false
@@ -269,16 +295,135 @@ actor LoadShard {
             }
         }
         if errorClass == nil && checkFailed { errorClass = .check }
+        if errorClass == nil && captureFailed { errorClass = .capture }
         if let errorClass { metrics.requests[r].errors[errorClass.rawValue] += 1 }
         metrics.requests[r].bytesIn += outcome.bytesIn
         metrics.requests[r].bytesOut += outcome.bytesOut
         if outcome.bodyTruncated { metrics.requests[r].truncatedBodies += 1 }
-        metrics.iterations += 1
+        // A flow counts its iterations when the last step ends (`finishFlow`).
+        if plan.steps == nil { metrics.iterations += 1 }
         let bucket = max(0, Int((end - start).nanoseconds / bucketNanos))
         // The machine still counts this request as in flight.
         let busy = machine.inFlight
         Self.add(corrected, failed: errorClass != nil, vus: busy, to: &intervals[bucket, default: IntervalStats()])
         metrics.vusPeak = max(metrics.vusPeak, busy)
+        return errorClass
+    }
+
+    // MARK: Flows
+
+    /// A VU's walk through one iteration of a flow.
+    struct FlowRun {
+        var iteration: Int
+        var vu: Int
+        /// When the iteration was due: coordinated omission applies to its first step and its duration.
+        var intended: NIODeadline
+        var step = 0
+        /// Attempts of the current step (an `until` step repeats).
+        var attempt = 1
+        var captures: [RequestPlan.Value?] = []
+
+        init(iteration: Int, vu: Int, intended: NIODeadline) {
+            self.iteration = iteration
+            self.vu = vu
+            self.intended = intended
+        }
+    }
+
+    /// Sends the current step of VU slot `v`'s flow; only its first attempt of the first step is measured from the
+    /// intended start, every later request from its own send (it could not have been sent earlier).
+    private func sendStep(_ v: Int) {
+        guard let f = flows[v] else { return }
+        let request = plan.prepare(request: f.step, iteration: f.iteration, vu: f.vu, captures: f.captures)
+        let sent = NIODeadline.now()
+        let intended = f.step == 0 && f.attempt == 1 ? f.intended : sent
+        if inFlight.count <= v { inFlight.append(contentsOf: repeatElement(nil, count: v + 1 - inFlight.count)) }
+        inFlight[v] = PendingSend(request: request, vu: f.vu, intended: intended, sent: sent)
+        connection(slot: v).send(request) { [self] outcome in
+            let end = NIODeadline.now()
+            self.assumeIsolated { shard in
+                guard !outcome.abandoned, !shard.machine.isFinished else { return }
+                shard.inFlight[v] = nil
+                shard.stepAnswered(v, request, outcome, intended: intended, sent: sent, end: end)
+            }
+        }
+    }
+
+    private func stepAnswered(
+        _ v: Int,
+        _ request: PreparedRequest,
+        _ outcome: HTTPOutcome,
+        intended: NIODeadline,
+        sent: NIODeadline,
+        end: NIODeadline
+    ) {
+        guard var f = flows[v], let steps = plan.steps else { return }
+        let step = steps[f.step]
+        let held = plan.untilHolds(
+            step: f.step,
+            outcome: outcome,
+            iteration: f.iteration,
+            vu: f.vu,
+            regex: stepRegexes[f.step].until,
+            captures: f.captures
+        )
+        if !held, let until = step.until, f.attempt < until.max {
+            // Not done yet: this attempt is a request like any other; its answer is not captured from.
+            record(request, outcome, vu: f.vu, intended: intended, sent: sent, end: end, captures: f.captures)
+            f.attempt += 1
+            flows[v] = f
+            if flowTimers.count <= v {
+                flowTimers.append(contentsOf: repeatElement(nil, count: v + 1 - flowTimers.count))
+            }
+            flowTimers[v] = eventLoop.assumeIsolated().scheduleTask(
+                deadline: end + .nanoseconds(Int64(until.every * 1e9))
+            ) { [self] in
+                self.assumeIsolated { shard in
+                    shard.flowTimers[v] = nil
+                    guard !shard.machine.isFinished else { return }
+                    shard.sendStep(v)
+                }
+            }
+            return
+        }
+        let captured = plan.capture(
+            step: f.step,
+            outcome: outcome,
+            regexes: stepRegexes[f.step].captures,
+            into: &f.captures
+        )
+        let error = record(
+            request,
+            outcome,
+            vu: f.vu,
+            intended: intended,
+            sent: sent,
+            end: end,
+            captures: f.captures,
+            captureFailed: !captured
+        )
+        let failed = error != nil || !held
+        let last = f.step + 1 == steps.count
+        if failed && step.onFailure == .stop && !last {
+            metrics.flowsStopped += 1
+            finishFlow(v, f, end: end)
+        } else if !last {
+            f.step += 1
+            f.attempt = 1
+            flows[v] = f
+            sendStep(v)
+        } else {
+            finishFlow(v, f, end: end)
+        }
+    }
+
+    private func finishFlow(_ v: Int, _ f: FlowRun, end: NIODeadline) {
+        flows[v] = nil
+        metrics.iterations += 1
+        metrics.iterationDuration.record(UInt64(max(0, (end - f.intended).nanoseconds / 1000)))
+        if control.isStopping { machine.stop(now: (end - start).nanoseconds, into: &actions) }
+        machine.responded(vu: v, now: (end - start).nanoseconds, into: &actions)
+        perform()
     }
 
     // One dictionary access each on the hot path: the value is updated in place.

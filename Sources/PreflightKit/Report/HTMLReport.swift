@@ -64,21 +64,23 @@ public enum HTMLReport: ReportFormat {
     }
 
     static func requests(_ r: Report) -> String {
-        var h = "<section><h2>Requests</h2><div class=\"scroll\"><table class=\"requests\"><thead><tr>"
+        let title = r.flow.map { "Flow: \($0.steps.count) steps, in order" } ?? "Requests"
+        var h = "<section><h2>\(title)</h2><div class=\"scroll\"><table class=\"requests\"><thead><tr>"
         h += [
             "Request", "Count", "req/s", "p50", "p90", "p95", "p99", "p99.9", "max", "p99 uncorrected", "Status codes",
             "Errors", "Checks",
         ].map { "<th>\($0)</th>" }.joined()
         h += "</tr></thead><tbody>"
-        for q in r.requests {
+        for (k, q) in r.requests.enumerated() {
             let l = q.latency
+            let step = r.flow == nil ? "" : "\(k + 1). "
             let statuses = q.statusCodes.sorted { $0.key < $1.key }.map {
                 "\($0.key): \(HumanFormat.count(Double($0.value)))"
             }
             let errors = q.errors.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
             let checks = q.checks.passed + q.checks.failed
             h +=
-                "<tr><td><code>\(escapeXML(q.name))</code></td><td class=\"num\">\(HumanFormat.count(Double(q.count)))</td>"
+                "<tr><td>\(step)<code>\(escapeXML(q.name))</code></td><td class=\"num\">\(HumanFormat.count(Double(q.count)))</td>"
             h += "<td class=\"num\">\(HumanFormat.count((q.rps * 10).rounded() / 10))</td>"
             for v in [l?.p50, l?.p90, l?.p95, l?.p99, l?.p999, l?.max] {
                 h += "<td class=\"num\">\(HumanFormat.ms(v))</td>"
@@ -87,6 +89,16 @@ public enum HTMLReport: ReportFormat {
             h += "<td>\(escapeXML(statuses.joined(separator: ", ")))</td>"
             h += "<td>\(errors.isEmpty ? "0" : escapeXML(errors.joined(separator: ", ")))</td>"
             h += "<td class=\"num\">\(checks == 0 ? "–" : "\(q.checks.passed)/\(checks)")</td></tr>"
+        }
+        if let flow = r.flow, let d = r.summary(.iterationDuration) {
+            // The whole journey as one row: iteration_duration, measured from each iteration's intended start.
+            h += "<tr class=\"total\"><td>whole iteration</td>"
+            h += "<td class=\"num\">\(HumanFormat.count(d[.count] ?? 0))</td><td></td>"
+            for v in [d[.med], d[.percentile(90)], d[.percentile(95)], d[.percentile(99)], nil, d[.max]] {
+                h += "<td class=\"num\">\(HumanFormat.ms(v))</td>"
+            }
+            h +=
+                "<td></td><td></td><td>\(flow.stopped == 0 ? "0" : "stopped by a failed step: \(flow.stopped)")</td><td></td></tr>"
         }
         h += "</tbody></table></div>"
         let failedChecks = r.requests.flatMap { q in q.checkResults.filter { $0.failed > 0 }.map { (q.name, $0) } }

@@ -95,7 +95,7 @@ extension Report {
             ),
             verdict: verdict,
             verdictReason: reason,
-            metrics: metricSummaries(values: values, thresholds: scenario.thresholds),
+            metrics: metricSummaries(values: values, thresholds: scenario.thresholds, flow: scenario.flow != nil),
             requests: zip(names, result.metrics.requests).enumerated().map { i, pair in
                 requestSummary(pair.0, pair.1, checkLabels: plan.checkLabels[i], duration: result.durationSeconds)
             },
@@ -115,7 +115,14 @@ extension Report {
                         ]
                         : []
                 } ?? []),
-            server: server
+            server: server,
+            flow: scenario.flow.map { _ in
+                FlowSection(
+                    steps: names,
+                    stopped: result.metrics.flowsStopped,
+                    iterationDuration: EncodedHistogram(result.metrics.iterationDuration)
+                )
+            }
         )
     }
 
@@ -187,8 +194,13 @@ extension Report {
         )
     }
 
-    static func metricSummaries(values: MetricValues, thresholds: [ThresholdSpec]) -> [String: MetricSummary] {
-        func trend(_ tags: [ThresholdSpec.Tag], extra: [Double] = []) -> MetricSummary {
+    /// `metrics{}`: every load metric (`iteration_duration` only for a flow), and each sub-metric a threshold names.
+    static func metricSummaries(
+        values: MetricValues,
+        thresholds: [ThresholdSpec],
+        flow: Bool
+    ) -> [String: MetricSummary] {
+        func trend(_ metric: Metric, _ tags: [ThresholdSpec.Tag], extra: [Double] = []) -> MetricSummary {
             var v: [String: Double] = [:]
             let aggs: [(String, ThresholdSpec.Aggregation)] =
                 [
@@ -197,7 +209,7 @@ extension Report {
                 ]
                 + extra.map { ("p(\(JSONValue.format($0)))", .percentile($0)) }
             for (key, agg) in aggs {
-                v[key] = values.value(.httpReqDuration, tags: tags, aggregation: agg)
+                v[key] = values.value(metric, tags: tags, aggregation: agg)
             }
             return MetricSummary(type: "trend", values: v)
         }
@@ -205,7 +217,7 @@ extension Report {
             let kind = metric.kind
             var v: [String: Double] = [:]
             switch kind {
-            case .trend: return trend(tags)
+            case .trend: return trend(metric, tags)
             case .counter:
                 v["count"] = values.value(metric, tags: tags, aggregation: .count)
                 v["rate"] = values.value(metric, tags: tags, aggregation: .rate)
@@ -219,7 +231,9 @@ extension Report {
             return MetricSummary(type: kind.rawValue, values: v)
         }
         var out: [String: MetricSummary] = [:]
-        for metric in Metric.load { out[metric.rawValue] = summary(metric, []) }
+        for metric in Metric.load where flow || metric != .iterationDuration {
+            out[metric.rawValue] = summary(metric, [])
+        }
         let failed = values.metrics.requests.reduce(0) { $0 + $1.failedCount() }
         out[Metric.httpReqFailed.rawValue]?[.fails] = Double(failed)
         out[Metric.httpReqFailed.rawValue]?[.total] = Double(values.metrics.totalRequests)
@@ -230,11 +244,11 @@ extension Report {
         // Sub-metrics named by thresholds, with every percentile those thresholds ask for.
         for t in thresholds {
             guard case .client(let metric, let tags) = t.selector, !tags.isEmpty else { continue }
-            if metric == .httpReqDuration {
+            if metric.kind == .trend {
                 let extra = thresholds.filter { $0.metric == t.metric }.compactMap { th -> Double? in
                     if case .percentile(let p) = th.aggregation { p } else { nil }
                 }
-                out[t.metric] = trend(tags, extra: extra)
+                out[t.metric] = trend(metric, tags, extra: extra)
             } else {
                 out[t.metric] = summary(metric, tags)
             }
@@ -267,7 +281,12 @@ extension Report {
                     (String($0.key), Int($0.value.corrected.totalCount))
                 }
             ),
-            errors: Dictionary(uniqueKeysWithValues: ErrorClass.allCases.map { ($0.name, r.errors[$0.rawValue]) }),
+            errors: Dictionary(
+                uniqueKeysWithValues: ErrorClass.allCases.filter { $0.alwaysReported || r.errors[$0.rawValue] > 0 }.map
+                {
+                    ($0.name, r.errors[$0.rawValue])
+                }
+            ),
             checks: CheckCounts(passed: r.checksPassed.reduce(0, +), failed: r.checksFailed.reduce(0, +)),
             checkResults: checkLabels.enumerated().map {
                 CheckResult(name: $1, passed: r.checksPassed[$0], failed: r.checksFailed[$0])

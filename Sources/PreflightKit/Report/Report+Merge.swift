@@ -81,7 +81,14 @@ public enum ReportMerge {
         report.run.harnessCPUSeconds = runs.reduce(0) { $0 + $1.harnessCPUSeconds }
         report.run.abandonedIterations = runs.reduce(0) { $0 + ($1.abandonedIterations ?? 0) }
         report.run.harness = nil  // one per machine: each shard's is in its own report; saturation is in warnings
-        report.metrics = Report.metricSummaries(values: values, thresholds: specs)
+        report.metrics = Report.metricSummaries(values: values, thresholds: specs, flow: first.report.flow != nil)
+        report.flow = first.report.flow.map {
+            Report.FlowSection(
+                steps: $0.steps,
+                stopped: metrics.flowsStopped,
+                iterationDuration: EncodedHistogram(metrics.iterationDuration)
+            )
+        }
         report.requests = zip(names, metrics.requests).enumerated().map { i, pair in
             Report.requestSummary(
                 pair.0,
@@ -217,6 +224,10 @@ public enum ReportMerge {
         m.abandonedIterations = r.run.abandonedIterations ?? 0
         m.vusMax = Int(r.summary(.vusMax)?[.value] ?? 0)
         m.vusPeak = Int(r.summary(.vus)?[.max] ?? 0)
+        if let flow = r.flow {
+            m.iterationDuration = flow.iterationDuration.decode()
+            m.flowsStopped = flow.stopped
+        }
         return m
     }
 

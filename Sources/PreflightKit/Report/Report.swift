@@ -27,6 +27,18 @@ public struct Report: Codable, Sendable {
     public var server: ServerSection?
     /// The baseline this run was judged against (`run --baseline`, SPEC §13); absent without one.
     public var comparison: ComparisonSection?
+    /// A flow's steps and whole iterations (SPEC §14); absent for a scenario of weighted requests.
+    public var flow: FlowSection?
+
+    /// What a flow did as a whole; each step is also a request in `requests`, in flow order.
+    public struct FlowSection: Codable, Sendable {
+        /// The steps' request names, in order.
+        public var steps: [String]
+        /// Iterations a failed step stopped (`onFailure: stop`): the steps after it were not sent.
+        public var stopped: Int
+        /// `iteration_duration`'s histogram (µs), so shards merge exactly; its summary is in `metrics`.
+        public var iterationDuration: EncodedHistogram
+    }
 
     public struct Tool: Codable, Sendable {
         public var name: String

@@ -22,10 +22,12 @@ public enum TextSummary {
         lines.append("")
         let header = ["request", "count", "req/s", "p50", "p95", "p99", "max", "errors"]
         var rows = [header]
-        for r in report.requests {
+        for (k, r) in report.requests.enumerated() {
             let errors = r.errors.values.reduce(0, +)
             rows.append([
-                r.name, String(r.count), String(format: "%.1f", r.rps), HumanFormat.ms(r.latency?.p50),
+                // A flow's steps in order, numbered: the table reads as the journey.
+                report.flow == nil ? r.name : "\(k + 1). \(r.name)", String(r.count), String(format: "%.1f", r.rps),
+                HumanFormat.ms(r.latency?.p50),
                 HumanFormat.ms(r.latency?.p95),
                 HumanFormat.ms(r.latency?.p99), HumanFormat.ms(r.latency?.max),
                 errors == 0 ? "0" : "\(errors) (\(errorBreakdown(r.errors)))",
@@ -36,6 +38,11 @@ public enum TextSummary {
         let checks = report.metrics[Metric.checks.rawValue]?.values
         var totals = "iterations \(Int(report.summary(.iterations)?[.count] ?? 0))"
         if dropped > 0 { totals += " · dropped \(Int(dropped))" }
+        if let flow = report.flow, let d = report.summary(.iterationDuration) {
+            totals +=
+                " (\(flow.steps.count)-step flow: p50 \(HumanFormat.ms(d[.med])), p95 \(HumanFormat.ms(d[.percentile(95)]))"
+            totals += flow.stopped > 0 ? ", \(flow.stopped) stopped by a failed step)" : ")"
+        }
         if let passes = checks?["passes"], let fails = checks?["fails"], passes + fails > 0 {
             totals += " · checks \(Int(passes))/\(Int(passes + fails)) passed"
         }
