@@ -1,3 +1,4 @@
+import Foundation
 import Histogram
 import Testing
 
@@ -227,6 +228,42 @@ private func open(preAllocated: Int, max: Int, backlog: Int) -> OpenModelVUs {
         #expect(sim.sends.filter { $0.vu == 1 }.map(\.iteration) == [3, 4, 5])
         // It finishes when the work is done, not at maxDuration (600 s).
         #expect(sim.finishedAt == 30 * ms)
+    }
+
+    @Test func sharedIterationsSendsEachIterationOnceAndAFastVUTakesMore() {
+        // Iterations 1 and 5 are slow (40 ms, the rest 10 ms): whichever VU takes them falls behind, and the
+        // other takes the numbers it would have: 10 iterations in all, each once, shared unevenly.
+        var sim = SimulatedShard(.sharedIterations(.init(vus: 2, iterations: 10))) { iteration, _ in
+            iteration == 1 || iteration == 5 ? 40 * ms : 10 * ms
+        }
+        sim.run()
+        #expect(sim.sends.map(\.iteration).sorted() == Array(0..<10))
+        let byVU = Dictionary(grouping: sim.sends, by: \.vu).mapValues(\.count)
+        #expect(byVU.count == 2 && byVU.values.max()! > byVU.values.min()!, "\(byVU)")
+        #expect(sim.finishedAt! < 600 * 1_000 * ms)
+    }
+
+    @Test func sharedIterationsSplitAcrossShardsSendEachNumberOnce() {
+        var all: [Int] = []
+        for shard in 0..<3 {
+            var sim = SimulatedShard(.sharedIterations(.init(vus: 4, iterations: 10)), shard: shard, shards: 3) {
+                _,
+                _ in
+                5 * ms
+            }
+            sim.run()
+            all += sim.sends.map(\.iteration)
+        }
+        #expect(all.sorted() == Array(0..<10))
+    }
+
+    @Test func sharedIterationsRefusesMoreVUsThanIterations() throws {
+        let doc =
+            #"{ "name": "s", "target": { "baseURL": "http://127.0.0.1:1" }, "requests": [ { "name": "a", "path": "/a" } ], "load": { "executor": "shared-iterations", "vus": 5, "iterations": 3 } }"#
+        #expect(throws: ScenarioError.self) {
+            _ = try ScenarioLoader(variables: [:], environment: [:])
+                .load(data: Data(doc.utf8), file: "x.json", baseDirectory: URL(fileURLWithPath: "/tmp"))
+        }
     }
 
     @Test func perVUIterationsStopsAtMaxDuration() {

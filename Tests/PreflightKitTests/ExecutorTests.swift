@@ -72,6 +72,24 @@ extension Serial {
             }
         }
 
+        @Test func sharedIterationsSendsExactlyTheIterationsWhateverTheVUsAndLoops() async throws {
+            let counter = RequestCounter()
+            try await withTestServer(countingRouter("/item/{id}", counter: counter)) { port in
+                let s = try scenario(
+                    """
+                    { "name": "si", "target": { "baseURL": "http://127.0.0.1:${PORT}" },
+                      "requests": [ { "name": "item", "path": "/item/{{iteration}}", "checks": [ { "status": 200 } ] } ],
+                      "load": { "executor": "shared-iterations", "vus": 5, "iterations": 37 } }
+                    """,
+                    port: port
+                )
+                let result = try await runScenario(s, eventLoops: 2)
+                #expect(result.metrics.totalRequests == 37)
+                #expect(counter.total == 37)
+                #expect(result.metrics.iterations == 37)
+            }
+        }
+
         @Test func rampingArrivalRateFollowsItsStages() async throws {
             try await withTestServer(countingRouter()) { port in
                 // 0 → 100/s over 2 s (100 arrivals), then 100/s for 2 s (200 arrivals).

@@ -59,6 +59,7 @@ package enum ExecutorRegistry {
         ConstantVUs.self,
         RampingVUs.self,
         PerVUIterations.self,
+        SharedIterations.self,
     ]
 
     /// The known names, sorted, for error messages.

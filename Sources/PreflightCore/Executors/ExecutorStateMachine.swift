@@ -242,6 +242,10 @@ package struct ExecutorStateMachine {
         case .nextShared:
             iteration = sharedIterations * shards + shard
             sharedIterations += 1
+        case .nextSharedBelow(let limit):
+            iteration = sharedIterations * shards + shard
+            guard iteration < limit else { return finish(v, into: &actions) }
+            sharedIterations += 1
         }
         if let limit = iterationLimit, iteration >= limit {
             actions.append(.dataExhausted)

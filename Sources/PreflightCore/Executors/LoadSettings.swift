@@ -88,6 +88,8 @@ public struct LoadSettings: Sendable, Equatable {
 package enum ClosedStep: Equatable {
     /// Runs the shard's next iteration number (constant and ramping VUs share one sequence).
     case nextShared
+    /// The same, while that number is below the limit (`shared-iterations`); past it the VU has nothing to do.
+    case nextSharedBelow(Int)
     /// Runs this iteration number (per-VU iterations own theirs).
     case iteration(Int)
     /// Waits until `t` seconds from the start, then asks again (a ramping VU above the target).
