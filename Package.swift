@@ -55,9 +55,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // zlib from the system package (Debian zlib1g-dev), for gzip and deflate response bodies.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(
             name: "PreflightKit",
             dependencies: [
+                "CZlib",
                 "PreflightCore",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -104,6 +107,7 @@ let package = Package(
         .testTarget(
             name: "PreflightKitTests",
             dependencies: [
+                "CZlib",
                 "PreflightCore",
                 "PreflightKit",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

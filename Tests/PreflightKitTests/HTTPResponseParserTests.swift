@@ -28,7 +28,7 @@ import Testing
         var out = Parsed()
         func take(_ event: HTTPResponseParser.Event) {
             switch event {
-            case .head(let status, let keepAlive, let headers):
+            case .head(let status, let keepAlive, let headers, _):
                 out.status = status
                 out.keepAlive = keepAlive
                 for (name, value) in headers ?? [:] { out.headers[name.lowercased()] = value }

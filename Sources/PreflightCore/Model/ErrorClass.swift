@@ -16,6 +16,8 @@ public enum ErrorClass: Int, CaseIterable, Sendable, Codable {
     case aborted
     /// A flow step's capture found nothing in the answer (SPEC §14).
     case capture
+    /// A gzip or deflate body that could not be decoded, or would decode past `http.maxBodyBytes`.
+    case decode
 
     /// The name used in reports.
     public var name: String {
@@ -29,6 +31,7 @@ public enum ErrorClass: Int, CaseIterable, Sendable, Codable {
         case .check: "check"
         case .aborted: "aborted"
         case .capture: "capture"
+        case .decode: "decode"
         }
     }
 

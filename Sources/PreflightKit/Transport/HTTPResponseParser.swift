@@ -19,7 +19,8 @@ import Darwin
 /// heads over `maxHeadBytes` are errors, and the connection is closed.
 struct HTTPResponseParser {
     enum Event {
-        case head(status: Int, keepAlive: Bool, headers: ResponseHeaders?)
+        /// `coding`: the body's `Content-Encoding`, read whether or not the headers are kept.
+        case head(status: Int, keepAlive: Bool, headers: ResponseHeaders?, coding: ContentCoding)
         case body(ByteBuffer)
         case end
     }
@@ -192,6 +193,7 @@ struct HTTPResponseParser {
         var connectionClose = false
         var connectionKeepAlive = false
         var headers: ResponseHeaders? = keepHeaders ? ResponseHeaders() : nil
+        var coding = ContentCoding.identity
         try head.withUnsafeReadableBytes { bytes in
             var lines = Lines(bytes: bytes)
             guard let statusLine = lines.next() else { throw Error(code: .badStatusLine) }
@@ -215,6 +217,8 @@ struct HTTPResponseParser {
                     contentLength = n
                 } else if Self.equalsLowercase(name, "transfer-encoding") {
                     chunked = Self.endsWithChunked(value)
+                } else if Self.equalsLowercase(name, "content-encoding") {
+                    coding = ContentCoding.named(value)
                 } else if Self.equalsLowercase(name, "connection") {
                     if Self.containsToken(value, "close") { connectionClose = true }
                     if Self.containsToken(value, "keep-alive") { connectionKeepAlive = true }
@@ -241,7 +245,7 @@ struct HTTPResponseParser {
             keepAlive = false
             state = .untilClose
         }
-        return .head(status: status, keepAlive: keepAlive, headers: headers)
+        return .head(status: status, keepAlive: keepAlive, headers: headers, coding: coding)
     }
 
     /// `HTTP/1.x NNN reason`: the status and the minor version.

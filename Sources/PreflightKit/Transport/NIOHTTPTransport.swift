@@ -178,6 +178,8 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     @exclusivity(unchecked) private var deadline: NIODeadline?
     @exclusivity(unchecked) private var outcome = HTTPOutcome()
     @exclusivity(unchecked) private var wantsBody = false
+    /// The `Content-Encoding` of the response being read.
+    @exclusivity(unchecked) private var coding = ContentCoding.identity
     @exclusivity(unchecked) var bytesIn = 0
     /// The buffer requests are encoded into, reused once the previous write has let go of it (copy-on-write
     /// allocates a new one when it has not), so encoding allocates nothing in the steady state.
@@ -287,10 +289,11 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
 
     private func handle(_ event: HTTPResponseParser.Event) {
         switch event {
-        case .head(let status, let keepAlive, let headers):
+        case .head(let status, let keepAlive, let headers, let coding):
             guard machine.receivedHead(keepAlive: keepAlive) else { return }
             outcome.status = status
             outcome.headers = headers
+            self.coding = coding
         case .body(var part):
             guard wantsBody, machine.isReceivingBody else { return }
             let room = maxBodyBytes - (outcome.body?.count ?? 0)
@@ -304,9 +307,28 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
                 outcome.body!.append(contentsOf: part.readableBytesView)
             }
         case .end:
+            if coding != .identity { decodeBody() }
             // The machine marks a closing connection closed before the completion runs: the completion may send
             // the VU's next request at once, and that one must go on a new connection.
             perform(machine.receivedEnd())
+        }
+    }
+
+    /// A gzip or deflate body, decoded for the checks and captures (`data_received` stays the wire bytes). A body
+    /// cut at `maxBodyBytes` on the wire cannot be decoded and is left out, as a truncated body; one that fails
+    /// to decode, or would decode past `maxBodyBytes`, is error class `decode`.
+    private func decodeBody() {
+        defer { coding = .identity }
+        guard wantsBody, let body = outcome.body else { return }
+        guard !outcome.bodyTruncated else {
+            outcome.body = nil
+            return
+        }
+        switch ContentDecoder.decode(body, coding: coding, limit: maxBodyBytes) {
+        case .success(let decoded): outcome.body = decoded
+        case .failure:
+            outcome.body = nil
+            outcome.error = .decode
         }
     }
 
