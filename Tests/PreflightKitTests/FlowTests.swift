@@ -77,6 +77,21 @@ private func journeyRouter(_ issued: Issued, withToken: Bool = true) -> Router<B
         headers[.setCookie] = "session=s-\(issued.issue()); Path=/; HttpOnly"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
+    router.post("/signin") { request, _ -> Response in
+        let u = request.uri.queryParameters.get("u") ?? "?"
+        var headers = HTTPFields()
+        headers[.setCookie] = "session=vu\(u)-\(issued.issue()); Path=/; HttpOnly"
+        return Response(status: .noContent, headers: headers)
+    }
+    router.get("/whoami") { request, _ -> Response in
+        // 200 only for exactly one session cookie, of the VU that asks; 401 without one, 403 for another VU's.
+        let u = request.uri.queryParameters.get("u") ?? "?"
+        let cookie = request.headers[.cookie] ?? ""
+        let sessions = cookie.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { $0.hasPrefix("session=") }
+        if sessions.isEmpty { return Response(status: .unauthorized) }
+        return Response(status: sessions.count == 1 && sessions[0].hasPrefix("session=vu\(u)-") ? .ok : .forbidden)
+    }
     router.get("/me") { request, _ -> Response in
         let auth = request.headers[.authorization] ?? ""
         let ok = auth.hasPrefix("Bearer ") && issued.valid(String(auth.dropFirst(7)))
@@ -196,6 +211,46 @@ extension Serial {
                 #expect(statusCount(result, s, "session", 200) == 2)
                 #expect(statusCount(result, s, "read", 200) == 2)
                 #expect(result.metrics.flowsStopped == 0)
+            }
+        }
+
+        @Test func aCookieSetByOneStepIsSentByTheNextAndNotByAnotherVUOrIteration() async throws {
+            let issued = Issued()
+            try await withTestServer(journeyRouter(issued)) { port in
+                let s = try flowScenario(
+                    """
+                    [
+                      { "name": "before", "path": "/whoami?u={{vu}}", "onFailure": "continue",
+                        "checks": [ { "status": 401 } ] },
+                      { "name": "signin", "method": "POST", "path": "/signin?u={{vu}}" },
+                      { "name": "whoami", "path": "/whoami?u={{vu}}", "checks": [ { "status": 200 } ] }
+                    ]
+                    """,
+                    vus: 3,
+                    iterations: 4,
+                    port: port
+                )
+                let result = try await runScenario(s)
+                #expect(statusCount(result, s, "before", 401) == 12)
+                #expect(statusCount(result, s, "whoami", 200) == 12)
+                #expect(result.metrics.flowsStopped == 0)
+            }
+        }
+
+        @Test func cookiesOffSendsNone() async throws {
+            let issued = Issued()
+            try await withTestServer(journeyRouter(issued)) { port in
+                let s = try flowScenario(
+                    """
+                    [ { "name": "signin", "method": "POST", "path": "/signin?u={{vu}}" },
+                      { "name": "whoami", "path": "/whoami?u={{vu}}" } ]
+                    """,
+                    iterations: 2,
+                    port: port,
+                    extra: #", "http": { "cookies": false }"#
+                )
+                let result = try await runScenario(s)
+                #expect(statusCount(result, s, "whoami", 401) == 2)
             }
         }
 
@@ -462,5 +517,54 @@ extension Serial.CLITests {
             #expect(merged.summary(.iterationDuration)?[.count] == 8)
             #expect(merged.thresholds.first { $0.metric == "iteration_duration" }?.ok == true)
         }
+    }
+}
+
+struct CookieJarTests {
+    let now = 1_800_000_000.0
+
+    @Test func aCookieGoesBackToItsHostAndPathOnly() {
+        var jar = CookieJar()
+        jar.store("a=1; Path=/api", host: "api.example.com", path: "/login", now: now)
+        jar.store("b=2", host: "api.example.com", path: "/account/login", now: now)
+        #expect(jar.header(host: "api.example.com", path: "/api/items?x=1", secure: false, now: now) == "a=1")
+        #expect(jar.header(host: "api.example.com", path: "/apiary", secure: false, now: now) == nil)
+        // The default path is the request's directory.
+        #expect(jar.header(host: "api.example.com", path: "/account/me", secure: false, now: now) == "b=2")
+        #expect(jar.header(host: "other.example.com", path: "/api", secure: false, now: now) == nil)
+    }
+
+    @Test func aDomainCookieReachesSubdomainsAndAForeignDomainIsRefused() {
+        var jar = CookieJar()
+        jar.store("d=1; Domain=.example.com", host: "api.example.com", path: "/", now: now)
+        jar.store("evil=1; Domain=attacker.test", host: "api.example.com", path: "/", now: now)
+        #expect(jar.header(host: "www.example.com", path: "/", secure: false, now: now) == "d=1")
+        #expect(jar.header(host: "example.com", path: "/", secure: false, now: now) == "d=1")
+        #expect(jar.header(host: "attacker.test", path: "/", secure: false, now: now) == nil)
+        // An IP address is never a subdomain.
+        var ip = CookieJar()
+        ip.store("x=1; Domain=0.0.1", host: "127.0.0.1", path: "/", now: now)
+        #expect(ip.isEmpty)
+    }
+
+    @Test func expiryMaxAgeAndSecureAreHonoured() {
+        var jar = CookieJar()
+        jar.store("s=1; Secure", host: "h", path: "/", now: now)
+        jar.store("m=1; Max-Age=60", host: "h", path: "/", now: now)
+        jar.store("e=1; Expires=Wed, 21 Oct 2015 07:28:00 GMT", host: "h", path: "/", now: now)
+        #expect(jar.header(host: "h", path: "/", secure: false, now: now) == "m=1")
+        #expect(jar.header(host: "h", path: "/", secure: true, now: now) == "s=1; m=1")
+        #expect(jar.header(host: "h", path: "/", secure: false, now: now + 61) == nil)
+        // Max-Age=0 deletes; a new value replaces the old one.
+        jar.store("m=1; Max-Age=0", host: "h", path: "/", now: now)
+        jar.store("s=2; Secure", host: "h", path: "/", now: now)
+        #expect(jar.header(host: "h", path: "/", secure: true, now: now) == "s=2")
+    }
+
+    @Test func longerPathsComeFirst() {
+        var jar = CookieJar()
+        jar.store("root=1; Path=/", host: "h", path: "/", now: now)
+        jar.store("deep=1; Path=/a/b", host: "h", path: "/", now: now)
+        #expect(jar.header(host: "h", path: "/a/b/c", secure: false, now: now) == "deep=1; root=1")
     }
 }

@@ -74,6 +74,8 @@ public struct RequestPlan: Sendable {
     package let steps: [CompiledStep]?
     /// Every name the flow captures, by slot.
     package let captureNames: [String]
+    /// A flow keeps cookies (`http.cookies`): every step then reads its answer's headers for `Set-Cookie`.
+    package let cookies: Bool
 
     public var requestNames: [String] { requests.map(\.name) }
     public var checkLabels: [[String]] { requests.map { $0.checks.map(\.label) } }
@@ -87,6 +89,8 @@ public struct RequestPlan: Sendable {
             for c in step.captures where !captureNames.contains(c.name) { captureNames.append(c.name) }
         }
         self.captureNames = captureNames
+        cookies = scenario.flow != nil && scenario.http.cookies
+        let cookies = self.cookies
         let slotOf: (String) -> Slot = { name in
             switch name {
             case "iteration": return .iteration
@@ -165,7 +169,7 @@ public struct RequestPlan: Sendable {
                 constantMessage: nil,
                 constantHeaders: nil,
                 wantsBody: reads.contains { $0.needsBody } || capturesNeedBody,
-                wantsHeaders: reads.contains { $0.needsHeaders } || capturesNeedHeaders,
+                wantsHeaders: reads.contains { $0.needsHeaders } || capturesNeedHeaders || cookies,
                 timeout: r.timeout ?? scenario.http.timeout,
                 checks: r.checks.map(compile)
             )

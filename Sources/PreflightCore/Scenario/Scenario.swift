@@ -199,6 +199,8 @@ public struct HTTPSettings: Sendable {
     public var maxBodyBytes: Int = 1 << 20
     /// Skip TLS certificate verification (for staging hosts with self-signed certificates).
     public var insecureSkipVerify: Bool = false
+    /// A flow keeps a cookie jar per VU and iteration (`Set-Cookie` stored, `Cookie` sent back).
+    public var cookies: Bool = true
 
     public init() {}
 }

@@ -285,6 +285,7 @@ public struct LoadRunner: Sendable {
             count: count,
             eventLoop: loop,
             plan: plan,
+            target: scenario.target.baseURL,
             load: scenario.load,
             transport: transport,
             control: control,

@@ -1,3 +1,4 @@
+import Foundation
 import Histogram
 import NIOCore
 import PreflightCore
@@ -11,6 +12,8 @@ actor LoadShard {
     nonisolated var unownedExecutor: UnownedSerialExecutor { eventLoop.executor.asUnownedSerialExecutor() }
 
     let plan: RequestPlan
+    /// Where requests go: a flow's cookies are matched against its host, path and scheme.
+    let target: TargetURL
     let transport: any Transport
     let control: RunControl
     /// Set by `run(start:)`, after connections are open, so opening them is never measured.
@@ -49,6 +52,7 @@ actor LoadShard {
         count: Int,
         eventLoop: any EventLoop,
         plan: RequestPlan,
+        target: TargetURL,
         load: LoadSettings,
         transport: any Transport,
         control: RunControl,
@@ -56,6 +60,7 @@ actor LoadShard {
     ) {
         self.eventLoop = eventLoop
         self.plan = plan
+        self.target = target
         self.transport = transport
         self.control = control
         self.bucketNanos = Int64(bucketSeconds * 1e9)
@@ -322,6 +327,8 @@ actor LoadShard {
         /// Attempts of the current step (an `until` step repeats).
         var attempt = 1
         var captures: [RequestPlan.Value?] = []
+        /// Cookies the iteration's answers set; each iteration starts with none (k6's default).
+        var cookies = CookieJar()
 
         init(iteration: Int, vu: Int, intended: NIODeadline) {
             self.iteration = iteration
@@ -334,7 +341,9 @@ actor LoadShard {
     /// intended start, every later request from its own send (it could not have been sent earlier).
     private func sendStep(_ v: Int) {
         guard let f = flows[v] else { return }
-        let request = plan.prepare(request: f.step, iteration: f.iteration, vu: f.vu, captures: f.captures)
+        var prepared = plan.prepare(request: f.step, iteration: f.iteration, vu: f.vu, captures: f.captures)
+        if !f.cookies.isEmpty { addCookies(f.cookies, to: &prepared) }
+        let request = prepared
         let sent = NIODeadline.now()
         let intended = f.step == 0 && f.attempt == 1 ? f.intended : sent
         if inFlight.count <= v { inFlight.append(contentsOf: repeatElement(nil, count: v + 1 - inFlight.count)) }
@@ -359,6 +368,12 @@ actor LoadShard {
     ) {
         guard var f = flows[v], let steps = plan.steps else { return }
         let step = steps[f.step]
+        if plan.cookies, let fields = outcome.headers?["set-cookie"], !fields.isEmpty {
+            let path = request.message.path
+            let now = Date().timeIntervalSince1970
+            for field in fields { f.cookies.store(field, host: target.host, path: target.basePath + path, now: now) }
+            flows[v] = f
+        }
         let held = plan.untilHolds(
             step: f.step,
             outcome: outcome,
@@ -415,6 +430,25 @@ actor LoadShard {
         } else {
             finishFlow(v, f, end: end)
         }
+    }
+
+    /// The jar's cookies for this request, after any `Cookie` the scenario sets itself.
+    private func addCookies(_ jar: CookieJar, to request: inout PreparedRequest) {
+        let path = target.basePath + request.message.path
+        guard
+            let cookie = jar.header(
+                host: target.host,
+                path: path,
+                secure: target.isTLS,
+                now: Date().timeIntervalSince1970
+            )
+        else { return }
+        if let i = request.message.headers.firstIndex(where: { $0.name.lowercased() == "cookie" }) {
+            request.message.headers[i].value += "; " + cookie
+        } else {
+            request.message.headers.append(("Cookie", cookie))
+        }
+        request.isConstant = false
     }
 
     private func finishFlow(_ v: Int, _ f: FlowRun, end: NIODeadline) {
