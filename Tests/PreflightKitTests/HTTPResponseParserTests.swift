@@ -28,7 +28,7 @@ import Testing
         var out = Parsed()
         func take(_ event: HTTPResponseParser.Event) {
             switch event {
-            case .head(let status, let keepAlive, let headers, _):
+            case .head(let status, let keepAlive, let headers, _, _):
                 out.status = status
                 out.keepAlive = keepAlive
                 for (name, value) in headers ?? [:] { out.headers[name.lowercased()] = value }

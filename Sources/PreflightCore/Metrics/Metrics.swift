@@ -35,6 +35,8 @@ public struct RequestMetrics: Sendable {
     public var bytesIn = 0
     public var bytesOut = 0
     public var truncatedBodies = 0
+    /// Redirects followed (each request is recorded once, under its name, with its final status).
+    public var redirects = 0
 
     public init(checkCount: Int) {
         checksPassed = [Int](repeating: 0, count: checkCount)
@@ -70,6 +72,7 @@ public struct RequestMetrics: Sendable {
         bytesIn += other.bytesIn
         bytesOut += other.bytesOut
         truncatedBodies += other.truncatedBodies
+        redirects += other.redirects
     }
 }
 

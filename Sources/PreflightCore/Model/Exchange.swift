@@ -85,6 +85,10 @@ public struct HTTPOutcome: Sendable {
     public var bytesOut = 0
     /// The run stopped while the request was in flight; it is not recorded.
     public var abandoned = false
+    /// A 3xx answer's `Location`, read whether or not the headers are kept, so a redirect can be followed.
+    public var location: String?
+    /// Redirects followed to reach this answer (`http.redirects`).
+    public var redirects = 0
 
     public init() {}
 }

@@ -76,6 +76,8 @@ public struct RequestPlan: Sendable {
     package let captureNames: [String]
     /// A flow keeps cookies (`http.cookies`): every step then reads its answer's headers for `Set-Cookie`.
     package let cookies: Bool
+    /// Redirects followed per request (`http.redirects`).
+    package let redirects: Int
 
     public var requestNames: [String] { requests.map(\.name) }
     public var checkLabels: [[String]] { requests.map { $0.checks.map(\.label) } }
@@ -90,6 +92,7 @@ public struct RequestPlan: Sendable {
         }
         self.captureNames = captureNames
         cookies = scenario.flow != nil && scenario.http.cookies
+        redirects = scenario.http.redirects
         let cookies = self.cookies
         let slotOf: (String) -> Slot = { name in
             switch name {

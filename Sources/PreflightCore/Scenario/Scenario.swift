@@ -201,6 +201,8 @@ public struct HTTPSettings: Sendable {
     public var insecureSkipVerify: Bool = false
     /// A flow keeps a cookie jar per VU and iteration (`Set-Cookie` stored, `Cookie` sent back).
     public var cookies: Bool = true
+    /// Redirects followed per request (k6's default 10); 0 records the 3xx as the answer.
+    public var redirects: Int = 10
 
     public init() {}
 }

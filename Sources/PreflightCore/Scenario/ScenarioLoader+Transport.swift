@@ -147,13 +147,14 @@ extension Reader {
 
     package func http(_ node: JSONNode) -> HTTPSettings {
         var h = HTTPSettings()
-        let keys = ["timeout", "connectTimeout", "maxBodyBytes", "insecureSkipVerify", "cookies"]
+        let keys = ["timeout", "connectTimeout", "maxBodyBytes", "insecureSkipVerify", "cookies", "redirects"]
         guard let obj = node.object(keys: keys) else { return h }
         if let d = obj.optional("timeout")?.duration() { h.timeout = d }
         if let d = obj.optional("connectTimeout")?.duration() { h.connectTimeout = d }
         if let n = obj.optional("maxBodyBytes")?.integer(atLeast: 0, atMost: 1 << 30) { h.maxBodyBytes = n }
         if let b = obj.optional("insecureSkipVerify")?.bool() { h.insecureSkipVerify = b }
         if let b = obj.optional("cookies")?.bool() { h.cookies = b }
+        if let n = obj.optional("redirects")?.integer(atLeast: 0, atMost: 100) { h.redirects = n }
         return h
     }
 }

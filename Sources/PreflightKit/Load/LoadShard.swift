@@ -248,13 +248,83 @@ actor LoadShard {
             let end = NIODeadline.now()
             self.assumeIsolated { shard in
                 guard !outcome.abandoned, !shard.machine.isFinished else { return }
-                shard.inFlight[v] = nil
-                shard.record(request, outcome, vu: vu, intended: intended, sent: sent, end: end)
-                if shard.control.isStopping {
-                    shard.machine.stop(now: (end - shard.start).nanoseconds, into: &shard.actions)
+                if outcome.location != nil, let next = shard.redirected(request, outcome, hops: 0) {
+                    shard.follow(v, next, from: request, hops: 1, carried: outcome) { shard, final, end in
+                        shard.answered(v, request, final, vu: vu, intended: intended, sent: sent, end: end)
+                    }
+                    return
                 }
-                shard.machine.responded(vu: v, now: (end - shard.start).nanoseconds, into: &shard.actions)
-                shard.perform()
+                shard.answered(v, request, outcome, vu: vu, intended: intended, sent: sent, end: end)
+            }
+        }
+    }
+
+    private func answered(
+        _ v: Int,
+        _ request: PreparedRequest,
+        _ outcome: HTTPOutcome,
+        vu: Int,
+        intended: NIODeadline,
+        sent: NIODeadline,
+        end: NIODeadline
+    ) {
+        inFlight[v] = nil
+        record(request, outcome, vu: vu, intended: intended, sent: sent, end: end)
+        if control.isStopping { machine.stop(now: (end - start).nanoseconds, into: &actions) }
+        machine.responded(vu: v, now: (end - start).nanoseconds, into: &actions)
+        perform()
+    }
+
+    // MARK: Redirects
+
+    /// The request a redirect answer asks for, while `http.redirects` allows another hop; nil otherwise (the 3xx is
+    /// then the answer).
+    private func redirected(_ request: PreparedRequest, _ outcome: HTTPOutcome, hops: Int) -> PreparedRequest? {
+        guard hops < plan.redirects, outcome.error == nil, let location = outcome.location,
+            let message = Redirect.next(
+                after: request.message,
+                status: outcome.status,
+                location: location,
+                target: target
+            )
+        else { return nil }
+        var next = request
+        next.message = message
+        next.isConstant = false
+        return next
+    }
+
+    /// Sends a redirect's next request on the same VU slot and follows on; `done` gets the final answer with the
+    /// bytes of every hop and the number of redirects. Only redirects take this path: a plain answer costs the
+    /// load path nothing more than the `location` check.
+    private func follow(
+        _ v: Int,
+        _ request: PreparedRequest,
+        from previous: PreparedRequest,
+        hops: Int,
+        carried: HTTPOutcome,
+        done: @escaping @Sendable (isolated LoadShard, HTTPOutcome, NIODeadline) -> Void
+    ) {
+        var request = request
+        if plan.cookies, v < flows.count, flows[v] != nil {
+            // A login that sets its cookie on a 302 is followed with it.
+            storeCookies(v, carried, path: previous.message.path)
+            if let jar = flows[v]?.cookies, !jar.isEmpty { addCookies(jar, to: &request) }
+        }
+        let sending = request
+        connection(slot: v).send(sending) { [self] outcome in
+            let end = NIODeadline.now()
+            self.assumeIsolated { shard in
+                guard !outcome.abandoned, !shard.machine.isFinished else { return }
+                var outcome = outcome
+                outcome.bytesIn += carried.bytesIn
+                outcome.bytesOut += carried.bytesOut
+                outcome.redirects = hops
+                if outcome.location != nil, let next = shard.redirected(sending, outcome, hops: hops) {
+                    shard.follow(v, next, from: sending, hops: hops + 1, carried: outcome, done: done)
+                    return
+                }
+                done(shard, outcome, end)
             }
         }
     }
@@ -305,6 +375,7 @@ actor LoadShard {
         metrics.requests[r].bytesIn += outcome.bytesIn
         metrics.requests[r].bytesOut += outcome.bytesOut
         if outcome.bodyTruncated { metrics.requests[r].truncatedBodies += 1 }
+        metrics.requests[r].redirects += outcome.redirects
         // A flow counts its iterations when the last step ends (`finishFlow`).
         if plan.steps == nil { metrics.iterations += 1 }
         let bucket = max(0, Int((end - start).nanoseconds / bucketNanos))
@@ -352,6 +423,13 @@ actor LoadShard {
             let end = NIODeadline.now()
             self.assumeIsolated { shard in
                 guard !outcome.abandoned, !shard.machine.isFinished else { return }
+                if outcome.location != nil, let next = shard.redirected(request, outcome, hops: 0) {
+                    shard.follow(v, next, from: request, hops: 1, carried: outcome) { shard, final, end in
+                        shard.inFlight[v] = nil
+                        shard.stepAnswered(v, request, final, intended: intended, sent: sent, end: end)
+                    }
+                    return
+                }
                 shard.inFlight[v] = nil
                 shard.stepAnswered(v, request, outcome, intended: intended, sent: sent, end: end)
             }
@@ -368,11 +446,9 @@ actor LoadShard {
     ) {
         guard var f = flows[v], let steps = plan.steps else { return }
         let step = steps[f.step]
-        if plan.cookies, let fields = outcome.headers?["set-cookie"], !fields.isEmpty {
-            let path = request.message.path
-            let now = Date().timeIntervalSince1970
-            for field in fields { f.cookies.store(field, host: target.host, path: target.basePath + path, now: now) }
-            flows[v] = f
+        if plan.cookies {
+            storeCookies(v, outcome, path: request.message.path)
+            f = flows[v] ?? f
         }
         let held = plan.untilHolds(
             step: f.step,
@@ -430,6 +506,14 @@ actor LoadShard {
         } else {
             finishFlow(v, f, end: end)
         }
+    }
+
+    /// Stores an answer's `Set-Cookie` fields in VU slot `v`'s jar (`path`: the request's, below the base path).
+    private func storeCookies(_ v: Int, _ outcome: HTTPOutcome, path: String) {
+        guard let fields = outcome.headers?["set-cookie"], !fields.isEmpty, var f = flows[v] else { return }
+        let now = Date().timeIntervalSince1970
+        for field in fields { f.cookies.store(field, host: target.host, path: target.basePath + path, now: now) }
+        flows[v] = f
     }
 
     /// The jar's cookies for this request, after any `Cookie` the scenario sets itself.

@@ -293,7 +293,8 @@ extension Report {
             },
             bytesIn: r.bytesIn,
             bytesOut: r.bytesOut,
-            truncatedBodies: r.truncatedBodies > 0 ? r.truncatedBodies : nil
+            truncatedBodies: r.truncatedBodies > 0 ? r.truncatedBodies : nil,
+            redirects: r.redirects > 0 ? r.redirects : nil
         )
     }
 }

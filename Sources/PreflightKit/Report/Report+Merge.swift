@@ -218,6 +218,7 @@ public enum ReportMerge {
             m.requests[i].bytesIn = request.bytesIn
             m.requests[i].bytesOut = request.bytesOut
             m.requests[i].truncatedBodies = request.truncatedBodies ?? 0
+            m.requests[i].redirects = request.redirects ?? 0
         }
         m.iterations = Int(r.summary(.iterations)?[.count] ?? 0)
         m.droppedIterations = Int(r.summary(.droppedIterations)?[.count] ?? 0)

@@ -146,6 +146,8 @@ public struct Report: Codable, Sendable {
         public var bytesOut: Int
         /// Responses whose body was longer than `http.maxBodyBytes`: drained and counted, checked truncated.
         public var truncatedBodies: Int?
+        /// Redirects followed (`http.redirects`); absent when none was.
+        public var redirects: Int?
     }
 
     public struct CheckCounts: Codable, Sendable {

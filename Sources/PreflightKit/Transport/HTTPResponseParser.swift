@@ -20,7 +20,8 @@ import Darwin
 struct HTTPResponseParser {
     enum Event {
         /// `coding`: the body's `Content-Encoding`, read whether or not the headers are kept.
-        case head(status: Int, keepAlive: Bool, headers: ResponseHeaders?, coding: ContentCoding)
+        /// `location`: a 3xx answer's `Location`.
+        case head(status: Int, keepAlive: Bool, headers: ResponseHeaders?, coding: ContentCoding, location: String?)
         case body(ByteBuffer)
         case end
     }
@@ -194,6 +195,7 @@ struct HTTPResponseParser {
         var connectionKeepAlive = false
         var headers: ResponseHeaders? = keepHeaders ? ResponseHeaders() : nil
         var coding = ContentCoding.identity
+        var location: String?
         try head.withUnsafeReadableBytes { bytes in
             var lines = Lines(bytes: bytes)
             guard let statusLine = lines.next() else { throw Error(code: .badStatusLine) }
@@ -217,6 +219,8 @@ struct HTTPResponseParser {
                     contentLength = n
                 } else if Self.equalsLowercase(name, "transfer-encoding") {
                     chunked = Self.endsWithChunked(value)
+                } else if status >= 300, status < 400, Self.equalsLowercase(name, "location") {
+                    location = String(decoding: value, as: UTF8.self)
                 } else if Self.equalsLowercase(name, "content-encoding") {
                     coding = ContentCoding.named(value)
                 } else if Self.equalsLowercase(name, "connection") {
@@ -245,7 +249,7 @@ struct HTTPResponseParser {
             keepAlive = false
             state = .untilClose
         }
-        return .head(status: status, keepAlive: keepAlive, headers: headers, coding: coding)
+        return .head(status: status, keepAlive: keepAlive, headers: headers, coding: coding, location: location)
     }
 
     /// `HTTP/1.x NNN reason`: the status and the minor version.

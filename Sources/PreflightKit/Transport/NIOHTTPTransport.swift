@@ -289,10 +289,11 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
 
     private func handle(_ event: HTTPResponseParser.Event) {
         switch event {
-        case .head(let status, let keepAlive, let headers, let coding):
+        case .head(let status, let keepAlive, let headers, let coding, let location):
             guard machine.receivedHead(keepAlive: keepAlive) else { return }
             outcome.status = status
             outcome.headers = headers
+            outcome.location = location
             self.coding = coding
         case .body(var part):
             guard wantsBody, machine.isReceivingBody else { return }
