@@ -28,11 +28,8 @@ public struct CookieJar: Sendable {
     /// Stores one `Set-Cookie` value received from `host` for a request to `path` (RFC 6265 §5.2–5.3); a cookie for
     /// another domain, or with a malformed name, is ignored, as a browser does.
     public mutating func store(_ setCookie: String, host: String, path: String, now: Double) {
+        guard let (name, value) = Self.nameAndValue(setCookie) else { return }
         let parts = setCookie.split(separator: ";", omittingEmptySubsequences: false)
-        guard let pair = parts.first, let eq = pair.firstIndex(of: "=") else { return }
-        let name = pair[..<eq].trimmingCharacters(in: .whitespaces)
-        let value = pair[pair.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-        guard !name.isEmpty else { return }
         let host = host.lowercased()
         var domain = host
         var hostOnly = true
@@ -96,6 +93,15 @@ public struct CookieJar: Sendable {
         guard !matching.isEmpty else { return nil }
         return matching.sorted { ($0.path.count, -$0.created) > ($1.path.count, -$1.created) }
             .map { "\($0.name)=\($0.value)" }.joined(separator: "; ")
+    }
+
+    /// The cookie a `Set-Cookie` value sets, before its attributes (RFC 6265 §5.2); nil without a name.
+    public static func nameAndValue(_ setCookie: String) -> (name: String, value: String)? {
+        let pair = setCookie.prefix { $0 != ";" }
+        guard let eq = pair.firstIndex(of: "=") else { return nil }
+        let name = pair[..<eq].trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty else { return nil }
+        return (name, pair[pair.index(after: eq)...].trimmingCharacters(in: .whitespaces))
     }
 
     /// RFC 6265 §5.1.3: the host is the domain, or ends with "." + domain and is not an IP address.

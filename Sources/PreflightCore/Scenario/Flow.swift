@@ -31,6 +31,14 @@ public struct Capture: Sendable {
         case cookie(String)
         /// The body as text (with `regex`).
         case body
+
+        /// Whether it reads the body (else the headers).
+        public var readsBody: Bool {
+            switch self {
+            case .json, .body: true
+            case .header, .cookie: false
+            }
+        }
     }
 
     public var name: String

@@ -143,20 +143,8 @@ public struct RequestPlan: Sendable {
             let step = flow?[k]
             var reads = r.checks
             if let until = step?.until { reads.append(until.check) }
-            let capturesNeedBody =
-                step?.captures.contains { c in
-                    switch c.source {
-                    case .json, .body: true
-                    case .header, .cookie: false
-                    }
-                } ?? false
-            let capturesNeedHeaders =
-                step?.captures.contains { c in
-                    switch c.source {
-                    case .json, .body: false
-                    case .header, .cookie: true
-                    }
-                } ?? false
+            let capturesNeedBody = step?.captures.contains { $0.source.readsBody } ?? false
+            let capturesNeedHeaders = step?.captures.contains { !$0.source.readsBody } ?? false
             let (kept, hasUserAgent) = HeaderMerge.targetHeaders(target.headers, besides: r.headers.map(\.name))
             var headers = kept.map { (name: $0.name, value: [Segment.bytes(Array($0.value.utf8))]) }
             headers += r.headers.map { (name: $0.name, value: segments($0.value, .header)) }
@@ -499,15 +487,7 @@ public struct RequestPlan: Sendable {
 
     /// The value of cookie `name` in the answer's `Set-Cookie` fields (the last one that sets it).
     package static func cookie(_ name: String, in headers: ResponseHeaders) -> String? {
-        var found: String?
-        for field in headers["set-cookie"] {
-            let pair = field.prefix { $0 != ";" }
-            guard let eq = pair.firstIndex(of: "=") else { continue }
-            if pair[..<eq].trimmingCharacters(in: .whitespaces) == name {
-                found = pair[pair.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-            }
-        }
-        return found
+        headers["set-cookie"].compactMap(CookieJar.nameAndValue).last { $0.name == name }?.value
     }
 
     private func evaluate(

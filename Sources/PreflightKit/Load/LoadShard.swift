@@ -160,9 +160,12 @@ actor LoadShard {
             record(pending.request, aborted, vu: pending.vu, intended: pending.intended, sent: pending.sent, end: now)
             inFlight[v] = nil
         }
-        for timer in flowTimers { timer?.cancel() }
-        flowTimers.removeAll()
-        flows.removeAll()
+        for v in flowTimers.indices {
+            flowTimers[v]?.cancel()
+            flowTimers[v] = nil
+        }
+        // Cleared in place: a slot is indexed by VU, so the arrays keep their length.
+        for v in flows.indices { flows[v] = nil }
         machine.abandon(into: &actions)
         perform()
         for connection in connections { connection.close() }
@@ -270,6 +273,11 @@ actor LoadShard {
     ) {
         inFlight[v] = nil
         record(request, outcome, vu: vu, intended: intended, sent: sent, end: end)
+        iterationEnded(v, end: end)
+    }
+
+    /// VU slot `v` finished its iteration (a request, or a whole flow): the machine decides what it does next.
+    private func iterationEnded(_ v: Int, end: NIODeadline) {
         if control.isStopping { machine.stop(now: (end - start).nanoseconds, into: &actions) }
         machine.responded(vu: v, now: (end - start).nanoseconds, into: &actions)
         perform()
@@ -539,9 +547,7 @@ actor LoadShard {
         flows[v] = nil
         metrics.iterations += 1
         metrics.iterationDuration.record(UInt64(max(0, (end - f.intended).nanoseconds / 1000)))
-        if control.isStopping { machine.stop(now: (end - start).nanoseconds, into: &actions) }
-        machine.responded(vu: v, now: (end - start).nanoseconds, into: &actions)
-        perform()
+        iterationEnded(v, end: end)
     }
 
     // One dictionary access each on the hot path: the value is updated in place.
