@@ -115,6 +115,10 @@ extension MarketDataSerial {
                     let s = scheduler(port: port, store: store, symbols: symbols)
                     let first = try #require(try await s.runOnce())
                     #expect(first.run.symbolsTotal == 10)
+                    // Each symbol's row of the run, with its newest bar read in the run's last transaction.
+                    let rows = try await store.runSymbols(first.run.id)
+                    #expect(rows.map(\.symbol) == symbols)
+                    #expect(rows.allSatisfy { $0.state == "done" && $0.newestBar != nil })
                     #expect(await s.maxInFlight <= 3)
                     #expect(await state.maxSymbolsInFlight <= 3)
                     // No impossible bar was stored; the days they stood for are open gaps, filled by the next run.

@@ -180,6 +180,50 @@ enum Engine: String, CustomTestStringConvertible, Sendable {
     }
 
     @Test(arguments: Engine.available)
+    func aQueuedRunStartsFinishesAndNamesEachSymbolWithItsNewestBar(engine: Engine) async throws {
+        try await engine.withFreshStore { store in
+            let bars = DemoData.bars(symbol: "NVDA", days: 10)
+            try await store.upsert(bars, symbol: "NVDA")
+            let id = try await store.startRun(symbols: 2, queued: true)
+            #expect(try await store.run(id)?.status == "queued")
+            #expect(try await store.runSymbols(id).isEmpty)
+            try await store.beginRun(id)
+            #expect(try await store.run(id)?.status == "running")
+            try await store.finishRun(
+                id,
+                status: "partial",
+                ok: 1,
+                failed: 1,
+                requests: 4,
+                barsWritten: 10,
+                symbols: [
+                    MarketStore.RunSymbolRow(symbol: "ZZZ", state: "unknown_symbol", requests: 1, error: "unknown"),
+                    MarketStore.RunSymbolRow(symbol: "NVDA", state: "done", requests: 3, barsWritten: 10),
+                ]
+            )
+            let run = try #require(try await store.run(id))
+            #expect(run.status == "partial")
+            #expect(run.finishedAt != nil)
+            let rows = try await store.runSymbols(id)
+            #expect(rows.map(\.symbol) == ["NVDA", "ZZZ"])
+            #expect(
+                rows[0]
+                    == MarketStore.RunSymbolRow(
+                        symbol: "NVDA",
+                        state: "done",
+                        requests: 3,
+                        barsWritten: 10,
+                        newestBar: bars.last?.date
+                    )
+            )
+            #expect(rows[1].error == "unknown")
+            #expect(rows[1].newestBar == nil, "no bar stored")
+            #expect(try await store.run(id + 1) == nil)
+            #expect(try await store.runSymbols(id + 1).isEmpty)
+        }
+    }
+
+    @Test(arguments: Engine.available)
     func aChunkAndItsStatusAreWrittenTogether(engine: Engine) async throws {
         try await engine.withFreshStore { store in
             let bars = DemoData.bars(symbol: "NVDA", days: 10)

@@ -40,6 +40,36 @@ public actor AutoBackfillScheduler: Service {
         public var limiterWait: Duration = .zero
         /// Backoff waits between attempts (after 429s, 5xx, timeouts).
         public var backoffWait: Duration = .zero
+
+        /// Why the symbol is not done, for its status row and its run's; nil when it is.
+        var error: String? {
+            switch state {
+            case .done: nil
+            case .unknownSymbol: "unknown symbol at the provider"
+            case .providerRefused(let s): "provider refused us (HTTP \(s))"
+            case .failed(let reason): reason
+            default: "\(state)"
+            }
+        }
+
+        /// The symbol's row in its run (`backfill_run_symbols`).
+        var runRow: MarketStore.RunSymbolRow {
+            let name =
+                switch state {
+                case .done: "done"
+                case .unknownSymbol: "unknown_symbol"
+                case .providerRefused: "provider_refused"
+                default: "failed"
+                }
+            return MarketStore.RunSymbolRow(
+                symbol: symbol,
+                state: name,
+                requests: requests,
+                barsWritten: barsWritten,
+                rateLimitHits: rateLimitHits,
+                error: error
+            )
+        }
     }
 
     public let store: MarketStore
@@ -62,6 +92,10 @@ public actor AutoBackfillScheduler: Service {
     private var nextRunAt: Date?
     /// Rung by `trigger()`: the periodic loop starts the next run at once.
     private let wakeup = Wakeup()
+    /// The run a trigger reserved (a `queued` row), which the next run takes over; at most one waits.
+    private var queuedRun: Int64?
+    /// Triggers waiting for a reservation another trigger is writing (so two triggers reserve one run).
+    private var reserving: [CheckedContinuation<Int64, any Error>]?
     private var restored = false
 
     public init(
@@ -102,24 +136,53 @@ public actor AutoBackfillScheduler: Service {
                     _ = try? await self.runOnce()
                     let next = ContinuousClock.now + self.configuration.interval
                     await self.setNextRun(Date().addingTimeInterval(self.configuration.interval.seconds))
-                    // Until the next run is due, or `POST backfill` rings (no polling).
-                    _ = await self.wakeup.wait(until: next)
+                    // Until the next run is due, or a trigger queues one (no polling). A ring whose run has
+                    // already been taken over by the run just finished starts nothing.
+                    while await self.queuedRun == nil {
+                        guard await self.wakeup.wait(until: next) else { break }
+                    }
                     try Task.checkCancellation()
                 }
             }
         } catch is CancellationError {
             // The normal end of a service in graceful shutdown.
         }
+        // A run requested but never started says so, so a client polling it is not left waiting.
+        if let queued = queuedRun {
+            queuedRun = nil
+            try? await uncancelled { try await self.store.finishRun(queued, status: "interrupted") }
+        }
         logger.notice("backfill scheduler stopped", metadata: ["backfill.reason": "graceful shutdown"])
     }
 
     private func setNextRun(_ date: Date) { nextRunAt = date }
 
-    /// Asks the periodic loop for a run now; false when one is running already.
-    public func trigger() -> Bool {
-        guard state != .running else { return false }
-        wakeup.ring()
-        return true
+    /// Asks the periodic loop for a run now and returns its id (`POST /api/v1/admin/backfill`).
+    ///
+    /// The run is reserved at once as a `queued` row of `backfill_runs`, so the caller can poll it
+    /// (`GET backfill/runs/{id}`). Runs never overlap: while one runs, the requested one starts right after it.
+    /// Requests coalesce: while a run is queued, another trigger gets the same id (what it asks for — a run that
+    /// starts after now — is what that run is).
+    public func trigger() async throws -> Int64 {
+        if let queuedRun { return queuedRun }
+        if reserving != nil {
+            return try await withCheckedThrowingContinuation { reserving?.append($0) }
+        }
+        reserving = []
+        let result: Result<Int64, any Error>
+        do {
+            result = .success(try await store.startRun(symbols: configuration.symbols.count, queued: true))
+        } catch {
+            result = .failure(error)
+        }
+        let waiters = reserving ?? []
+        reserving = nil
+        if case .success(let id) = result {
+            queuedRun = id
+            wakeup.ring()
+        }
+        for waiter in waiters { waiter.resume(with: result) }
+        return try result.get()
     }
 
     /// Health survives a restart: the last run, the last success and the failures in a row are read back from
@@ -128,7 +191,7 @@ public actor AutoBackfillScheduler: Service {
         guard !restored else { return }
         restored = true
         guard let runs = try? await store.runs(limit: 1000) else { return }
-        let finished = runs.filter { $0.status != "running" }
+        let finished = runs.filter { MarketStore.finishedRunStatuses.contains($0.status) }
         if lastRun == nil { lastRun = finished.first }
         if lastSuccess == nil {
             lastSuccess = finished.first { $0.status == "ok" }?.finishedAt.flatMap(MarketStore.date)
@@ -144,8 +207,13 @@ public actor AutoBackfillScheduler: Service {
     public func runOnce() async throws -> (run: MarketStore.RunRow, outcomes: [SymbolOutcome])? {
         await restoreIfNeeded()
         guard state != .running else { return nil }
+        // A run a trigger reserved becomes this one.
+        let reserved = queuedRun
+        queuedRun = nil
         if let paused = pausedUntil, paused > .now {
             state = .paused
+            // The requested run ends at once, and says why, rather than waiting out the pause unseen.
+            if let reserved { try await store.finishRun(reserved, status: "paused") }
             return nil
         }
         state = .running
@@ -153,7 +221,13 @@ public actor AutoBackfillScheduler: Service {
         defer { if state == .running { state = .idle } }
         try? await store.pruneAttempts(before: Date().addingTimeInterval(-MarketStore.attemptRetention))
         let symbols = configuration.symbols
-        let id = try await store.startRun(symbols: symbols.count)
+        let id: Int64
+        if let reserved {
+            try await store.beginRun(reserved)
+            id = reserved
+        } else {
+            id = try await store.startRun(symbols: symbols.count)
+        }
         let width = configuration.parallel ? max(1, configuration.maxConcurrentSymbols) : 1
         var outcomes: [SymbolOutcome] = []
         await withTaskGroup(of: SymbolOutcome.self) { group in
@@ -177,6 +251,7 @@ public actor AutoBackfillScheduler: Service {
         let barsWritten = outcomes.reduce(0) { $0 + $1.barsWritten }
         let rateLimitHits = outcomes.reduce(0) { $0 + $1.rateLimitHits }
         let ok = outcomes.count - failed
+        let rows = outcomes.map(\.runRow)
         // The run's row is finished even when the task is cancelled (a cancelled task's database calls throw).
         try await uncancelled {
             try await store.finishRun(
@@ -186,7 +261,8 @@ public actor AutoBackfillScheduler: Service {
                 failed: failed,
                 requests: requests,
                 barsWritten: barsWritten,
-                rateLimitHits: rateLimitHits
+                rateLimitHits: rateLimitHits,
+                symbols: rows
             )
         }
         if interrupted {
@@ -217,7 +293,8 @@ public actor AutoBackfillScheduler: Service {
             success: status == "ok",
             consecutiveFailures: consecutiveFailures
         )
-        let run = try await store.runs(limit: 1).first
+        // By id: a trigger may have queued a newer row meanwhile.
+        let run = try await store.run(id)
         lastRun = run
         logger.info(
             "backfill run finished",
@@ -295,14 +372,6 @@ public actor AutoBackfillScheduler: Service {
                     break loop
                 }
             }
-            let error: String? =
-                switch outcome.state {
-                case .done: nil
-                case .unknownSymbol: "unknown symbol at the provider"
-                case .providerRefused(let s): "provider refused us (HTTP \(s))"
-                case .failed(let reason): reason
-                default: "\(outcome.state)"
-                }
             // When the symbol will be tried again: the next periodic run after a failure, the end of the pause
             // after the provider refused us; never for a symbol the provider does not know.
             let nextRetry: Duration? =
@@ -315,7 +384,7 @@ public actor AutoBackfillScheduler: Service {
                 symbol: symbol,
                 openGaps: job.openGaps,
                 attempts: outcome.requests,
-                error: error,
+                error: outcome.error,
                 nextRetryAt: nextRetry.map { Date().addingTimeInterval($0.seconds) }
             )
         } catch is CancellationError {

@@ -4,7 +4,7 @@ import Hummingbird
 import NIOCore
 
 /// The scheduler's admin endpoints: `scheduler-health`, `backfill/runs`, `backfill/symbols`, `backfill/attempts`,
-/// `rate-limits` and `POST backfill`.
+/// `backfill/runs/{id}`, `rate-limits` and `POST backfill`.
 struct BackfillAdminController {
     let store: MarketStore
     /// Nil without `--provider`: health answers `disabled`, a trigger 503.
@@ -46,6 +46,22 @@ struct BackfillAdminController {
             return try encodeJSON(["attempts": try await store.attempts(symbol: symbol, limit: limit)])
         }
         admin.get("rate-limits") { _, _ in try encodeJSON(["events": try await store.rateLimitEvents()]) }
+        admin.get("backfill/runs/{id}") { _, context in
+            let text = context.parameters.get("id") ?? ""
+            guard let id = Int64(text), id > 0 else {
+                throw APIError(
+                    .badRequest,
+                    "bad_run_id",
+                    "a run id is a positive whole number, got \"\(text.prefix(40))\""
+                )
+            }
+            guard let run = try await store.run(id) else {
+                throw APIError(.notFound, "unknown_run", "no backfill run \(id)")
+            }
+            let finished = MarketStore.finishedRunStatuses.contains(run.status)
+            let symbols = finished ? try await store.runSymbols(id) : []
+            return try encodeJSON(RunAnswer(run: run, finished: finished, symbols: symbols))
+        }
         admin.post("backfill") { _, _ in
             guard let scheduler else {
                 throw APIError(
@@ -54,10 +70,28 @@ struct BackfillAdminController {
                     "no provider is configured (serve --provider URL)"
                 )
             }
-            guard await scheduler.trigger() else {
-                throw APIError(.conflict, "run_in_progress", "a backfill run is in progress; runs never overlap")
-            }
-            return JSONText.response(#"{"triggered":true}"#, status: .accepted)
+            let id = try await scheduler.trigger()
+            var response = JSONText.response(#"{"runId":\#(id),"status":"queued"}"#, status: .accepted)
+            response.headers[.location] = "/api/v1/admin/backfill/runs/\(id)"
+            return response
         }
     }
+}
+
+/// `GET /api/v1/admin/backfill/runs/{id}`: the run's row, whether it has ended, and (once it has) how each symbol
+/// went with its newest stored bar.
+struct RunAnswer: Encodable {
+    var run: MarketStore.RunRow
+    /// The status will not change any more (`ok`, `partial`, `failed`, `interrupted`, `paused`).
+    var finished: Bool
+    var symbols: [MarketStore.RunSymbolRow]
+
+    func encode(to encoder: any Encoder) throws {
+        try run.encode(to: encoder)
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(finished, forKey: .finished)
+        try c.encode(symbols, forKey: .symbols)
+    }
+
+    enum Keys: String, CodingKey { case finished, symbols }
 }

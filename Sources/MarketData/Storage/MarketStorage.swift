@@ -37,9 +37,23 @@ public protocol MarketStorage: Sendable {
     func writeCanary(seq: Int, writtenAt: String, receivedAt: String) async throws -> Bool
     func canary(from seq: Int) async throws -> [MarketStore.CanaryRecord]
 
-    func startRun(symbols: Int, startedAt: String) async throws -> Int64
-    func finishRun(_ id: Int64, finishedAt: String, status: String, counts: RunCounts) async throws
+    /// A new run row in `status` (`running`, or `queued` when a trigger reserves it for the scheduler).
+    func startRun(symbols: Int, startedAt: String, status: String) async throws -> Int64
+    /// A queued run starts: `running` from `startedAt`.
+    func beginRun(_ id: Int64, startedAt: String) async throws
+    /// The run's status and totals, and one row per symbol (each with its newest stored bar, read by the engine in
+    /// the same transaction; `newestBar` as passed is ignored).
+    func finishRun(
+        _ id: Int64,
+        finishedAt: String,
+        status: String,
+        counts: RunCounts,
+        symbols: [MarketStore.RunSymbolRow]
+    ) async throws
     func runs(limit: Int) async throws -> [MarketStore.RunRow]
+    func run(_ id: Int64) async throws -> MarketStore.RunRow?
+    /// The symbols of a finished run, by symbol.
+    func runSymbols(_ id: Int64) async throws -> [MarketStore.RunSymbolRow]
 
     /// Writes the symbol's status with its newest stored bar read in the same transaction.
     func recordSymbolStatus(_ status: SymbolStatusWrite) async throws

@@ -2,10 +2,14 @@ import Foundation
 
 /// The scheduler's observability rows (SPEC §10): `backfill_runs`, `backfill_symbol_status`, `rate_limit_events`.
 extension MarketStore {
+    /// A `backfill_runs` row.
     public struct RunRow: Sendable, Codable, Equatable {
         public var id: Int64
+        /// When the run started; for a `queued` run, when it was requested.
         public var startedAt: String
         public var finishedAt: String?
+        /// `queued` (a trigger reserved it), `running`, then `ok`, `partial`, `failed`, `interrupted` (a shutdown
+        /// cut it short or came before it started) or `paused` (the provider had refused us; nothing was sent).
         public var status: String
         public var symbolsTotal: Int
         public var symbolsOk: Int
@@ -13,6 +17,40 @@ extension MarketStore {
         public var requests: Int
         public var barsWritten: Int
         public var rateLimitHits: Int
+    }
+
+    /// Run statuses that no longer change.
+    public static let finishedRunStatuses: Set<String> = ["ok", "partial", "failed", "interrupted", "paused"]
+
+    /// How one symbol went in one run (`backfill_run_symbols`).
+    public struct RunSymbolRow: Sendable, Codable, Equatable {
+        public var symbol: String
+        /// `done`, `unknown_symbol`, `provider_refused` or `failed`.
+        public var state: String
+        public var requests: Int
+        public var barsWritten: Int
+        public var rateLimitHits: Int
+        public var error: String?
+        /// The symbol's newest stored bar when the run finished.
+        public var newestBar: String?
+
+        public init(
+            symbol: String,
+            state: String,
+            requests: Int = 0,
+            barsWritten: Int = 0,
+            rateLimitHits: Int = 0,
+            error: String? = nil,
+            newestBar: String? = nil
+        ) {
+            self.symbol = symbol
+            self.state = state
+            self.requests = requests
+            self.barsWritten = barsWritten
+            self.rateLimitHits = rateLimitHits
+            self.error = error
+            self.newestBar = newestBar
+        }
     }
 
     public struct SymbolStatusRow: Sendable, Codable, Equatable {
@@ -48,18 +86,25 @@ extension MarketStore {
         return f.date(from: text)
     }
 
-    public func startRun(symbols: Int) async throws -> Int64 {
-        try await storage.startRun(symbols: symbols, startedAt: Self.timestamp())
+    /// A new run, `running` now or `queued` (a trigger's reservation, started later by ``beginRun(_:)``).
+    public func startRun(symbols: Int, queued: Bool = false) async throws -> Int64 {
+        try await storage.startRun(symbols: symbols, startedAt: Self.timestamp(), status: queued ? "queued" : "running")
+    }
+
+    /// A queued run starts now.
+    public func beginRun(_ id: Int64) async throws {
+        try await storage.beginRun(id, startedAt: Self.timestamp())
     }
 
     public func finishRun(
         _ id: Int64,
         status: String,
-        ok: Int,
-        failed: Int,
-        requests: Int,
-        barsWritten: Int,
-        rateLimitHits: Int
+        ok: Int = 0,
+        failed: Int = 0,
+        requests: Int = 0,
+        barsWritten: Int = 0,
+        rateLimitHits: Int = 0,
+        symbols: [RunSymbolRow] = []
     ) async throws {
         try await storage.finishRun(
             id,
@@ -71,9 +116,14 @@ extension MarketStore {
                 requests: requests,
                 barsWritten: barsWritten,
                 rateLimitHits: rateLimitHits
-            )
+            ),
+            symbols: symbols
         )
     }
+
+    public func run(_ id: Int64) async throws -> RunRow? { try await storage.run(id) }
+
+    public func runSymbols(_ id: Int64) async throws -> [RunSymbolRow] { try await storage.runSymbols(id) }
 
     /// Upserts a chunk's bars and the symbol's status in one transaction, so a crash loses at most this chunk.
     @discardableResult

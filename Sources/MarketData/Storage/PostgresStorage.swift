@@ -304,6 +304,24 @@ public final class PostgresStorage: MarketStorage {
                 "CREATE INDEX backfill_attempts_symbol ON backfill_attempts (symbol, id)",
             ]
         ),
+        Migration(
+            identifier: "v3-run-symbols",
+            statements: [
+                """
+                CREATE TABLE backfill_run_symbols (
+                    run_id BIGINT NOT NULL,
+                    symbol TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    requests BIGINT NOT NULL DEFAULT 0,
+                    bars_written BIGINT NOT NULL DEFAULT 0,
+                    rate_limit_hits BIGINT NOT NULL DEFAULT 0,
+                    error TEXT,
+                    newest_bar TEXT COLLATE "C",
+                    PRIMARY KEY (run_id, symbol)
+                )
+                """
+            ]
+        ),
     ]
 
     /// A fixed advisory-lock key: instances migrating the same database at once take turns.
@@ -509,11 +527,11 @@ public final class PostgresStorage: MarketStorage {
 
     // MARK: Backfill runs and symbol status
 
-    public func startRun(symbols: Int, startedAt: String) async throws -> Int64 {
+    public func startRun(symbols: Int, startedAt: String, status: String) async throws -> Int64 {
         let ids = try await collect(
             client.query(
                 """
-                INSERT INTO backfill_runs (started_at, status, symbols_total) VALUES (\(startedAt), 'running', \(symbols))
+                INSERT INTO backfill_runs (started_at, status, symbols_total) VALUES (\(startedAt), \(status), \(symbols))
                 RETURNING id
                 """,
                 logger: logger
@@ -524,29 +542,82 @@ public final class PostgresStorage: MarketStorage {
         return id
     }
 
-    public func finishRun(_ id: Int64, finishedAt: String, status: String, counts c: RunCounts) async throws {
+    public func beginRun(_ id: Int64, startedAt: String) async throws {
         try await client.query(
-            """
-            UPDATE backfill_runs SET finished_at = \(finishedAt), status = \(status), symbols_ok = \(c.ok),
-                symbols_failed = \(c.failed), requests = \(c.requests), bars_written = \(c.barsWritten),
-                rate_limit_hits = \(c.rateLimitHits)
-            WHERE id = \(id)
-            """,
+            "UPDATE backfill_runs SET started_at = \(startedAt), status = 'running' WHERE id = \(id)",
             logger: logger
         )
     }
 
+    public func finishRun(
+        _ id: Int64,
+        finishedAt: String,
+        status: String,
+        counts c: RunCounts,
+        symbols: [MarketStore.RunSymbolRow]
+    ) async throws {
+        try await client.withTransaction(logger: logger) { conn in
+            try await conn.query(
+                """
+                UPDATE backfill_runs SET finished_at = \(finishedAt), status = \(status), symbols_ok = \(c.ok),
+                    symbols_failed = \(c.failed), requests = \(c.requests), bars_written = \(c.barsWritten),
+                    rate_limit_hits = \(c.rateLimitHits)
+                WHERE id = \(id)
+                """,
+                logger: logger
+            )
+            guard !symbols.isEmpty else { return }
+            // One statement for every symbol: arrays bound as parameters, unnested server-side (an empty error
+            // is none: postgres-nio binds no NULL inside an array).
+            try await conn.query(
+                """
+                INSERT INTO backfill_run_symbols
+                    (run_id, symbol, state, requests, bars_written, rate_limit_hits, error, newest_bar)
+                SELECT \(id), s.symbol, s.state, s.requests, s.bars_written, s.hits, NULLIF(s.error, ''),
+                    (SELECT MAX(ts) FROM bars b WHERE b.symbol = s.symbol)
+                FROM UNNEST(\(symbols.map(\.symbol))::text[], \(symbols.map(\.state))::text[],
+                    \(symbols.map(\.requests))::int8[], \(symbols.map(\.barsWritten))::int8[],
+                    \(symbols.map(\.rateLimitHits))::int8[], \(symbols.map { $0.error ?? "" })::text[])
+                    AS s(symbol, state, requests, bars_written, hits, error)
+                ON CONFLICT (run_id, symbol) DO UPDATE SET state = excluded.state, requests = excluded.requests,
+                    bars_written = excluded.bars_written, rate_limit_hits = excluded.rate_limit_hits,
+                    error = excluded.error, newest_bar = excluded.newest_bar
+                """,
+                logger: logger
+            )
+        }
+    }
+
     public func runs(limit: Int) async throws -> [MarketStore.RunRow] {
-        var rows: [MarketStore.RunRow] = []
-        for try await (id, started, finished, status, total, ok, failed, requests, bars, hits)
-            in try await client.query(
+        try await runRows(
+            client.query(
                 """
                 SELECT id, started_at, finished_at, status, symbols_total, symbols_ok, symbols_failed, requests,
                     bars_written, rate_limit_hits
                 FROM backfill_runs ORDER BY id DESC LIMIT \(limit)
                 """,
                 logger: logger
-            ).decode((Int64, String, String?, String, Int, Int, Int, Int, Int, Int).self)
+            )
+        )
+    }
+
+    public func run(_ id: Int64) async throws -> MarketStore.RunRow? {
+        try await runRows(
+            client.query(
+                """
+                SELECT id, started_at, finished_at, status, symbols_total, symbols_ok, symbols_failed, requests,
+                    bars_written, rate_limit_hits
+                FROM backfill_runs WHERE id = \(id)
+                """,
+                logger: logger
+            )
+        ).first
+    }
+
+    private func runRows(_ sequence: PostgresRowSequence) async throws -> [MarketStore.RunRow] {
+        var rows: [MarketStore.RunRow] = []
+        for try await (id, started, finished, status, total, ok, failed, requests, bars, hits)
+            in sequence.decode((Int64, String, String?, String, Int, Int, Int, Int, Int, Int).self)
         {
             rows.append(
                 MarketStore.RunRow(
@@ -560,6 +631,32 @@ public final class PostgresStorage: MarketStorage {
                     requests: requests,
                     barsWritten: bars,
                     rateLimitHits: hits
+                )
+            )
+        }
+        return rows
+    }
+
+    public func runSymbols(_ id: Int64) async throws -> [MarketStore.RunSymbolRow] {
+        var rows: [MarketStore.RunSymbolRow] = []
+        for try await (symbol, state, requests, bars, hits, error, newest)
+            in try await client.query(
+                """
+                SELECT symbol, state, requests, bars_written, rate_limit_hits, error, newest_bar
+                FROM backfill_run_symbols WHERE run_id = \(id) ORDER BY symbol
+                """,
+                logger: logger
+            ).decode((String, String, Int, Int, Int, String?, String?).self)
+        {
+            rows.append(
+                MarketStore.RunSymbolRow(
+                    symbol: symbol,
+                    state: state,
+                    requests: requests,
+                    barsWritten: bars,
+                    rateLimitHits: hits,
+                    error: error,
+                    newestBar: newest
                 )
             )
         }

@@ -117,6 +117,24 @@ public final class SQLiteStorage: MarketStorage {
                     """
             )
         }
+        // How each symbol went in each run, so a run's answer (`GET backfill/runs/{id}`) names what it wrote.
+        m.registerMigration("v3-run-symbols") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE backfill_run_symbols (
+                        run_id INTEGER NOT NULL,
+                        symbol TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        requests INTEGER NOT NULL DEFAULT 0,
+                        bars_written INTEGER NOT NULL DEFAULT 0,
+                        rate_limit_hits INTEGER NOT NULL DEFAULT 0,
+                        error TEXT,
+                        newest_bar TEXT,
+                        PRIMARY KEY (run_id, symbol)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return m
     }
 
@@ -267,17 +285,32 @@ public final class SQLiteStorage: MarketStorage {
 
     // MARK: Backfill runs and symbol status
 
-    public func startRun(symbols: Int, startedAt: String) async throws -> Int64 {
+    public func startRun(symbols: Int, startedAt: String, status: String) async throws -> Int64 {
         try await pool.write { db in
             try db.execute(
-                sql: "INSERT INTO backfill_runs (started_at, status, symbols_total) VALUES (?, 'running', ?)",
-                arguments: [startedAt, symbols]
+                sql: "INSERT INTO backfill_runs (started_at, status, symbols_total) VALUES (?, ?, ?)",
+                arguments: [startedAt, status, symbols]
             )
             return db.lastInsertedRowID
         }
     }
 
-    public func finishRun(_ id: Int64, finishedAt: String, status: String, counts c: RunCounts) async throws {
+    public func beginRun(_ id: Int64, startedAt: String) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE backfill_runs SET started_at = ?, status = 'running' WHERE id = ?",
+                arguments: [startedAt, id]
+            )
+        }
+    }
+
+    public func finishRun(
+        _ id: Int64,
+        finishedAt: String,
+        status: String,
+        counts c: RunCounts,
+        symbols: [MarketStore.RunSymbolRow]
+    ) async throws {
         try await pool.write { db in
             try db.execute(
                 sql: """
@@ -286,28 +319,68 @@ public final class SQLiteStorage: MarketStorage {
                     """,
                 arguments: [finishedAt, status, c.ok, c.failed, c.requests, c.barsWritten, c.rateLimitHits, id]
             )
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT OR REPLACE INTO backfill_run_symbols
+                        (run_id, symbol, state, requests, bars_written, rate_limit_hits, error, newest_bar)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT MAX(ts) FROM bars WHERE symbol = ?))
+                    """
+            )
+            for r in symbols {
+                try insert.execute(arguments: [
+                    id, r.symbol, r.state, r.requests, r.barsWritten, r.rateLimitHits, r.error, r.symbol,
+                ])
+            }
         }
     }
 
     public func runs(limit: Int) async throws -> [MarketStore.RunRow] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM backfill_runs ORDER BY id DESC LIMIT ?", arguments: [limit]).map {
-                MarketStore.RunRow(
-                    id: $0["id"],
-                    startedAt: $0["started_at"],
-                    finishedAt: $0["finished_at"],
-                    status: $0["status"],
-                    symbolsTotal: $0["symbols_total"],
-                    symbolsOk: $0["symbols_ok"],
-                    symbolsFailed: $0["symbols_failed"],
+            try Row.fetchAll(db, sql: "SELECT * FROM backfill_runs ORDER BY id DESC LIMIT ?", arguments: [limit])
+                .map(Self.runRow)
+        }
+    }
+
+    public func run(_ id: Int64) async throws -> MarketStore.RunRow? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM backfill_runs WHERE id = ?", arguments: [id]).map(Self.runRow)
+        }
+    }
+
+    static func runRow(_ row: Row) -> MarketStore.RunRow {
+        MarketStore.RunRow(
+            id: row["id"],
+            startedAt: row["started_at"],
+            finishedAt: row["finished_at"],
+            status: row["status"],
+            symbolsTotal: row["symbols_total"],
+            symbolsOk: row["symbols_ok"],
+            symbolsFailed: row["symbols_failed"],
+            requests: row["requests"],
+            barsWritten: row["bars_written"],
+            rateLimitHits: row["rate_limit_hits"]
+        )
+    }
+
+    public func runSymbols(_ id: Int64) async throws -> [MarketStore.RunSymbolRow] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM backfill_run_symbols WHERE run_id = ? ORDER BY symbol",
+                arguments: [id]
+            ).map {
+                MarketStore.RunSymbolRow(
+                    symbol: $0["symbol"],
+                    state: $0["state"],
                     requests: $0["requests"],
                     barsWritten: $0["bars_written"],
-                    rateLimitHits: $0["rate_limit_hits"]
+                    rateLimitHits: $0["rate_limit_hits"],
+                    error: $0["error"],
+                    newestBar: $0["newest_bar"]
                 )
             }
         }
     }
-
     public func recordSymbolStatus(_ status: SymbolStatusWrite) async throws {
         try await pool.write { db in
             let newest = try String.fetchOne(
