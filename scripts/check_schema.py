@@ -121,7 +121,8 @@ schema, validator = load_schema("schema.json")
 scenarios = shipped(validator, "schema.json", drills=False)
 variants(
     validator,
-    scenarios[0],
+    # The variants edit a `requests` scenario with constant-arrival-rate (cached_symbol.json).
+    next(d for d in scenarios if "requests" in d and d["load"]["executor"] == "constant-arrival-rate"),
     good={
         # The loader reads numbers and booleans from strings, and expands ${VAR} before validating.
         "rate as a string": setting(["load", "rate"], "200"),

@@ -41,9 +41,27 @@ extension Serial {
             let reports = try CLITests.reports(in: out)
             #expect(
                 Set(reports.map(\.scenario.name)) == [
-                    "cached-symbol", "uncached-symbols", "scheduler-health", "rto-rpo-recovery",
+                    "backfill-journey", "cached-symbol", "uncached-symbols", "scheduler-health", "rto-rpo-recovery",
                 ]
             )
+            // The journey walked the admin API with the demo's token: every iteration whole, each run polled to its
+            // end, and the token in no report or log line.
+            let journey = try #require(reports.first { $0.scenario.name == "backfill-journey" })
+            #expect(journey.flow?.stopped == 0)
+            #expect(journey.flow?.steps == ["trigger", "run", "bars", "features"])
+            #expect(journey.requests.first { $0.name == "bars" }?.count == 6)
+            let token = try String(contentsOf: keep.appendingPathComponent("admin-token"), encoding: .utf8)
+            #expect(token.count >= 16)
+            let written = try FileManager.default.subpathsOfDirectory(atPath: out.path).filter {
+                !$0.hasSuffix("admin-token") && !$0.hasSuffix(".sqlite") && !$0.contains(".sqlite-")
+            }
+            for file in written {
+                guard let text = try? String(contentsOf: out.appendingPathComponent(file), encoding: .utf8) else {
+                    continue
+                }
+                #expect(!text.contains(token), "the admin token is in \(file)")
+            }
+            #expect(!result.stdout.contains(token) && !result.stderr.contains(token))
             for r in reports {
                 #expect(r.transport.mode == .real, "\(r.scenario.name)")
                 #expect(r.verdict == .pass, "\(r.scenario.name): \(r.verdictReason)")

@@ -264,6 +264,7 @@ extension Serial {
                         "capture": { "job": { "json": "$.job.id" } } },
                       { "name": "poll", "path": "/jobs/{{job}}",
                         "until": { "check": { "json": "$.status", "equals": "done" }, "every": "10ms", "max": 20 },
+                        "checks": [ { "json": "$.status", "equals": "done" } ],
                         "capture": { "state": { "json": "$.status" } } },
                       { "name": "again", "path": "/jobs/{{job}}?after={{state}}" }
                     ]
@@ -272,6 +273,11 @@ extension Serial {
                 )
                 let result = try await runScenario(s)
                 #expect(count(result, s, "poll") == 5)
+                // The step's checks judge the answer the polling ended on, not the four while the job ran.
+                let poll = result.metrics.requests[try #require(s.requests.firstIndex { $0.name == "poll" })]
+                #expect(poll.checksPassed == [1])
+                #expect(poll.checksFailed == [0])
+                #expect(poll.errors.reduce(0, +) == 0)
                 #expect(count(result, s, "again") == 1)
                 #expect(result.metrics.flowsStopped == 0)
                 #expect(result.metrics.iterations == 1)

@@ -354,7 +354,9 @@ extension Serial {
 extension Serial {
     /// The shipped scenarios' mock responses are shaped like the reference API's, so their checks pass in mock mode.
     @Suite struct ShippedScenarioMockTests {
-        @Test(arguments: ["cached_symbol.json", "uncached_symbols.json", "scheduler_health.json"])
+        @Test(arguments: [
+            "cached_symbol.json", "uncached_symbols.json", "scheduler_health.json", "backfill_journey.json",
+        ])
         func checksPassOnTheMock(_ file: String) async throws {
             let path = SchemaTests.scenarios.appendingPathComponent(file).path
             var s = try ScenarioLoader(variables: ["DURATION": "1s"], environment: [:]).load(file: path)

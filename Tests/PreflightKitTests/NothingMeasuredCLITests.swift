@@ -183,7 +183,7 @@ extension Serial {
             )
             #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
             let reports = try CLITests.reports(in: dir)
-            #expect(reports.count == 3)
+            #expect(reports.count == 4, "the four load scenarios (the journey's flow too)")
             var gated = 0
             for report in reports {
                 #expect(report.transport.mode == .mock)

@@ -95,7 +95,9 @@ extension Serial {
                 )
                 let reports = try CLITests.reports(in: dir)
                 #expect(
-                    Set(reports.map(\.scenario.name)) == ["cached-symbol", "uncached-symbols", "scheduler-health"],
+                    Set(reports.map(\.scenario.name)) == [
+                        "backfill-journey", "cached-symbol", "uncached-symbols", "scheduler-health",
+                    ],
                     "\(run.stderr)"
                 )
                 for r in reports {
@@ -106,6 +108,13 @@ extension Serial {
                 // TSan's, here: not asserted).
                 let scheduler = try #require(reports.first { $0.scenario.name == "scheduler-health" })
                 for request in scheduler.requests {
+                    #expect(request.checks.failed == 0 && request.checks.passed > 0, "\(request.name)")
+                }
+                // The journey (its probe a real trigger, as `auto` mode does): every step's checks hold, no
+                // iteration stopped, each run polled to its end.
+                let journey = try #require(reports.first { $0.scenario.name == "backfill-journey" })
+                #expect(journey.flow?.stopped == 0)
+                for request in journey.requests {
                     #expect(request.checks.failed == 0 && request.checks.passed > 0, "\(request.name)")
                 }
                 #expect(run.stderr.contains("skipped the drill"))

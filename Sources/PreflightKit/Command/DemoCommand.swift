@@ -211,10 +211,15 @@ public struct DemoCommand: Sendable {
         )
         step("provider simulator on \(providerURL)")
 
-        // 2. The reference API with its scheduler, started by a script the drill uses again to restart it.
+        // 2. The reference API with its scheduler, started by a script the drill uses again to restart it. Its admin
+        // routes need a token made for this demo: kept in a file only its owner reads, never on a command line (where
+        // `ps` shows it), in a log or in a report (scenarios name it ${PREFLIGHT_ADMIN_TOKEN}).
         let apiPort = try Self.freePort()
         let pidFile = folder.appendingPathComponent("api.pid").path
         children.add(pidFile: pidFile)
+        let token = Self.adminToken()
+        let tokenFile = folder.appendingPathComponent("admin-token")
+        try Self.writePrivate(token, to: tokenFile.path)
         let start = folder.appendingPathComponent("start-api.sh")
         let serve = [
             options.executable, "serve", "--port", "\(apiPort)", "--db",
@@ -226,7 +231,7 @@ public struct DemoCommand: Sendable {
         try """
         #!/bin/sh
         # Starts the reference API in the background and records its pid (the demo and its drill both use this).
-        \(serve.map(Self.shellQuoted).joined(separator: " ")) </dev/null >>\(Self.shellQuoted(folder.appendingPathComponent("api.log").path)) 2>&1 &
+        PREFLIGHT_ADMIN_TOKEN="$(cat \(Self.shellQuoted(tokenFile.path)))" \(serve.map(Self.shellQuoted).joined(separator: " ")) </dev/null >>\(Self.shellQuoted(folder.appendingPathComponent("api.log").path)) 2>&1 &
         echo $! > \(Self.shellQuoted(pidFile))
         """.write(to: start, atomically: true, encoding: .utf8)
         chmod(start.path, 0o755)
@@ -236,7 +241,7 @@ public struct DemoCommand: Sendable {
         step("reference API on \(apiURL) (scheduler on, parallel backfill)")
 
         // 3. The backfill of the universe.
-        try await waitForBackfill(apiURL, symbols: symbols.count, control: control)
+        try await waitForBackfill(apiURL, symbols: symbols.count, token: token, control: control)
         step("backfill of \(symbols.count) symbols × \(plan.lookbackDays) days")
 
         // 4. Every load scenario, REAL.
@@ -246,7 +251,9 @@ public struct DemoCommand: Sendable {
         runOptions.outDirectory = options.outDirectory
         runOptions.quiet = true
         runOptions.seed = 1
-        runOptions.variables = ["DURATION": plan.duration, "PREFLIGHT_UNIVERSE": universe.path]
+        runOptions.variables = [
+            "DURATION": plan.duration, "PREFLIGHT_UNIVERSE": universe.path, "PREFLIGHT_ADMIN_TOKEN": token,
+        ]
         let quietConsole = Console(out: { _ in }, errRaw: console.errRaw, errIsTerminal: false)
         let loads = RunCommand(options: runOptions, console: quietConsole, logger: logger)
         var statuses: [ExitStatus] = []
@@ -269,6 +276,7 @@ public struct DemoCommand: Sendable {
                 "PREFLIGHT_RECOVER_CMD": Self.shellQuoted(start.path),
                 "PREFLIGHT_FAULT_AFTER": plan.faultAfter,
                 "PREFLIGHT_RECOVERY_TIMEOUT": "60s",
+                "PREFLIGHT_ADMIN_TOKEN": token,
             ]
             drillOptions.environment = options.environment
             let drills = DrillCommand(options: drillOptions, console: quietConsole, logger: logger)
@@ -305,6 +313,14 @@ public struct DemoCommand: Sendable {
                 figures =
                     "RTO \(HumanFormat.ms(d.rtoSeconds.map { $0 * 1000 })), lost writes \(d.lostWrites.map(String.init) ?? "–")"
                     + ", RPO \(d.rpoSeconds == 0 ? "0 s" : HumanFormat.ms(d.rpoSeconds.map { $0 * 1000 }))"
+            } else if r.flow != nil {
+                // A journey: whole iterations, their p95 and how many a failed step stopped.
+                let journeys = r.summary(.iterations)?[.count] ?? 0
+                let p95 = r.summary(.iterationDuration)?[.percentile(95)]
+                let reqs = r.summary(.httpReqs)?[.count] ?? 0
+                figures =
+                    "\(Int(journeys)) journeys (\(Int(reqs)) requests), p95 \(HumanFormat.ms(p95)), "
+                    + "stopped \(r.flow?.stopped ?? 0)"
             } else {
                 let reqs = r.summary(.httpReqs)?[.count] ?? 0
                 let p95 = r.summary(.httpReqDuration)?[.percentile(95)]
@@ -361,7 +377,7 @@ public struct DemoCommand: Sendable {
     }
 
     /// Polls `scheduler-health` until every symbol is backfilled, with a progress line.
-    func waitForBackfill(_ url: TargetURL, symbols total: Int, control: RunControl) async throws {
+    func waitForBackfill(_ url: TargetURL, symbols total: Int, token: String, control: RunControl) async throws {
         let client = try TransportFactory(target: url).oneShot(connectTimeout: 2)
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(options.quick ? 120 : 300)
@@ -371,6 +387,7 @@ public struct DemoCommand: Sendable {
             let answer = await client.send(
                 method: "GET",
                 path: "/api/v1/admin/scheduler-health",
+                headers: [("Authorization", "Bearer \(token)")],
                 timeout: 10,
                 wantsBody: true
             )
@@ -410,6 +427,25 @@ public struct DemoCommand: Sendable {
             line += "last run \(bars) bars · \(waits) rate-limit waits"
         }
         return (line, done >= total && !running)
+    }
+
+    /// A bearer token for this demo's admin routes: 128 random bits from the system's generator, in hex.
+    static func adminToken() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in String(g.next() as UInt64, radix: 16) }.joined(separator: "-")
+    }
+
+    /// Writes `text` to a new file that only its owner can read (mode 0600 from creation: never readable by others,
+    /// not even for a moment).
+    static func writePrivate(_ text: String, to path: String) throws {
+        unlink(path)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        guard write(fd, bytes, bytes.count) == bytes.count else {
+            throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
     }
 
     static func freePort() throws -> Int {

@@ -338,7 +338,8 @@ actor LoadShard {
     }
 
     /// Records one exchange; returns its error class (nil when it succeeded). `captureFailed`: a flow step's
-    /// capture found nothing, which makes an otherwise good answer error class `capture`.
+    /// capture found nothing, which makes an otherwise good answer error class `capture`. `checked` false: an
+    /// `until` attempt before the last, whose checks are not judged (a job still running is no failed check).
     @discardableResult
     private func record(
         _ request: PreparedRequest,
@@ -348,7 +349,8 @@ actor LoadShard {
         sent: NIODeadline,
         end: NIODeadline,
         captures: [RequestPlan.Value?] = [],
-        captureFailed: Bool = false
+        captureFailed: Bool = false,
+        checked: Bool = true
     ) -> ErrorClass? {
         let r = request.requestIndex
         let status = outcome.error == nil ? outcome.status : 0
@@ -359,15 +361,19 @@ actor LoadShard {
         if errorClass == nil {
             if status >= 500 { errorClass = .http5xx } else if status >= 400 { errorClass = .http4xx }
         }
-        plan.evaluateChecks(
-            r,
-            outcome: outcome,
-            iteration: request.iteration,
-            vu: vu,
-            regexes: regexes[r],
-            captures: captures,
-            into: &checkResults
-        )
+        if checked {
+            plan.evaluateChecks(
+                r,
+                outcome: outcome,
+                iteration: request.iteration,
+                vu: vu,
+                regexes: regexes[r],
+                captures: captures,
+                into: &checkResults
+            )
+        } else {
+            checkResults.removeAll(keepingCapacity: true)
+        }
         var checkFailed = false
         for (n, ok) in checkResults.enumerated() {
             if ok && outcome.error == nil {
@@ -467,8 +473,18 @@ actor LoadShard {
             captures: f.captures
         )
         if !held, let until = step.until, f.attempt < until.max {
-            // Not done yet: this attempt is a request like any other; its answer is not captured from.
-            record(request, outcome, vu: f.vu, intended: intended, sent: sent, end: end, captures: f.captures)
+            // Not done yet: this attempt is a request like any other (latency, status, errors), but its answer is
+            // neither captured from nor checked: the step's checks judge the answer the polling ends on.
+            record(
+                request,
+                outcome,
+                vu: f.vu,
+                intended: intended,
+                sent: sent,
+                end: end,
+                captures: f.captures,
+                checked: false
+            )
             f.attempt += 1
             flows[v] = f
             if flowTimers.count <= v {
