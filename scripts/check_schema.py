@@ -136,6 +136,7 @@ variants(
         "insecureSkipVerify from a variable": setting(["http", "insecureSkipVerify"], "${INSECURE:-false}"),
         "a status list check": lambda d: d["requests"][0]["checks"].__setitem__(0, {"status": [200, 204]}),
         "a flow instead of requests": as_flow,
+        "a timing phase threshold": setting(["thresholds", "http_req_waiting{name:features}"], ["p(95)<50"]),
         "abortOnFail object form": setting(
             ["thresholds", "http_req_failed"],
             [{"threshold": "rate<0.01", "abortOnFail": "true", "delayAbortEval": "5s"}],

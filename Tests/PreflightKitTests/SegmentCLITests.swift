@@ -81,6 +81,11 @@ extension Serial {
                 #expect(merged.requests[0].count == 30)
                 #expect(merged.requests[0].statusCodes == ["200": 30])
                 #expect(merged.requests[0].checks.passed == 30)
+                // The timing phases merge as the latency does: their histograms added, every request in them.
+                let phases = try #require(merged.phaseHistograms?[merged.requests[0].name])
+                #expect(Set(phases.keys) == Set(Phase.allCases.map(\.metric.rawValue)))
+                #expect(phases.values.allSatisfy { $0.count == 30 })
+                #expect(merged.requests[0].phases?["http_req_waiting"] != nil)
                 #expect(merged.verdict == .pass, "\(merged.verdictReason)")
                 for name in ["report.html", "junit.xml", "summary.md"] {
                     #expect(

@@ -37,6 +37,8 @@ public struct RequestMetrics: Sendable {
     public var truncatedBodies = 0
     /// Redirects followed (each request is recorded once, under its name, with its final status).
     public var redirects = 0
+    /// Timing phases (µs) of the exchanges that got an answer, indexed by `Phase`.
+    public var phases = [LatencyHistogram](repeating: .latency(), count: Phase.allCases.count)
 
     public init(checkCount: Int) {
         checksPassed = [Int](repeating: 0, count: checkCount)
@@ -73,6 +75,14 @@ public struct RequestMetrics: Sendable {
         bytesOut += other.bytesOut
         truncatedBodies += other.truncatedBodies
         redirects += other.redirects
+        for i in phases.indices { phases[i].add(other.phases[i]) }
+    }
+
+    /// Records an answered exchange's phases.
+    package mutating func record(_ times: PhaseTimes) {
+        for phase in Phase.allCases {
+            phases[phase.rawValue].record(UInt64(max(0, times[phase] / 1000)))
+        }
     }
 }
 

@@ -89,6 +89,8 @@ public struct HTTPOutcome: Sendable {
     public var location: String?
     /// Redirects followed to reach this answer (`http.redirects`).
     public var redirects = 0
+    /// Where the time went; recorded for exchanges that got an answer (status > 0).
+    public var phases = PhaseTimes()
 
     public init() {}
 }

@@ -3,6 +3,13 @@ public enum Metric: String, CaseIterable, Sendable {
     case httpReqs = "http_reqs"
     case httpReqDuration = "http_req_duration"
     case httpReqFailed = "http_req_failed"
+    // Timing phases (SPEC §15), k6's names: where each request's time went.
+    case httpReqBlocked = "http_req_blocked"
+    case httpReqConnecting = "http_req_connecting"
+    case httpReqTLSHandshaking = "http_req_tls_handshaking"
+    case httpReqSending = "http_req_sending"
+    case httpReqWaiting = "http_req_waiting"
+    case httpReqReceiving = "http_req_receiving"
     case checks
     case iterations
     /// A flow's whole iteration (SPEC §14); only flow scenarios report it.
@@ -35,6 +42,9 @@ public enum Metric: String, CaseIterable, Sendable {
         switch self {
         case .httpReqs, .iterations, .droppedIterations, .dataReceived, .dataSent, .drillLostWrites: .counter
         case .httpReqDuration, .iterationDuration, .drillRTO, .drillDetection, .drillRPO, .drillSLORecovered: .trend
+        case .httpReqBlocked, .httpReqConnecting, .httpReqTLSHandshaking, .httpReqSending, .httpReqWaiting,
+            .httpReqReceiving:
+            .trend
         case .httpReqFailed, .checks: .rate
         case .vus, .vusMax: .gauge
         }
@@ -42,7 +52,9 @@ public enum Metric: String, CaseIterable, Sendable {
 
     public var unit: Unit {
         switch self {
-        case .httpReqDuration, .iterationDuration, .drillRTO, .drillDetection, .drillRPO, .drillSLORecovered:
+        case .httpReqDuration, .iterationDuration, .drillRTO, .drillDetection, .drillRPO, .drillSLORecovered,
+            .httpReqBlocked, .httpReqConnecting, .httpReqTLSHandshaking, .httpReqSending, .httpReqWaiting,
+            .httpReqReceiving:
             .milliseconds
         case .httpReqFailed, .checks: .fraction
         case .dataReceived, .dataSent: .bytes
@@ -55,12 +67,19 @@ public enum Metric: String, CaseIterable, Sendable {
         switch self {
         case .httpReqs, .httpReqDuration, .httpReqFailed: ["name", "status"]
         case .checks, .dataReceived, .dataSent: ["name"]
+        // Per request name (the phases are kept per name, not per status).
+        case .httpReqBlocked, .httpReqConnecting, .httpReqTLSHandshaking, .httpReqSending, .httpReqWaiting,
+            .httpReqReceiving:
+            ["name"]
         default: []
         }
     }
 
     /// Metrics of load runs: what a scenario's thresholds may name, and what `report.json` summarises.
     public static let load: [Metric] = allCases.filter { !$0.rawValue.hasPrefix("drill_") }
+
+    /// The timing phase this metric measures, if it is one.
+    public var phase: Phase? { Phase.allCases.first { $0.metric == self } }
 
     /// The metric of a (sub-)metric expression such as `http_req_duration{name:features}`.
     public init?(expression: String) {

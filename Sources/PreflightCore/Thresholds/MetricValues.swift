@@ -72,6 +72,11 @@ public struct MetricValues: Sendable {
         case .dataSent:
             let bytes = Double(selected.reduce(0) { $0 + $1.bytesOut })
             return aggregation == .rate ? rate(bytes) : bytes
+        case .httpReqBlocked, .httpReqConnecting, .httpReqTLSHandshaking, .httpReqSending, .httpReqWaiting,
+            .httpReqReceiving:
+            var h = LatencyHistogram.latency()
+            if let phase = metric.phase { for r in selected { h.add(r.phases[phase.rawValue]) } }
+            return Self.aggregate(h, aggregation)
         case .drillRTO, .drillDetection, .drillRPO, .drillLostWrites, .drillSLORecovered:
             return nil  // drill reports carry their own values
         }

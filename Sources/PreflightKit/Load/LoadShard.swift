@@ -327,6 +327,7 @@ actor LoadShard {
                 var outcome = outcome
                 outcome.bytesIn += carried.bytesIn
                 outcome.bytesOut += carried.bytesOut
+                outcome.phases.add(carried.phases)
                 outcome.redirects = hops
                 if outcome.location != nil, let next = shard.redirected(sending, outcome, hops: hops) {
                     shard.follow(v, next, from: sending, hops: hops + 1, carried: outcome, done: done)
@@ -357,6 +358,7 @@ actor LoadShard {
         let corrected = UInt64(max(0, (end - intended).nanoseconds / 1000))
         let uncorrected = UInt64(max(0, (end - sent).nanoseconds / 1000))
         Self.add(corrected, uncorrected, to: &metrics.requests[r].byStatus[status, default: LatencyPair()])
+        if status > 0 { metrics.requests[r].record(outcome.phases) }
         var errorClass = outcome.error
         if errorClass == nil {
             if status >= 500 { errorClass = .http5xx } else if status >= 400 { errorClass = .http4xx }

@@ -34,6 +34,7 @@ public enum HTMLReport: ReportFormat {
         h += thresholds(r)
         h += drill(r)
         h += requests(r)
+        h += phases(r)
         h += baseline(r)
         h += charts(r)
         h += server(r)
@@ -393,6 +394,8 @@ public enum HTMLReport: ReportFormat {
         .tag { font-size: 11px; background: #ddf4ff; border-radius: 4px; padding: 1px 5px; }
         .scroll { overflow-x: auto; } code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; }
         .hint { color: var(--muted); font-size: 12px; }
+        td.bar { white-space: nowrap; } .phasebar { width: 220px; height: 12px; vertical-align: middle; }
+        .swatch { display: inline-block; width: 10px; height: 10px; margin: 0 3px 0 6px; vertical-align: middle; }
         svg.chart { width: 100%; height: auto; max-width: 860px; display: block; }
         svg .grid { stroke: #eaeef2; } svg .axis { stroke: #8c959f; }
         svg .tick, svg .legend { font-size: 11px; fill: var(--muted); } svg .axis-label { font-size: 12px; fill: var(--ink); }

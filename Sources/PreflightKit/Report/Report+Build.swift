@@ -102,6 +102,7 @@ extension Report {
             thresholds: thresholds,
             timeseries: result.timeseries,
             histograms: encodedHistograms(names: names, requests: result.metrics.requests),
+            phaseHistograms: encodedPhases(names: names, requests: result.metrics.requests),
             warnings: scenario.loadWarnings + result.warnings
                 + (result.dataExhausted ? ["a unique data feed ran out; the scenario stopped issuing early"] : [])
                 + (transport.mode == .mock ? transport.advice.map { ["mock chosen by the probe: \($0)"] } ?? [] : [])
@@ -167,6 +168,22 @@ extension Report {
                                     uncorrected: EncodedHistogram($0.value.uncorrected)
                                 )
                             )
+                        }
+                    )
+                )
+            }
+        )
+    }
+
+    /// `phaseHistograms{}`: each request's timing phases, encoded like its latency.
+    static func encodedPhases(names: [String], requests: [RequestMetrics]) -> [String: [String: EncodedHistogram]] {
+        Dictionary(
+            uniqueKeysWithValues: zip(names, requests).map { name, r in
+                (
+                    name,
+                    Dictionary(
+                        uniqueKeysWithValues: Phase.allCases.map {
+                            ($0.metric.rawValue, EncodedHistogram(r.phases[$0.rawValue]))
                         }
                     )
                 )
@@ -261,6 +278,16 @@ extension Report {
         return out
     }
 
+    /// A request's phases summarised; nil when no request was answered.
+    static func phaseSummaries(_ r: RequestMetrics) -> [String: LatencySummary]? {
+        guard r.phases[Phase.waiting.rawValue].totalCount > 0 else { return nil }
+        return Dictionary(
+            uniqueKeysWithValues: Phase.allCases.compactMap { p in
+                LatencySummary(r.phases[p.rawValue]).map { (p.metric.rawValue, $0) }
+            }
+        )
+    }
+
     static func requestSummary(
         _ name: String,
         _ r: RequestMetrics,
@@ -294,7 +321,8 @@ extension Report {
             bytesIn: r.bytesIn,
             bytesOut: r.bytesOut,
             truncatedBodies: r.truncatedBodies > 0 ? r.truncatedBodies : nil,
-            redirects: r.redirects > 0 ? r.redirects : nil
+            redirects: r.redirects > 0 ? r.redirects : nil,
+            phases: phaseSummaries(r)
         )
     }
 }

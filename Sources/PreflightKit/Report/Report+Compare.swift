@@ -178,7 +178,8 @@ public enum ReportComparison {
         return sign * (n - b) / b.magnitude * 100
     }
 
-    static func isLatency(_ spec: ThresholdSpec) -> Bool { spec.selector.metric == .httpReqDuration }
+    /// A latency of HDR histograms (a request's, a phase's, an iteration's): the precision rule applies.
+    static func isLatency(_ spec: ThresholdSpec) -> Bool { spec.selector.metric?.unit == .milliseconds }
 
     static func values(of r: Report) -> MetricValues {
         MetricValues(
@@ -197,7 +198,7 @@ public enum ReportComparison {
     public static func table(_ rows: [Row], baseline: Report, new: Report) -> String {
         func number(_ v: Double?, _ spec: String) -> String {
             guard let v else { return "–" }
-            return spec.hasPrefix("http_req_duration")
+            return Metric(expression: spec)?.unit == .milliseconds
                 ? HumanFormat.ms(v) : JSONValue.format((v * 1000).rounded() / 1000)
         }
         var lines = [

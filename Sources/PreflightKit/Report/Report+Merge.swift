@@ -98,6 +98,7 @@ public enum ReportMerge {
             )
         }
         report.histograms = Report.encodedHistograms(names: names, requests: metrics.requests)
+        report.phaseHistograms = Report.encodedPhases(names: names, requests: metrics.requests)
         report.thresholds = thresholds
         report.timeseries = timeseries(shards, start: start, bucket: first.report.run.bucketSeconds)
         let mocked = shards.filter { $0.report.transport.mode == .mock }
@@ -219,6 +220,11 @@ public enum ReportMerge {
             m.requests[i].bytesOut = request.bytesOut
             m.requests[i].truncatedBodies = request.truncatedBodies ?? 0
             m.requests[i].redirects = request.redirects ?? 0
+            for phase in Phase.allCases {
+                if let h = r.phaseHistograms?[request.name]?[phase.metric.rawValue] {
+                    m.requests[i].phases[phase.rawValue] = h.decode()
+                }
+            }
         }
         m.iterations = Int(r.summary(.iterations)?[.count] ?? 0)
         m.droppedIterations = Int(r.summary(.droppedIterations)?[.count] ?? 0)

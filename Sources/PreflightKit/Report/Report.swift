@@ -20,6 +20,9 @@ public struct Report: Codable, Sendable {
     public var thresholds: [ThresholdResult]
     public var timeseries: [TimePoint]
     public var histograms: [String: [String: EncodedLatencyPair]]
+    /// Each request's timing phases (SPEC §15) as histograms, by request name and phase metric
+    /// (`http_req_waiting`, …), so shards merge exactly; absent in reports written before phases existed.
+    public var phaseHistograms: [String: [String: EncodedHistogram]]?
     public var warnings: [String]
     /// The drill's measurements (SPEC §5); absent for load runs.
     public var drill: DrillSection?
@@ -148,6 +151,9 @@ public struct Report: Codable, Sendable {
         public var truncatedBodies: Int?
         /// Redirects followed (`http.redirects`); absent when none was.
         public var redirects: Int?
+        /// Where the time went (SPEC §15), by phase metric (`http_req_waiting`, …), over the answered requests;
+        /// absent when none was answered.
+        public var phases: [String: LatencySummary]?
     }
 
     public struct CheckCounts: Codable, Sendable {

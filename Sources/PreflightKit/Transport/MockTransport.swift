@@ -108,6 +108,8 @@ final class MockConnection: VUConnection {
             outcome.error = .timeout
         }
         let delay = TimeAmount.nanoseconds(Int64(min(latency, request.timeout) * 1e9))
+        // The mock's latency model stands for the server's time: all of it is `waiting`, no connection is made.
+        outcome.phases.waiting = delay.nanoseconds
         let timer = eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             pending = nil
             completion(outcome)

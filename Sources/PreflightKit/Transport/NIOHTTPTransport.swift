@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import NIOTLS
 import PreflightCore
 
 /// The real transport: a lean HTTP/1.1 client on SwiftNIO, one keep-alive connection per VU.
@@ -64,8 +65,11 @@ final class NIOHTTPConnection: VUConnection {
             handler.send(request, completion: completion)
             return
         }
+        // This request waits for the connection: its connecting and TLS phases are this opening's.
+        let asked = NIODeadline.now()
         connect { [self] error in
             if let handler, error == nil {
+                handler.openedFor(askedAt: asked)
                 handler.send(request, completion: completion)
             } else {
                 var outcome = HTTPOutcome()
@@ -112,6 +116,7 @@ final class NIOHTTPConnection: VUConnection {
             eventLoop.assumeIsolated().execute { completion(.connect) }
             return
         }
+        newHandler.connectStartedAt = NIODeadline.now()
         bootstrap.connect(to: address).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let ch):
@@ -120,7 +125,20 @@ final class NIOHTTPConnection: VUConnection {
                 // The connect future succeeds before `channelActive` reaches the handler, and the completion may
                 // send at once.
                 newHandler.connected()
-                completion(nil)
+                guard tls != nil else {
+                    completion(nil)
+                    return
+                }
+                // With TLS the connection is ready once its handshake is done: a request is then written to a
+                // secured connection, and the handshake is its own phase, not part of the wait for an answer.
+                newHandler.whenHandshaken { [self] error in
+                    if error != nil {
+                        channel?.close(promise: nil)
+                        channel = nil
+                        handler = nil
+                    }
+                    completion(error)
+                }
             case .failure:
                 completion(.connect)
             }
@@ -188,6 +206,17 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     /// its bytes, as cheap as the plan's pre-encoded bytes were (re-encoding each cost ~4 % of the CPU per
     /// request in `scripts/bench/throughput.sh`).
     @exclusivity(unchecked) private var encodedConstants: [ByteBuffer?] = []
+    // Timing phases (SPEC §15). The connection's opening: when its TCP connect started and ended, when its TLS
+    // handshake ended; and the request that waited for it, from when.
+    @exclusivity(unchecked) var connectStartedAt: NIODeadline?
+    @exclusivity(unchecked) private var connectedAt: NIODeadline?
+    @exclusivity(unchecked) private var handshakenAt: NIODeadline?
+    @exclusivity(unchecked) private var openingAskedAt: NIODeadline?
+    @exclusivity(unchecked) private var whenReady: ((ErrorClass?) -> Void)?
+    /// The request in flight: its phases so far, when it was written, when its answer's first byte came.
+    @exclusivity(unchecked) private var phases = PhaseTimes()
+    @exclusivity(unchecked) private var writtenAt = NIODeadline.uptimeNanoseconds(0)
+    @exclusivity(unchecked) private var firstByteAt: NIODeadline?
 
     /// `countsBytes` is false when a `ByteCounter` before TLS counts the bytes on the wire.
     init(target: TargetURL, maxBodyBytes: Int, countsBytes: Bool = true, eventLoop: any EventLoop) {
@@ -213,7 +242,39 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
 
     /// The connection is established (its future succeeded); requests may be sent.
     func connected() {
+        connectedAt = NIODeadline.now()
         if context?.channel.isActive == true { machine.opened() }
+    }
+
+    /// Calls `done` once the TLS handshake has completed (nil) or failed (`.tls`).
+    func whenHandshaken(_ done: @escaping (ErrorClass?) -> Void) {
+        if handshakenAt != nil {
+            done(nil)
+        } else if context == nil || context?.channel.isActive == false {
+            done(.tls)
+        } else {
+            whenReady = done
+        }
+    }
+
+    /// The next request is the one that waited since `askedAt` for this connection to open.
+    func openedFor(askedAt: NIODeadline) { openingAskedAt = askedAt }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSUserEvent {
+            handshakenAt = NIODeadline.now()
+            let ready = whenReady
+            whenReady = nil
+            ready?(nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// A connection that failed before it was ready tells whoever waits for it.
+    private func failOpening(_ error: ErrorClass) {
+        guard let ready = whenReady else { return }
+        whenReady = nil
+        ready(error)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -235,7 +296,19 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
         bytesIn = 0
         wantsBody = request.wantsBody
         parser.expectResponse(isHead: request.message.method == "HEAD", keepHeaders: request.wantsHeaders)
-        let due = eventLoop.now + .nanoseconds(Int64(request.timeout * 1e9))
+        let now = NIODeadline.now()
+        phases = PhaseTimes()
+        firstByteAt = nil
+        if let asked = openingAskedAt, let started = connectStartedAt, let connected = connectedAt {
+            // The request that waited for this connection: its TCP and TLS handshakes are its phases; the rest of
+            // the wait (setting the connection up, the turn of the loop before this write) is `blocked`.
+            openingAskedAt = nil
+            let ready = handshakenAt ?? connected
+            phases.connecting = (connected - started).nanoseconds
+            phases.tlsHandshaking = (ready - connected).nanoseconds
+            phases.blocked = (started - asked).nanoseconds + (now - ready).nanoseconds
+        }
+        let due = now + .nanoseconds(Int64(request.timeout * 1e9))
         deadline = due
         if let armed = timerAt, armed <= due {
             // The running timer fires first and re-arms for this deadline.
@@ -245,6 +318,10 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
         let bytes = encode(request)
         outcome.bytesOut = bytes.readableBytes
         context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+        // A flush writes to the socket at once when it can take the bytes (a request's size, almost always);
+        // what the kernel could not take yet is written later and counts as waiting.
+        writtenAt = NIODeadline.now()
+        phases.sending = (writtenAt - now).nanoseconds
     }
 
     private func encode(_ request: PreparedRequest) -> ByteBuffer {
@@ -278,6 +355,7 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
         if countsBytes { bytesIn += bytes.readableBytes }
+        if firstByteAt == nil, pending != nil { firstByteAt = NIODeadline.now() }
         parser.append(bytes)
         do {
             while let event = try parser.next() { handle(event) }
@@ -308,6 +386,11 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
                 outcome.body!.append(contentsOf: part.readableBytesView)
             }
         case .end:
+            if let first = firstByteAt {
+                phases.waiting = (first - writtenAt).nanoseconds
+                phases.receiving = (NIODeadline.now() - first).nanoseconds
+                outcome.phases = phases
+            }
             if coding != .identity { decodeBody() }
             // The machine marks a closing connection closed before the completion runs: the completion may send
             // the VU's next request at once, and that one must go on a new connection.
@@ -339,12 +422,14 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
         case is NIOSSLError, is BoringSSLError: kind = .tls
         default: kind = .reset
         }
+        failOpening(kind == .reset ? .tls : kind)
         perform(machine.failed(kind))
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         // A body that runs to the end of the connection is complete now; anything else unfinished is a reset.
         if (try? parser.closed()) != nil { handle(.end) }
+        failOpening(.tls)
         perform(machine.closed())
         context.fireChannelInactive()
     }

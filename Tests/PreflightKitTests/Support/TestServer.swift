@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -15,6 +16,7 @@ import Testing
 /// Runs a Hummingbird server on a free loopback port for the duration of `body`.
 func withTestServer<T: Sendable>(
     _ router: Router<BasicRequestContext>,
+    server: HTTPServerBuilder = .http1(),
     _ body: @Sendable (Int) async throws -> T
 ) async throws -> T {
     var logger = Logger(label: "test-server")
@@ -22,6 +24,7 @@ func withTestServer<T: Sendable>(
     let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
     let app = Application(
         router: router,
+        server: server,
         configuration: .init(address: .hostname("127.0.0.1", port: 0)),
         onServerRunning: { channel in
             portContinuation.yield(channel.localAddress?.port ?? 0)
