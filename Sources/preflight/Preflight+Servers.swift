@@ -74,7 +74,19 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Calendar days of history to keep complete.")
     var lookbackDays = 730
 
+    @Flag(help: "Serve HTTP/2: over TLS with --tls-cert/--tls-key (ALPN h2, HTTP/1.1 for other clients), else h2c.")
+    var http2 = false
+
+    @Option(help: "PEM certificate (chain) to serve TLS with; needs --tls-key.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
     func validate() throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together: give both to serve TLS, or neither")
+        }
         guard maxConcurrentSymbols >= 1 else { throw ValidationError("--max-concurrent-symbols must be at least 1") }
         guard
             symbolList.allSatisfy({
@@ -116,6 +128,13 @@ struct Serve: AsyncParsableCommand {
         configuration.backfill.maxConcurrentSymbols = maxConcurrentSymbols
         configuration.backfill.interval = .seconds(backfillInterval)
         configuration.backfill.lookbackDays = lookbackDays
+        configuration.served =
+            switch (http2, tlsCert, tlsKey) {
+            case (false, let cert?, let key?): .http1TLS(certificate: cert, key: key)
+            case (true, let cert?, let key?): .http2TLS(certificate: cert, key: key)
+            case (true, _, _): .h2c
+            default: .http1
+            }
         var logger = makeLogger()
         logger[metadataKey: "service"] = "market-data"
         // One registry for the API's own metrics and anything reporting through swift-metrics; `/metrics` shows it.
@@ -128,7 +147,15 @@ struct Serve: AsyncParsableCommand {
                 configuration: configuration,
                 store: store,
                 metrics: APIMetrics(registry: registry),
-                onListening: { port in printListening("preflight serve", host: host, port: port) },
+                onListening: { port in
+                    printListening(
+                        "preflight serve",
+                        host: host,
+                        port: port,
+                        scheme: configuration.served.scheme,
+                        note: configuration.served.note
+                    )
+                },
                 logger: logger
             )
             try await app.runService()

@@ -45,10 +45,10 @@ struct Preflight: AsyncParsableCommand {
 }
 
 /// One line on stdout with the address a server listens on (with `--port 0`, the only way to learn the port).
-func printListening(_ what: String, host: String, port: Int) {
+func printListening(_ what: String, host: String, port: Int, scheme: String = "http", note: String = "") {
     let h = host.contains(":") ? "[\(host)]" : host
     // Written straight to the descriptor: stdout may be a pipe, where print's buffer would hold the line back.
-    FileHandle.standardOutput.write(Data("\(what): listening on http://\(h):\(port)\n".utf8))
+    FileHandle.standardOutput.write(Data("\(what): listening on \(scheme)://\(h):\(port)\(note)\n".utf8))
 }
 
 /// Logs go to stderr; `PREFLIGHT_LOG_LEVEL` (trace…critical) sets the level, `notice` by default. An unknown level

@@ -1,9 +1,79 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdHTTP2
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 import Prometheus
+
+/// What the reference API speaks on its port (SPEC §15: the demo can show both protocols).
+public enum ServedProtocol: Sendable, Equatable {
+    /// HTTP/1.1 in clear text (the default).
+    case http1
+    /// HTTP/1.1 over TLS, with this PEM certificate chain and key.
+    case http1TLS(certificate: String, key: String)
+    /// HTTP/2 over TLS (ALPN `h2`), HTTP/1.1 for a client that does not offer it.
+    case http2TLS(certificate: String, key: String)
+    /// HTTP/2 in clear text with prior knowledge (h2c); HTTP/1.1 clients are not served.
+    case h2c
+
+    /// The server Hummingbird builds for it; a certificate or key that does not read is an error naming the file.
+    func serverBuilder() throws -> HTTPServerBuilder {
+        switch self {
+        case .http1: return .http1()
+        case .h2c: return .plaintextHTTP2()
+        case .http1TLS(let certificate, let key):
+            return try .tls(.http1(), tlsConfiguration: Self.tls(certificate: certificate, key: key))
+        case .http2TLS(let certificate, let key):
+            return try .http2Upgrade(tlsConfiguration: Self.tls(certificate: certificate, key: key))
+        }
+    }
+
+    static func tls(certificate: String, key: String) throws -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificate)
+        } catch {
+            throw ServeTLSError(description: "cannot read the certificate \(certificate) as PEM: \(error)")
+        }
+        let privateKey: NIOSSLPrivateKey
+        do {
+            privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+        } catch {
+            throw ServeTLSError(description: "cannot read the private key \(key) as PEM: \(error)")
+        }
+        return TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) },
+            privateKey: .privateKey(privateKey)
+        )
+    }
+
+    /// What the listening line adds about the protocol.
+    public var note: String {
+        switch self {
+        case .http1: ""
+        case .http1TLS: " (HTTP/1.1 over TLS)"
+        case .http2TLS: " (HTTP/2 over TLS by ALPN, HTTP/1.1 for other clients)"
+        case .h2c: " (HTTP/2 without TLS, prior knowledge only: h2c)"
+        }
+    }
+
+    /// `http`, `https`, as a URL to this server begins.
+    public var scheme: String {
+        switch self {
+        case .http1, .h2c: "http"
+        case .http1TLS, .http2TLS: "https"
+        }
+    }
+}
+
+/// A certificate or key `serve` cannot use.
+public struct ServeTLSError: Error, CustomStringConvertible {
+    public var description: String
+}
 
 /// How the reference API is set up; built once and passed down.
 public struct MarketDataConfiguration: Sendable {
@@ -32,6 +102,8 @@ public struct MarketDataConfiguration: Sendable {
     public var providerRateLimit: (count: Int, window: Duration)?
     /// Backfill options (symbols are filled in from `symbols`).
     public var backfill = BackfillConfiguration(symbols: [])
+    /// HTTP/1.1 (the default), over TLS, HTTP/2 over TLS, or h2c.
+    public var served = ServedProtocol.http1
 
     public init(database: StoreLocation) { self.database = database }
 
@@ -111,6 +183,7 @@ public func buildMarketDataApplication(
     )
     return Application(
         router: buildMarketDataRouter(services),
+        server: try configuration.served.serverBuilder(),
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "preflight-api"
