@@ -88,7 +88,7 @@ extension Serial {
                 let run = try await CLITests.preflight(
                     [
                         "run", Self.repository.appendingPathComponent("scenarios").path, "--target",
-                        "http://127.0.0.1:\(port)", "--var", "DURATION=2s", "--out",
+                        "http://127.0.0.1:\(port)", "--var", "DURATION=2s", "--var", "JOURNEYS=1", "--out",
                         dir.appendingPathComponent("reports").path,
                     ],
                     in: dir
