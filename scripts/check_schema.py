@@ -137,6 +137,7 @@ variants(
         "a status list check": lambda d: d["requests"][0]["checks"].__setitem__(0, {"status": [200, 204]}),
         "a flow instead of requests": as_flow,
         "a timing phase threshold": setting(["thresholds", "http_req_waiting{name:features}"], ["p(95)<50"]),
+        "HTTP/2 over two connections per loop": lambda d: d.update(http={"version": "2", "connections": 2}),
         "abortOnFail object form": setting(
             ["thresholds", "http_req_failed"],
             [{"threshold": "rate<0.01", "abortOnFail": "true", "delayAbortEval": "5s"}],
@@ -152,6 +153,7 @@ variants(
         "a flow step with a weight": lambda d: d.update(flow=[{"name": "a", "path": "/a", "weight": 2}])
         or d.pop("requests"),
         "unknown threshold metric": lambda d: d["thresholds"].update(http_req_duraton=["p(95)<1"]),
+        "an HTTP version that does not exist": lambda d: d.update(http={"version": "3"}),
     },
     kind="scenario",
 )

@@ -37,6 +37,10 @@ public struct RequestMetrics: Sendable {
     public var truncatedBodies = 0
     /// Redirects followed (each request is recorded once, under its name, with its final status).
     public var redirects = 0
+    /// Exchanges that went over HTTP/2.
+    public var http2 = 0
+    /// Requests a GOAWAY refused on one connection and that were sent again on another.
+    public var goAwayRetries = 0
     /// Timing phases (µs) of the exchanges that got an answer, indexed by `Phase`.
     public var phases = [LatencyHistogram](repeating: .latency(), count: Phase.allCases.count)
 
@@ -76,6 +80,16 @@ public struct RequestMetrics: Sendable {
         truncatedBodies += other.truncatedBodies
         redirects += other.redirects
         for i in phases.indices { phases[i].add(other.phases[i]) }
+        http2 += other.http2
+        goAwayRetries += other.goAwayRetries
+    }
+
+    /// The protocol its requests went over: `HTTP/1.1`, `HTTP/2`, or both with the HTTP/2 share.
+    public var protocolName: String {
+        let total = count
+        if http2 == 0 { return "HTTP/1.1" }
+        if http2 >= total { return "HTTP/2" }
+        return "HTTP/2 (\(http2) of \(total)), HTTP/1.1"
     }
 
     /// Records an answered exchange's phases.

@@ -91,6 +91,10 @@ public struct HTTPOutcome: Sendable {
     public var redirects = 0
     /// Where the time went; recorded for exchanges that got an answer (status > 0).
     public var phases = PhaseTimes()
+    /// It went over HTTP/2.
+    public var http2 = false
+    /// A GOAWAY refused it on one connection and it was sent again on another (once at most).
+    public var retriedAfterGoAway = false
 
     public init() {}
 }

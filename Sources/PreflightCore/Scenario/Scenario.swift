@@ -203,8 +203,18 @@ public struct HTTPSettings: Sendable {
     public var cookies: Bool = true
     /// Redirects followed per request (k6's default 10); 0 records the 3xx as the answer.
     public var redirects: Int = 10
+    /// The protocol spoken to the target (SPEC §15).
+    public var version = HTTPVersion.http1_1
+    /// HTTP/2 connections each event loop opens at most; its VUs share them, a stream per request.
+    public var connections: Int = 1
 
     public init() {}
+}
+
+/// `http.version`: HTTP/1.1 (one keep-alive connection per VU) or HTTP/2 (shared connections, a stream each).
+public enum HTTPVersion: String, Sendable, CaseIterable {
+    case http1_1 = "1.1"
+    case http2 = "2"
 }
 
 /// A values feed for `{{name}}` placeholders.

@@ -147,7 +147,10 @@ extension Reader {
 
     package func http(_ node: JSONNode) -> HTTPSettings {
         var h = HTTPSettings()
-        let keys = ["timeout", "connectTimeout", "maxBodyBytes", "insecureSkipVerify", "cookies", "redirects"]
+        let keys = [
+            "timeout", "connectTimeout", "maxBodyBytes", "insecureSkipVerify", "cookies", "redirects", "version",
+            "connections",
+        ]
         guard let obj = node.object(keys: keys) else { return h }
         if let d = obj.optional("timeout")?.duration() { h.timeout = d }
         if let d = obj.optional("connectTimeout")?.duration() { h.connectTimeout = d }
@@ -155,6 +158,16 @@ extension Reader {
         if let b = obj.optional("insecureSkipVerify")?.bool() { h.insecureSkipVerify = b }
         if let b = obj.optional("cookies")?.bool() { h.cookies = b }
         if let n = obj.optional("redirects")?.integer(atLeast: 0, atMost: 100) { h.redirects = n }
+        if let v = obj.optional("version") {
+            if v.string() == "auto" {
+                // ALPN negotiation per connection, with HTTP/1.1 as the fallback, is not built yet: say so rather
+                // than pick one silently.
+                v.fail("\"auto\" is not supported yet: write \"1.1\" or \"2\" (HTTP/2 over TLS asks ALPN for h2 only)")
+            } else if let version = v.oneOf(HTTPVersion.self) {
+                h.version = version
+            }
+        }
+        if let n = obj.optional("connections")?.integer(atLeast: 1, atMost: 1000) { h.connections = n }
         return h
     }
 }

@@ -248,6 +248,9 @@ public struct LoadRunner: Sendable {
                 "the harness itself was the bottleneck (\(harness.reasons.joined(separator: "; "))): figures may describe it rather than the target; use fewer VUs, more cores, or split the run"
             )
         }
+        if let refusal = (transport as? HTTP2Transport)?.alpnRefusal {
+            warnings.append(HTTP2Transport.alpnMessage(refusal))
+        }
         if metrics.requests.contains(where: { $0.truncatedBodies > 0 }) {
             warnings.append(
                 "some response bodies were longer than http.maxBodyBytes (\(scenario.http.maxBodyBytes)); checks saw them truncated"

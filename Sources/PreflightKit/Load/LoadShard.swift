@@ -359,6 +359,10 @@ actor LoadShard {
         let uncorrected = UInt64(max(0, (end - sent).nanoseconds / 1000))
         Self.add(corrected, uncorrected, to: &metrics.requests[r].byStatus[status, default: LatencyPair()])
         if status > 0 { metrics.requests[r].record(outcome.phases) }
+        if outcome.http2 {
+            metrics.requests[r].http2 += 1
+            if outcome.retriedAfterGoAway { metrics.requests[r].goAwayRetries += 1 }
+        }
         var errorClass = outcome.error
         if errorClass == nil {
             if status >= 500 { errorClass = .http5xx } else if status >= 400 { errorClass = .http4xx }

@@ -302,6 +302,7 @@ public enum HTMLReport: ReportFormat {
             ("Scenario SHA-256", r.scenario.sha256),
             ("Target", r.target.baseURL),
             ("Transport", "\(r.transport.mode) — \(r.transport.reason)"),
+            ("Protocol", Report.protocols(r)),
         ]
         if let p = r.transport.probe {
             rows.append(

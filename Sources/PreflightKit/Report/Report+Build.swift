@@ -322,7 +322,10 @@ extension Report {
             bytesOut: r.bytesOut,
             truncatedBodies: r.truncatedBodies > 0 ? r.truncatedBodies : nil,
             redirects: r.redirects > 0 ? r.redirects : nil,
-            phases: phaseSummaries(r)
+            phases: phaseSummaries(r),
+            protocol: r.count > 0 ? r.protocolName : nil,
+            http2Requests: r.http2 > 0 ? r.http2 : nil,
+            goAwayRetries: r.goAwayRetries > 0 ? r.goAwayRetries : nil
         )
     }
 }

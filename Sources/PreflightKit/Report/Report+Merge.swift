@@ -220,6 +220,8 @@ public enum ReportMerge {
             m.requests[i].bytesOut = request.bytesOut
             m.requests[i].truncatedBodies = request.truncatedBodies ?? 0
             m.requests[i].redirects = request.redirects ?? 0
+            m.requests[i].http2 = request.http2Requests ?? 0
+            m.requests[i].goAwayRetries = request.goAwayRetries ?? 0
             for phase in Phase.allCases {
                 if let h = r.phaseHistograms?[request.name]?[phase.metric.rawValue] {
                     m.requests[i].phases[phase.rawValue] = h.decode()

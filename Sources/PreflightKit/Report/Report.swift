@@ -132,6 +132,13 @@ public struct Report: Codable, Sendable {
         }
     }
 
+    /// The protocols the requests went over (`HTTP/1.1`, `HTTP/2`, or each request name's when they differ).
+    static func protocols(_ r: Report) -> String {
+        let names = Set(r.requests.compactMap(\.protocol))
+        if names.count <= 1 { return names.first ?? "HTTP/1.1" }
+        return r.requests.compactMap { q in q.protocol.map { "\(q.name): \($0)" } }.joined(separator: "; ")
+    }
+
     /// The summary of a catalog metric over the whole run.
     public func summary(_ metric: Metric) -> MetricSummary? { metrics[metric.rawValue] }
 
@@ -154,6 +161,13 @@ public struct Report: Codable, Sendable {
         /// Where the time went (SPEC §15), by phase metric (`http_req_waiting`, …), over the answered requests;
         /// absent when none was answered.
         public var phases: [String: LatencySummary]?
+        /// `HTTP/1.1`, `HTTP/2`, or both with the HTTP/2 share (SPEC §15).
+        public var `protocol`: String?
+        /// Requests that went over HTTP/2 (so merged shards keep the share exactly); absent when none did.
+        public var http2Requests: Int?
+        /// HTTP/2 requests a GOAWAY refused (never processed) and that were sent again on another connection,
+        /// once at most; absent when none was.
+        public var goAwayRetries: Int?
     }
 
     public struct CheckCounts: Codable, Sendable {

@@ -8,7 +8,8 @@ public enum TextSummary {
         let mode = report.transport.mode.word
         lines.append("\(report.tool.name) \(report.tool.version) — \(report.scenario.name) (\(report.scenario.file))")
         lines.append(
-            "target \(report.target.baseURL) · transport \(mode) · \(report.run.executor.name) · "
+            "target \(report.target.baseURL) · transport \(mode) · \(Report.protocols(report)) · "
+                + "\(report.run.executor.name) · "
                 + "\(DurationText.format(seconds: report.run.durationSeconds)) · seed \(report.run.seed)"
         )
         if report.transport.mode == .mock {

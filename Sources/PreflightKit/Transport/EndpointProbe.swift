@@ -78,6 +78,9 @@ public enum EndpointProbe {
             timeout: timeout,
             missingStatuses: scenario.transport.missingStatuses
         )
+        if let refusal = (client.transport as? HTTP2Transport)?.alpnRefusal {
+            result.reason = HTTP2Transport.alpnMessage(refusal)
+        }
         result.contentType = outcome.headers?.first(name: "content-type")
         result.bodySHA256 = outcome.body.map { SHA256.hex($0) }
         // Only a 404 is ambiguous (no such route, or no such resource on an existing route). A 405 or 501 says the

@@ -13,6 +13,8 @@ public struct MockTransport: Transport {
     let names: [String]
     /// The real transport's target: the mock counts the bytes HTTP/1.1 would send there.
     let target: TargetURL
+    /// The scenario asks for HTTP/2: the mock's answers are labelled so (its bytes stay HTTP/1.1's).
+    let http2: Bool
 
     public init(scenario: Scenario, seed: UInt64) {
         settings = scenario.transport.mock
@@ -21,6 +23,7 @@ public struct MockTransport: Transport {
         plan = RequestPlan(scenario: scenario, seed: seed)
         names = scenario.requests.map(\.name)
         target = scenario.target.baseURL
+        http2 = scenario.http.version == .http2
     }
 
     /// What the report says about the mock.
@@ -110,6 +113,7 @@ final class MockConnection: VUConnection {
         let delay = TimeAmount.nanoseconds(Int64(min(latency, request.timeout) * 1e9))
         // The mock's latency model stands for the server's time: all of it is `waiting`, no connection is made.
         outcome.phases.waiting = delay.nanoseconds
+        outcome.http2 = transport.http2
         let timer = eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             pending = nil
             completion(outcome)

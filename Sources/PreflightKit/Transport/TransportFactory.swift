@@ -24,7 +24,10 @@ public struct TransportFactory: Sendable {
     /// The load path's transport to the real target (HTTP/1.1, one keep-alive connection per VU). Resolves the
     /// host now; a host that does not resolve gives a transport whose every connect fails (`resolutionError`).
     public func real() throws -> any Transport {
-        try NIOHTTPTransport(target: target, http: http)
+        switch http.version {
+        case .http1_1: try NIOHTTPTransport(target: target, http: http)
+        case .http2: try HTTP2Transport(target: target, http: http)
+        }
     }
 
     /// The latency-simulating mock for `scenario` (SPEC §6), seeded.

@@ -1,0 +1,656 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+import NIOTLS
+import PreflightCore
+
+/// The HTTP/2 transport (SPEC §15): VUs share a few connections per event loop, each request a stream on one of
+/// them, multiplexed up to the server's `SETTINGS_MAX_CONCURRENT_STREAMS`. Framing, HPACK and flow control are
+/// swift-nio-http2's (a maintained implementation, fuzzed upstream); this file only chooses a connection, writes a
+/// request as HEADERS (+ DATA) and reads the answer's frames into an `HTTPOutcome`.
+///
+/// Over TLS the connection offers only `h2` by ALPN: a server that answers with another protocol (or none) fails
+/// the connection as error class `tls`, and the probe says what ALPN answered. Without TLS it speaks h2c with prior
+/// knowledge. Connections live on their event loop, as the VUs that use them do: `http.connections` is per loop.
+public struct HTTP2Transport: Transport {
+    public var target: TargetURL
+    public var address: SocketAddress?
+    public var resolutionError: String?
+    var tls: NIOSSLContext?
+    var serverHostname: String?
+    var connectTimeout: Double
+    var maxBodyBytes: Int
+    /// Connections each event loop opens at most.
+    var connectionsPerLoop: Int
+    let pools = PoolRegistry()
+
+    public init(target: TargetURL, http: HTTPSettings) throws {
+        self.target = target
+        do {
+            address = try SocketAddress.makeAddressResolvingHost(target.host, port: target.port)
+        } catch {
+            address = nil
+            resolutionError = "cannot resolve host \(target.host)"
+        }
+        connectTimeout = http.connectTimeout
+        maxBodyBytes = http.maxBodyBytes
+        connectionsPerLoop = max(1, http.connections)
+        if target.isTLS {
+            var config = TLSConfiguration.makeClientConfiguration()
+            if http.insecureSkipVerify { config.certificateVerification = .none }
+            config.applicationProtocols = ["h2"]
+            tls = try NIOSSLContext(configuration: config)
+            let isIP = (try? SocketAddress(ipAddress: target.host, port: 0)) != nil
+            serverHostname = isIP ? nil : target.host
+        }
+    }
+
+    /// What the server answered by ALPN when it did not choose h2 (its connections then fail as `tls`).
+    public var alpnRefusal: String? { pools.alpnRefusal.withLockedValue { $0 } }
+
+    /// The sentence a report and the probe use for it.
+    public static func alpnMessage(_ answer: String) -> String {
+        "the server did not accept HTTP/2: asked for h2 by ALPN, it answered \(answer); its connections failed as "
+            + "error class tls. Use http.version \"1.1\", or enable HTTP/2 on the server"
+    }
+
+    public func makeConnection(on eventLoop: any EventLoop) -> any VUConnection {
+        H2VUConnection(pool: pools.pool(on: eventLoop, make: { H2Pool(eventLoop: eventLoop, transport: self) }))
+    }
+
+    /// Each event loop's pool, made on that loop the first time one of its VUs asks.
+    final class PoolRegistry: Sendable {
+        private let pools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<H2Pool>]>([:])
+        /// ALPN's answer when it was not h2, from any loop.
+        let alpnRefusal = NIOLockedValueBox<String?>(nil)
+
+        func pool(on eventLoop: any EventLoop, make: () -> H2Pool) -> H2Pool {
+            let key = ObjectIdentifier(eventLoop)
+            if let bound = pools.withLockedValue({ $0[key] }) { return bound.value }
+            let bound = NIOLoopBound(make(), eventLoop: eventLoop)
+            pools.withLockedValue { $0[key] = bound }
+            return bound.value
+        }
+    }
+}
+
+/// A VU's handle: every request goes to its event loop's pool.
+final class H2VUConnection: VUConnection {
+    private let pool: H2Pool
+    /// The request in flight, so `close` can abandon it.
+    private var inFlight: H2Pool.Pending?
+    private var closed = false
+
+    init(pool: H2Pool) {
+        self.pool = pool
+        pool.users += 1
+    }
+
+    func send(_ request: PreparedRequest, completion: @escaping (HTTPOutcome) -> Void) {
+        let pending = H2Pool.Pending(request: request, askedAt: NIODeadline.now()) { [weak self] outcome in
+            self?.inFlight = nil
+            completion(outcome)
+        }
+        inFlight = pending
+        pool.enqueue(pending)
+    }
+
+    func connect(completion: @escaping (ErrorClass?) -> Void) { pool.warm(completion) }
+
+    /// Abandons the request in flight; the pool closes its connections when its last VU has closed.
+    func close() {
+        if let pending = inFlight {
+            inFlight = nil
+            pending.abandon()
+        }
+        guard !closed else { return }
+        closed = true
+        pool.users -= 1
+        if pool.users == 0 { pool.closeAll() }
+    }
+}
+
+/// One event loop's HTTP/2 connections and the requests waiting for a stream on one of them.
+final class H2Pool {
+    /// A request from its send to its answer.
+    final class Pending {
+        let request: PreparedRequest
+        let askedAt: NIODeadline
+        private var completion: ((HTTPOutcome) -> Void)?
+        /// Sent again after a GOAWAY refused it (once at most).
+        var retried = false
+        /// The stream carrying it, so an abandon can reset it.
+        var stream: (any Channel)?
+        /// The opening it waited for, when it is the request that opened the connection.
+        var opened: (connecting: Int64, tls: Int64)?
+
+        init(request: PreparedRequest, askedAt: NIODeadline, completion: @escaping (HTTPOutcome) -> Void) {
+            self.request = request
+            self.askedAt = askedAt
+            self.completion = completion
+        }
+
+        var isDone: Bool { completion == nil }
+
+        func complete(_ outcome: HTTPOutcome) {
+            guard let c = completion else { return }
+            completion = nil
+            stream = nil
+            c(outcome)
+        }
+
+        func fail(_ error: ErrorClass) {
+            var outcome = HTTPOutcome()
+            outcome.error = error
+            complete(outcome)
+        }
+
+        func abandon() {
+            stream?.close(promise: nil)
+            var outcome = HTTPOutcome()
+            outcome.abandoned = true
+            complete(outcome)
+        }
+    }
+
+    /// One HTTP/2 connection.
+    final class Connection {
+        var channel: (any Channel)?
+        var multiplexer: NIOHTTP2Handler.StreamMultiplexer?
+        var ready = false
+        var active = 0
+        /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS` (100 until it says, RFC 9113's suggested floor).
+        var maxStreams = 100
+        /// A GOAWAY came: no new stream; streams above this id were not processed.
+        var lastStreamID: HTTP2StreamID?
+        var closed = false
+        /// When its TCP connect started and ended, and its TLS handshake.
+        var connectStartedAt = NIODeadline.now()
+        var connectedAt: NIODeadline?
+        var handshakenAt: NIODeadline?
+        /// Whether a request has been charged for opening it.
+        var openingCharged = false
+
+        var usable: Bool { ready && !closed && lastStreamID == nil && active < maxStreams }
+    }
+
+    let eventLoop: any EventLoop
+    let transport: HTTP2Transport
+    private var connections: [Connection] = []
+    private var waiting: [Pending] = []
+    private var warmers: [(ErrorClass?) -> Void] = []
+    /// VU handles open on this pool; at 0 its connections close (a run's end, a one-shot's answer).
+    var users = 0
+
+    init(eventLoop: any EventLoop, transport: HTTP2Transport) {
+        self.eventLoop = eventLoop
+        self.transport = transport
+    }
+
+    /// Opens this loop's connections ahead of the run (as the HTTP/1.1 transport opens each VU's).
+    func warm(_ completion: @escaping (ErrorClass?) -> Void) {
+        if connections.contains(where: { $0.ready && !$0.closed }) {
+            eventLoop.assumeIsolated().execute { completion(nil) }
+            return
+        }
+        warmers.append(completion)
+        if !connections.contains(where: { !$0.closed }) { open() }
+    }
+
+    /// Closes every connection; requests still waiting are abandoned.
+    func closeAll() {
+        let left = waiting
+        waiting = []
+        for p in left { p.abandon() }
+        for c in connections {
+            c.closed = true
+            c.channel?.close(promise: nil)
+        }
+        connections = []
+    }
+
+    func enqueue(_ pending: Pending) {
+        waiting.append(pending)
+        dispatch()
+    }
+
+    /// Gives waiting requests a stream on the least busy usable connection, opening connections up to the limit.
+    private func dispatch() {
+        connections.removeAll { $0.closed && $0.active == 0 }
+        while let first = waiting.first {
+            if first.isDone {
+                waiting.removeFirst()
+                continue
+            }
+            if let connection = connections.filter(\.usable).min(by: { $0.active < $1.active }) {
+                waiting.removeFirst()
+                start(first, on: connection)
+                continue
+            }
+            let opening = connections.filter { !$0.ready && !$0.closed }.count
+            if connections.filter({ !$0.closed && $0.lastStreamID == nil }).count < transport.connectionsPerLoop
+                && opening == 0
+            {
+                open()
+            }
+            return
+        }
+    }
+
+    private func open() {
+        let connection = Connection()
+        connections.append(connection)
+        guard let address = transport.address else {
+            connection.closed = true
+            eventLoop.assumeIsolated().execute { self.openFailed(connection, .connect) }
+            return
+        }
+        let tls = transport.tls
+        let hostname = transport.serverHostname
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(.nanoseconds(Int64(transport.connectTimeout * 1e9)))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tls, serverHostname: hostname)
+                        )
+                    }
+                }
+            }
+        connection.connectStartedAt = NIODeadline.now()
+        bootstrap.connect(to: address).assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .failure:
+                connection.closed = true
+                openFailed(connection, .connect)
+            case .success(let channel):
+                connection.connectedAt = NIODeadline.now()
+                connection.channel = channel
+                do {
+                    if tls != nil {
+                        try channel.pipeline.syncOperations.addHandler(
+                            H2HandshakeWatcher(pool: self, connection: connection)
+                        )
+                    } else {
+                        try configure(connection, channel)
+                    }
+                } catch {
+                    channel.close(promise: nil)
+                    connection.closed = true
+                    openFailed(connection, .connect)
+                }
+                channel.closeFuture.assumeIsolated().whenComplete { [self] _ in closed(connection) }
+            }
+        }
+    }
+
+    /// The HTTP/2 handler and its stream multiplexer, once the connection speaks h2 (at once for h2c, after ALPN
+    /// chose `h2` over TLS). The connection preface goes out now; streams may open at once.
+    func configure(_ connection: Connection, _ channel: any Channel) throws {
+        var settings = NIOHTTP2Handler.ConnectionConfiguration()
+        settings.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 1000),
+            HTTP2Setting(parameter: .initialWindowSize, value: 8 * 1024 * 1024),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
+        ]
+        var streams = NIOHTTP2Handler.StreamConfiguration()
+        streams.targetWindowSize = 8 * 1024 * 1024
+        let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .client,
+            connectionConfiguration: settings,
+            streamConfiguration: streams,
+            inboundStreamInitializer: { $0.eventLoop.makeFailedFuture(H2PushRefused()) }
+        )
+        try channel.pipeline.syncOperations.addHandler(H2ConnectionObserver(pool: self, connection: connection))
+        connection.multiplexer = multiplexer
+        connection.ready = true
+        if connection.handshakenAt == nil { connection.handshakenAt = connection.connectedAt }
+        let warm = warmers
+        warmers = []
+        for w in warm { w(nil) }
+        dispatch()
+    }
+
+    private func openFailed(_ connection: Connection, _ error: ErrorClass) {
+        connections.removeAll { $0 === connection }
+        let warm = warmers
+        warmers = []
+        for w in warm { w(error) }
+        // Nothing to wait for: the requests waiting for this connection fail as it did.
+        if !connections.contains(where: { !$0.closed }) {
+            let failed = waiting
+            waiting = []
+            for p in failed { p.fail(error) }
+        }
+    }
+
+    /// TLS finished: ALPN must have chosen h2.
+    func handshaken(_ connection: Connection, _ channel: any Channel, protocol negotiated: String?) {
+        connection.handshakenAt = NIODeadline.now()
+        guard negotiated == "h2" else {
+            let answer = negotiated.map { "\"\($0)\"" } ?? "with no protocol"
+            transport.pools.alpnRefusal.withLockedValue { $0 = answer }
+            channel.close(promise: nil)
+            connection.closed = true
+            openFailed(connection, .tls)
+            return
+        }
+        do { try configure(connection, channel) } catch {
+            channel.close(promise: nil)
+            connection.closed = true
+            openFailed(connection, .tls)
+        }
+    }
+
+    func goAway(_ connection: Connection, lastStreamID: HTTP2StreamID) {
+        connection.lastStreamID = lastStreamID
+        dispatch()
+    }
+
+    func settings(_ connection: Connection, maxStreams: Int) {
+        connection.maxStreams = max(1, maxStreams)
+        dispatch()
+    }
+
+    private func closed(_ connection: Connection) {
+        connection.closed = true
+        if !connection.ready { openFailed(connection, .reset) }
+        dispatch()
+    }
+
+    // MARK: Streams
+
+    private func start(_ pending: Pending, on connection: Connection) {
+        guard let multiplexer = connection.multiplexer else { return pending.fail(.reset) }
+        connection.active += 1
+        if !connection.openingCharged, let connected = connection.connectedAt {
+            connection.openingCharged = true
+            if connection.connectStartedAt >= pending.askedAt {
+                pending.opened = (
+                    (connected - connection.connectStartedAt).nanoseconds,
+                    ((connection.handshakenAt ?? connected) - connected).nanoseconds
+                )
+            }
+        }
+        // The stream's channel is made on this loop, where the initializer runs: the handler stays on it.
+        let handler = NIOLoopBound(
+            H2StreamHandler(pending: pending, pool: self, connection: connection),
+            eventLoop: eventLoop
+        )
+        multiplexer.createStreamChannel(promise: nil) { stream in
+            stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(handler.value) }
+        }
+    }
+
+    /// A stream ended; `refused`: a GOAWAY said the server never processed it, so it goes again once.
+    func streamEnded(_ pending: Pending, on connection: Connection, refused: Bool) {
+        connection.active -= 1
+        if refused && !pending.retried && !pending.isDone {
+            pending.retried = true
+            waiting.insert(pending, at: 0)
+        }
+        dispatch()
+    }
+}
+
+/// Waits for a TLS connection's handshake, then has the pool check ALPN's answer and set HTTP/2 up behind it.
+final class H2HandshakeWatcher: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private let pool: H2Pool
+    private let connection: H2Pool.Connection
+
+    init(pool: H2Pool, connection: H2Pool.Connection) {
+        self.pool = pool
+        self.connection = connection
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted(let negotiated) = event as? TLSUserEvent {
+            pool.handshaken(connection, context.channel, protocol: negotiated)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// Watches a connection's connection-level frames (SETTINGS, GOAWAY).
+final class H2ConnectionObserver: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    private let pool: H2Pool
+    private let connection: H2Pool.Connection
+
+    init(pool: H2Pool, connection: H2Pool.Connection) {
+        self.pool = pool
+        self.connection = connection
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.payload {
+        case .settings(.settings(let settings)):
+            if let max = settings.last(where: { $0.parameter == .maxConcurrentStreams }) {
+                pool.settings(connection, maxStreams: max.value)
+            }
+        case .goAway(let lastStreamID, _, _):
+            pool.goAway(connection, lastStreamID: lastStreamID)
+        default:
+            break
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// No server push: a client that never enables it refuses a pushed stream.
+struct H2PushRefused: Error {}
+
+/// One request on one stream: HEADERS (+ DATA) out, the answer's frames in.
+final class H2StreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    private let pending: H2Pool.Pending
+    private let pool: H2Pool
+    private let connection: H2Pool.Connection
+    private var outcome = HTTPOutcome()
+    private var phases = PhaseTimes()
+    private var writtenAt = NIODeadline.uptimeNanoseconds(0)
+    private var firstByteAt: NIODeadline?
+    private var coding = ContentCoding.identity
+    private var timer: Scheduled<Void>?
+    private var ended = false
+    private var streamID: HTTP2StreamID?
+    /// The request's HEADERS could not be written (the connection went away first): the server never saw it.
+    private var notSent = false
+    /// The stream was closed with REFUSED_STREAM: the server did not process it (RFC 9113 §8.7).
+    private var refusedByServer = false
+
+    init(pending: H2Pool.Pending, pool: H2Pool, connection: H2Pool.Connection) {
+        self.pending = pending
+        self.pool = pool
+        self.connection = connection
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { write(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        write(context)
+        context.fireChannelActive()
+    }
+
+    private func write(_ context: ChannelHandlerContext) {
+        guard writtenAt == .uptimeNanoseconds(0) else { return }
+        let request = pending.request
+        pending.stream = context.channel
+        let now = NIODeadline.now()
+        if let opened = pending.opened {
+            phases.connecting = opened.connecting
+            phases.tlsHandshaking = opened.tls
+        }
+        phases.blocked = max(0, (now - pending.askedAt).nanoseconds - phases.connecting - phases.tlsHandshaking)
+        let target = pool.transport.target
+        var headers = HPACKHeaders()
+        headers.add(name: ":method", value: request.message.method)
+        headers.add(name: ":scheme", value: target.isTLS ? "https" : "http")
+        headers.add(name: ":authority", value: target.hostHeader)
+        headers.add(name: ":path", value: target.basePath + request.message.path)
+        var bytesOut = 0
+        for field in request.message.headers {
+            let name = field.name.lowercased()
+            // Connection-specific fields do not exist in HTTP/2 (RFC 9113 §8.2.2); Host is `:authority`.
+            if ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host"].contains(name) {
+                continue
+            }
+            headers.add(name: name, value: field.value)
+            bytesOut += name.utf8.count + field.value.utf8.count
+        }
+        let body = request.message.body
+        if let body, ["POST", "PUT", "PATCH"].contains(request.message.method) || !body.isEmpty {
+            headers.add(name: "content-length", value: String(body.count))
+        }
+        // A failed HEADERS write (a GOAWAY or a close got there first) means the request never left.
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenFailure { [self] _ in notSent = true }
+        context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: body == nil))), promise: written)
+        if let body {
+            context.write(
+                wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer(bytes: body)), endStream: true))),
+                promise: nil
+            )
+            bytesOut += body.count
+        }
+        context.flush()
+        streamID = try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID)
+        outcome.bytesOut = bytesOut
+        writtenAt = NIODeadline.now()
+        phases.sending = (writtenAt - now).nanoseconds
+        let due = now + .nanoseconds(Int64(request.timeout * 1e9))
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { [self] in
+            finish(error: .timeout, context: context)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .headers(let h):
+            if firstByteAt == nil { firstByteAt = NIODeadline.now() }
+            outcome.bytesIn += h.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count }
+            if let status = h.headers.first(name: ":status").flatMap(Int.init) {
+                if status < 200 { return }  // an informational answer; the real one follows
+                outcome.status = status
+                if pending.request.wantsHeaders {
+                    outcome.headers = ResponseHeaders(
+                        h.headers.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) }
+                    )
+                }
+                if let encoding = h.headers.first(name: "content-encoding") {
+                    coding = ContentCoding.named(Array(encoding.trimmingCharacters(in: .whitespaces).utf8))
+                }
+                if (300..<400).contains(status) { outcome.location = h.headers.first(name: "location") }
+            }
+            if h.endStream { finish(error: nil, context: context) }
+        case .data(let d):
+            if firstByteAt == nil { firstByteAt = NIODeadline.now() }
+            if case .byteBuffer(var part) = d.data {
+                outcome.bytesIn += part.readableBytes
+                if pending.request.wantsBody {
+                    let room = pool.transport.maxBodyBytes - (outcome.body?.count ?? 0)
+                    if part.readableBytes > room {
+                        outcome.bodyTruncated = true
+                        part = part.getSlice(at: part.readerIndex, length: max(0, room)) ?? part
+                    }
+                    if outcome.body == nil {
+                        outcome.body = Array(part.readableBytesView)
+                    } else {
+                        outcome.body!.append(contentsOf: part.readableBytesView)
+                    }
+                }
+            }
+            if d.endStream { finish(error: nil, context: context) }
+        case .rstStream(let code):
+            if code == .refusedStream { refusedByServer = true }
+            finish(error: .reset, context: context)
+        default:
+            break
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? StreamClosedEvent, e.reason == .refusedStream { refusedByServer = true }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let closed = error as? NIOHTTP2Errors.StreamClosed, closed.errorCode == .refusedStream {
+            refusedByServer = true
+        }
+        finish(error: .reset, context: context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(error: .reset, context: context)
+        context.fireChannelInactive()
+    }
+
+    private func finish(error: ErrorClass?, context: ChannelHandlerContext) {
+        guard !ended else { return }
+        ended = true
+        timer?.cancel()
+        timer = nil
+        // Not processed by the server, so it may go again on another connection: never sent, refused with
+        // REFUSED_STREAM, or above a GOAWAY's last stream id (RFC 9113 §6.8). Nothing that may have been processed
+        // is sent twice.
+        var refused = false
+        if error == .reset, outcome.status == 0, firstByteAt == nil {
+            let aboveLast = connection.lastStreamID.map { last in streamID.map { $0 > last } ?? true } ?? false
+            refused = notSent || refusedByServer || aboveLast
+        }
+        if error != nil { context.close(promise: nil) }
+        if refused && !pending.retried {
+            pool.streamEnded(pending, on: connection, refused: true)
+            return
+        }
+        var result = outcome
+        if let error {
+            result.error = error
+        } else {
+            if let first = firstByteAt {
+                phases.waiting = (first - writtenAt).nanoseconds
+                phases.receiving = (NIODeadline.now() - first).nanoseconds
+            }
+            result.phases = phases
+            if coding != .identity { decodeBody(&result) }
+        }
+        result.http2 = true
+        result.retriedAfterGoAway = pending.retried
+        pool.streamEnded(pending, on: connection, refused: false)
+        pending.complete(result)
+    }
+
+    private func decodeBody(_ result: inout HTTPOutcome) {
+        guard pending.request.wantsBody, let body = result.body else { return }
+        guard !result.bodyTruncated else {
+            result.body = nil
+            return
+        }
+        switch ContentDecoder.decode(body, coding: coding, limit: pool.transport.maxBodyBytes) {
+        case .success(let decoded): result.body = decoded
+        case .failure:
+            result.body = nil
+            result.error = .decode
+        }
+    }
+}
