@@ -15,18 +15,6 @@ public enum Phase: Int, CaseIterable, Sendable {
     /// From the first byte to the last.
     case receiving
 
-    /// The metric's name, k6's.
-    public var metric: Metric {
-        switch self {
-        case .blocked: .httpReqBlocked
-        case .connecting: .httpReqConnecting
-        case .tlsHandshaking: .httpReqTLSHandshaking
-        case .sending: .httpReqSending
-        case .waiting: .httpReqWaiting
-        case .receiving: .httpReqReceiving
-        }
-    }
-
     /// The short word a table or a summary line uses.
     public var word: String {
         switch self {

@@ -87,6 +87,20 @@ public enum Metric: String, CaseIterable, Sendable {
     }
 }
 
+extension Phase {
+    /// The phase's metric, k6's name.
+    public var metric: Metric {
+        switch self {
+        case .blocked: .httpReqBlocked
+        case .connecting: .httpReqConnecting
+        case .tlsHandshaking: .httpReqTLSHandshaking
+        case .sending: .httpReqSending
+        case .waiting: .httpReqWaiting
+        case .receiving: .httpReqReceiving
+        }
+    }
+}
+
 /// The metrics a threshold may name, with k6's names, types and tags.
 public enum MetricCatalog {
     public typealias Kind = Metric.Kind

@@ -296,7 +296,8 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
         bytesIn = 0
         wantsBody = request.wantsBody
         parser.expectResponse(isHead: request.message.method == "HEAD", keepHeaders: request.wantsHeaders)
-        let now = NIODeadline.now()
+        // The loop's clock (the real one on a real loop; a test's embedded loop keeps its own time).
+        let now = eventLoop.now
         phases = PhaseTimes()
         firstByteAt = nil
         if let asked = openingAskedAt, let started = connectStartedAt, let connected = connectedAt {
