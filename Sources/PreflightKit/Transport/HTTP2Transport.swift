@@ -30,23 +30,13 @@ public struct HTTP2Transport: Transport {
 
     public init(target: TargetURL, http: HTTPSettings) throws {
         self.target = target
-        do {
-            address = try SocketAddress.makeAddressResolvingHost(target.host, port: target.port)
-        } catch {
-            address = nil
-            resolutionError = "cannot resolve host \(target.host)"
-        }
+        let endpoint = try TargetEndpoint(target: target, http: http, alpn: ["h2"])
+        (address, resolutionError, tls, serverHostname) = (
+            endpoint.address, endpoint.resolutionError, endpoint.tls, endpoint.serverHostname
+        )
         connectTimeout = http.connectTimeout
         maxBodyBytes = http.maxBodyBytes
         connectionsPerLoop = max(1, http.connections)
-        if target.isTLS {
-            var config = TLSConfiguration.makeClientConfiguration()
-            if http.insecureSkipVerify { config.certificateVerification = .none }
-            config.applicationProtocols = ["h2"]
-            tls = try NIOSSLContext(configuration: config)
-            let isIP = (try? SocketAddress(ipAddress: target.host, port: 0)) != nil
-            serverHostname = isIP ? nil : target.host
-        }
     }
 
     /// What the server answered by ALPN when it did not choose h2 (its connections then fail as `tls`).

@@ -26,21 +26,12 @@ public struct NIOHTTPTransport: Transport {
     /// Resolves the target once (blocking DNS, before the run) and prepares TLS if the scheme asks for it.
     public init(target: TargetURL, http: HTTPSettings) throws {
         self.target = target
-        do {
-            address = try SocketAddress.makeAddressResolvingHost(target.host, port: target.port)
-        } catch {
-            address = nil
-            resolutionError = "cannot resolve host \(target.host)"
-        }
+        let endpoint = try TargetEndpoint(target: target, http: http)
+        (address, resolutionError, tls, serverHostname) = (
+            endpoint.address, endpoint.resolutionError, endpoint.tls, endpoint.serverHostname
+        )
         connectTimeout = http.connectTimeout
         maxBodyBytes = http.maxBodyBytes
-        if target.isTLS {
-            var config = TLSConfiguration.makeClientConfiguration()
-            if http.insecureSkipVerify { config.certificateVerification = .none }
-            tls = try NIOSSLContext(configuration: config)
-            let isIP = (try? SocketAddress(ipAddress: target.host, port: 0)) != nil
-            serverHostname = isIP ? nil : target.host
-        }
     }
 
     public func makeConnection(on eventLoop: any EventLoop) -> any VUConnection {
