@@ -111,6 +111,11 @@ extension Serial {
             )
             #expect(counter.requests.values.reduce(0, +) == count)
             #expect(r.phases[Phase.waiting.rawValue].totalCount == UInt64(count))
+            // Over HTTP/2 too the phases add up to the latency from the send (blocked now includes waiting for a
+            // stream on a shared connection), within each phase's µs rounding and the callback's turn.
+            let phaseMeans = r.phases.reduce(0.0) { $0 + $1.mean }
+            let latency = r.latency().uncorrected.mean
+            #expect(abs(phaseMeans - latency) <= 0.03 * latency + 200, "phases \(phaseMeans) µs, latency \(latency) µs")
         }
 
         @Test func h2cCarriesAConstantArrivalRateRunWithExactCounts() async throws {
