@@ -415,9 +415,27 @@ final class H2Pool {
             H2StreamHandler(pending: pending, pool: self, connection: connection),
             eventLoop: eventLoop
         )
-        multiplexer.createStreamChannel(promise: nil) { stream in
+        // A stream that cannot be opened (its connection closed or went away first) was never sent: without this,
+        // its request would wait for an answer that cannot come (found under TSan's slower timing in CI).
+        let created = eventLoop.makePromise(of: (any Channel).self)
+        created.futureResult.assumeIsolated().whenFailure { _ in handler.value.failToOpen() }
+        multiplexer.createStreamChannel(promise: created) { stream in
             stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(handler.value) }
         }
+    }
+
+    /// A stream could not be opened: its request was never sent, so it goes again once, then fails as `reset`.
+    func streamFailedToOpen(_ pending: Pending, on connection: Connection) {
+        connection.active -= 1
+        if !pending.isDone {
+            if pending.retried {
+                pending.fail(.reset)
+            } else {
+                pending.retried = true
+                waiting.insert(pending, at: 0)
+            }
+        }
+        dispatch()
     }
 
     /// A stream ended; `refused`: a GOAWAY said the server never processed it, so it goes again once.
@@ -532,6 +550,15 @@ final class H2StreamHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive { write(context) }
+    }
+
+    /// The stream was never opened (nothing was written); ignored when the stream already ended another way.
+    func failToOpen() {
+        guard !ended else { return }
+        ended = true
+        timer?.cancel()
+        timer = nil
+        pool.streamFailedToOpen(pending, on: connection)
     }
 
     func channelActive(context: ChannelHandlerContext) {
