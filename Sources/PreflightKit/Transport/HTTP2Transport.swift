@@ -133,9 +133,12 @@ final class H2Pool {
             c(outcome)
         }
 
+        /// Completes with `error`; it is still an HTTP/2 request (the report's protocol counts it so).
         func fail(_ error: ErrorClass) {
             var outcome = HTTPOutcome()
             outcome.error = error
+            outcome.http2 = true
+            outcome.retriedAfterGoAway = retried
             complete(outcome)
         }
 
@@ -424,26 +427,17 @@ final class H2Pool {
         }
     }
 
-    /// A stream could not be opened: its request was never sent, so it goes again once, then fails as `reset`.
-    func streamFailedToOpen(_ pending: Pending, on connection: Connection) {
+    /// A stream ended. `unsent`: the server never processed its request (never written, refused, above a
+    /// GOAWAY's last stream id), so it goes again once, on another connection; a second time it fails as `reset`.
+    func streamEnded(_ pending: Pending, on connection: Connection, unsent: Bool) {
         connection.active -= 1
-        if !pending.isDone {
+        if unsent && !pending.isDone {
             if pending.retried {
                 pending.fail(.reset)
             } else {
                 pending.retried = true
                 waiting.insert(pending, at: 0)
             }
-        }
-        dispatch()
-    }
-
-    /// A stream ended; `refused`: a GOAWAY said the server never processed it, so it goes again once.
-    func streamEnded(_ pending: Pending, on connection: Connection, refused: Bool) {
-        connection.active -= 1
-        if refused && !pending.retried && !pending.isDone {
-            pending.retried = true
-            waiting.insert(pending, at: 0)
         }
         dispatch()
     }
@@ -558,7 +552,7 @@ final class H2StreamHandler: ChannelInboundHandler {
         ended = true
         timer?.cancel()
         timer = nil
-        pool.streamFailedToOpen(pending, on: connection)
+        pool.streamEnded(pending, on: connection, unsent: true)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -687,8 +681,8 @@ final class H2StreamHandler: ChannelInboundHandler {
             refused = refusedByServer || aboveLast
         }
         if error != nil { context.close(promise: nil) }
-        if refused && !pending.retried {
-            pool.streamEnded(pending, on: connection, refused: true)
+        if refused {
+            pool.streamEnded(pending, on: connection, unsent: true)
             return
         }
         var result = outcome
@@ -704,7 +698,7 @@ final class H2StreamHandler: ChannelInboundHandler {
         }
         result.http2 = true
         result.retriedAfterGoAway = pending.retried
-        pool.streamEnded(pending, on: connection, refused: false)
+        pool.streamEnded(pending, on: connection, unsent: false)
         pending.complete(result)
     }
 
