@@ -26,6 +26,9 @@ public struct HTTP2Transport: Transport {
     var maxBodyBytes: Int
     /// Connections each event loop opens at most.
     var connectionsPerLoop: Int
+    /// The id of each connection's first stream: 1, but a test starts near the end of the ids to see a connection
+    /// run out of them.
+    var firstStreamID: Int32 = 1
     let pools = PoolRegistry()
 
     public init(target: TargetURL, http: HTTPSettings) throws {
@@ -105,18 +108,21 @@ final class H2VUConnection: VUConnection {
 }
 
 /// One event loop's HTTP/2 connections and the requests waiting for a stream on one of them.
+///
+/// Its state and its connections' are `@exclusivity(unchecked)`: touched only on its event loop, no access spanning a
+/// call back into it (the HTTP/2 tests passed with the checks on).
 final class H2Pool {
     /// A request from its send to its answer.
     final class Pending {
         let request: PreparedRequest
         let askedAt: NIODeadline
-        private var completion: ((HTTPOutcome) -> Void)?
+        @exclusivity(unchecked) private var completion: ((HTTPOutcome) -> Void)?
         /// Sent again after a GOAWAY refused it (once at most).
-        var retried = false
-        /// The stream carrying it, so an abandon can reset it.
-        var stream: (any Channel)?
+        @exclusivity(unchecked) var retried = false
+        /// The exchange carrying it, so an abandon can reset its stream.
+        @exclusivity(unchecked) var exchange: H2Exchange?
         /// The opening it waited for, when it is the request that opened the connection.
-        var opened: (connecting: Int64, tls: Int64)?
+        @exclusivity(unchecked) var opened: (connecting: Int64, tls: Int64)?
 
         init(request: PreparedRequest, askedAt: NIODeadline, completion: @escaping (HTTPOutcome) -> Void) {
             self.request = request
@@ -129,7 +135,7 @@ final class H2Pool {
         func complete(_ outcome: HTTPOutcome) {
             guard let c = completion else { return }
             completion = nil
-            stream = nil
+            exchange = nil
             c(outcome)
         }
 
@@ -143,7 +149,7 @@ final class H2Pool {
         }
 
         func abandon() {
-            stream?.close(promise: nil)
+            exchange?.cancel()
             var outcome = HTTPOutcome()
             outcome.abandoned = true
             complete(outcome)
@@ -152,32 +158,36 @@ final class H2Pool {
 
     /// One HTTP/2 connection.
     final class Connection {
-        var channel: (any Channel)?
-        var multiplexer: NIOHTTP2Handler.StreamMultiplexer?
-        var ready = false
-        var active = 0
+        @exclusivity(unchecked) var channel: (any Channel)?
+        /// Where its streams are written and its frames read, once it speaks h2.
+        @exclusivity(unchecked) var handler: H2ConnectionHandler?
+        @exclusivity(unchecked) var ready = false
+        @exclusivity(unchecked) var active = 0
         /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS` (100 until it says, RFC 9113's suggested floor).
-        var maxStreams = 100
+        @exclusivity(unchecked) var maxStreams = 100
         /// A GOAWAY came: no new stream; streams above this id were not processed.
-        var lastStreamID: HTTP2StreamID?
-        var closed = false
+        @exclusivity(unchecked) var lastStreamID: HTTP2StreamID?
+        @exclusivity(unchecked) var closed = false
         /// When its TCP connect started and ended, and its TLS handshake.
-        var connectStartedAt = NIODeadline.now()
-        var connectedAt: NIODeadline?
-        var handshakenAt: NIODeadline?
+        @exclusivity(unchecked) var connectStartedAt = NIODeadline.now()
+        @exclusivity(unchecked) var connectedAt: NIODeadline?
+        @exclusivity(unchecked) var handshakenAt: NIODeadline?
         /// Whether a request has been charged for opening it.
-        var openingCharged = false
+        @exclusivity(unchecked) var openingCharged = false
 
-        var usable: Bool { ready && !closed && lastStreamID == nil && active < maxStreams }
+        /// Its stream ids ran out: it takes no new stream and closes when its last one ends.
+        @exclusivity(unchecked) var exhausted = false
+
+        var usable: Bool { ready && !closed && lastStreamID == nil && !exhausted && active < maxStreams }
     }
 
     let eventLoop: any EventLoop
     let transport: HTTP2Transport
-    private var connections: [Connection] = []
-    private var waiting: [Pending] = []
-    private var warmers: [(ErrorClass?) -> Void] = []
+    @exclusivity(unchecked) private var connections: [Connection] = []
+    @exclusivity(unchecked) private var waiting: [Pending] = []
+    @exclusivity(unchecked) private var warmers: [(ErrorClass?) -> Void] = []
     /// VU handles open on this pool; at 0 its connections close (a run's end, a one-shot's answer).
-    var users = 0
+    @exclusivity(unchecked) var users = 0
 
     init(eventLoop: any EventLoop, transport: HTTP2Transport) {
         self.eventLoop = eventLoop
@@ -196,7 +206,7 @@ final class H2Pool {
 
     /// A request's header block and its size, built once per request index when the request is constant (no
     /// placeholder), as the HTTP/1.1 transport encodes a constant request once.
-    private var constantHeaders: [(HPACKHeaders, Int)?] = []
+    @exclusivity(unchecked) private var constantHeaders: [(HPACKHeaders, Int)?] = []
 
     func headers(for request: PreparedRequest) -> (HPACKHeaders, Int) {
         let i = request.requestIndex
@@ -266,7 +276,8 @@ final class H2Pool {
                 continue
             }
             let opening = connections.filter { !$0.ready && !$0.closed }.count
-            if connections.filter({ !$0.closed && $0.lastStreamID == nil }).count < transport.connectionsPerLoop
+            if connections.filter({ !$0.closed && $0.lastStreamID == nil && !$0.exhausted }).count
+                < transport.connectionsPerLoop
                 && opening == 0
             {
                 open()
@@ -324,26 +335,28 @@ final class H2Pool {
         }
     }
 
-    /// The HTTP/2 handler and its stream multiplexer, once the connection speaks h2 (at once for h2c, after ALPN
-    /// chose `h2` over TLS). The connection preface goes out now; streams may open at once.
+    /// The HTTP/2 handler and, above it, ours that writes streams as frames and reads the answers' frames, once
+    /// the connection speaks h2 (at once for h2c, after ALPN chose `h2` over TLS). The connection preface goes out
+    /// now; streams may open at once.
+    ///
+    /// No stream channel per request (swift-nio-http2's multiplexer): making one was ~30 % of the CPU per request
+    /// in `perf` on `scripts/bench/h2.sh`. Frames, HPACK, the stream and flow-control state machines are still
+    /// swift-nio-http2's; ours only numbers the streams and grants the window back (`H2ConnectionHandler`).
     func configure(_ connection: Connection, _ channel: any Channel) throws {
         var settings = NIOHTTP2Handler.ConnectionConfiguration()
         settings.initialSettings = [
+            HTTP2Setting(parameter: .enablePush, value: 0),
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 1000),
-            HTTP2Setting(parameter: .initialWindowSize, value: 8 * 1024 * 1024),
+            HTTP2Setting(parameter: .initialWindowSize, value: H2ConnectionHandler.targetWindow),
             HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
         ]
-        var streams = NIOHTTP2Handler.StreamConfiguration()
-        streams.targetWindowSize = 8 * 1024 * 1024
         try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
-        let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-            mode: .client,
-            connectionConfiguration: settings,
-            streamConfiguration: streams,
-            inboundStreamInitializer: { $0.eventLoop.makeFailedFuture(H2PushRefused()) }
+        try channel.pipeline.syncOperations.addHandler(
+            NIOHTTP2Handler(mode: .client, connectionConfiguration: settings)
         )
-        try channel.pipeline.syncOperations.addHandler(H2ConnectionObserver(pool: self, connection: connection))
-        connection.multiplexer = multiplexer
+        let handler = H2ConnectionHandler(pool: self, connection: connection, firstStreamID: transport.firstStreamID)
+        try channel.pipeline.syncOperations.addHandler(handler)
+        connection.handler = handler
         connection.ready = true
         if connection.handshakenAt == nil { connection.handshakenAt = connection.connectedAt }
         let warm = warmers
@@ -402,7 +415,7 @@ final class H2Pool {
     // MARK: Streams
 
     private func start(_ pending: Pending, on connection: Connection) {
-        guard let multiplexer = connection.multiplexer else { return pending.fail(.reset) }
+        guard let handler = connection.handler else { return pending.fail(.reset) }
         connection.active += 1
         if !connection.openingCharged, let connected = connection.connectedAt {
             connection.openingCharged = true
@@ -413,24 +426,16 @@ final class H2Pool {
                 )
             }
         }
-        // The stream's channel is made on this loop, where the initializer runs: the handler stays on it.
-        let handler = NIOLoopBound(
-            H2StreamHandler(pending: pending, pool: self, connection: connection),
-            eventLoop: eventLoop
-        )
-        // A stream that cannot be opened (its connection closed or went away first) was never sent: without this,
-        // its request would wait for an answer that cannot come (found under TSan's slower timing in CI).
-        let created = eventLoop.makePromise(of: (any Channel).self)
-        created.futureResult.assumeIsolated().whenFailure { _ in handler.value.failToOpen() }
-        multiplexer.createStreamChannel(promise: created) { stream in
-            stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(handler.value) }
-        }
+        handler.start(H2Exchange(pending: pending, pool: self, connection: connection))
     }
 
     /// A stream ended. `unsent`: the server never processed its request (never written, refused, above a
     /// GOAWAY's last stream id), so it goes again once, on another connection; a second time it fails as `reset`.
     func streamEnded(_ pending: Pending, on connection: Connection, unsent: Bool) {
         connection.active -= 1
+        if connection.exhausted && connection.active == 0 && !connection.closed {
+            connection.channel?.close(promise: nil)
+        }
         if unsent && !pending.isDone {
             if pending.retried {
                 pending.fail(.reset)
@@ -466,36 +471,6 @@ final class H2HandshakeWatcher: ChannelInboundHandler {
     }
 }
 
-/// Watches a connection's connection-level frames (SETTINGS, GOAWAY).
-final class H2ConnectionObserver: ChannelInboundHandler {
-    typealias InboundIn = HTTP2Frame
-    private let pool: H2Pool
-    private let connection: H2Pool.Connection
-
-    init(pool: H2Pool, connection: H2Pool.Connection) {
-        self.pool = pool
-        self.connection = connection
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        switch frame.payload {
-        case .settings(.settings(let settings)):
-            if let max = settings.last(where: { $0.parameter == .maxConcurrentStreams }) {
-                pool.settings(connection, maxStreams: max.value)
-            }
-        case .goAway(let lastStreamID, _, _):
-            pool.goAway(connection, lastStreamID: lastStreamID)
-        default:
-            break
-        }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
-    }
-}
-
 /// Turns the flushes of one turn of the event loop into one, below the HTTP/2 handler (as Netty's
 /// `FlushConsolidationHandler` does): every stream flushes its own HEADERS, and without this each request was a
 /// TLS record and a `write` syscall of its own (strace: 30,018 writes for 29,937 requests); the streams a turn
@@ -511,208 +486,6 @@ final class FlushCoalescer: ChannelOutboundHandler {
         context.eventLoop.assumeIsolated().execute { [self] in
             scheduled = false
             context.flush()
-        }
-    }
-}
-
-/// No server push: a client that never enables it refuses a pushed stream.
-struct H2PushRefused: Error {}
-
-/// One request on one stream: HEADERS (+ DATA) out, the answer's frames in.
-final class H2StreamHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
-    private let pending: H2Pool.Pending
-    private let pool: H2Pool
-    private let connection: H2Pool.Connection
-    private var outcome = HTTPOutcome()
-    private var phases = PhaseTimes()
-    private var writtenAt = NIODeadline.uptimeNanoseconds(0)
-    private var firstByteAt: NIODeadline?
-    private var coding = ContentCoding.identity
-    private var timer: Scheduled<Void>?
-    private var ended = false
-    /// The stream was closed with REFUSED_STREAM: the server did not process it (RFC 9113 §8.7).
-    private var refusedByServer = false
-
-    init(pending: H2Pool.Pending, pool: H2Pool, connection: H2Pool.Connection) {
-        self.pending = pending
-        self.pool = pool
-        self.connection = connection
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { write(context) }
-    }
-
-    /// The stream was never opened (nothing was written); ignored when the stream already ended another way.
-    func failToOpen() {
-        guard !ended else { return }
-        ended = true
-        timer?.cancel()
-        timer = nil
-        pool.streamEnded(pending, on: connection, unsent: true)
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        write(context)
-        context.fireChannelActive()
-    }
-
-    private func write(_ context: ChannelHandlerContext) {
-        guard writtenAt == .uptimeNanoseconds(0) else { return }
-        let request = pending.request
-        pending.stream = context.channel
-        let now = NIODeadline.now()
-        if let opened = pending.opened {
-            phases.connecting = opened.connecting
-            phases.tlsHandshaking = opened.tls
-        }
-        phases.blocked = max(0, (now - pending.askedAt).nanoseconds - phases.connecting - phases.tlsHandshaking)
-        let (headers, headerBytes) = pool.headers(for: request)
-        var bytesOut = headerBytes
-        let body = request.message.body
-        context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: body == nil))), promise: nil)
-        if let body {
-            context.write(
-                wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer(bytes: body)), endStream: true))),
-                promise: nil
-            )
-            bytesOut += body.count
-        }
-        context.flush()
-        outcome.bytesOut = bytesOut
-        writtenAt = NIODeadline.now()
-        phases.sending = (writtenAt - now).nanoseconds
-        let due = now + .nanoseconds(Int64(request.timeout * 1e9))
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { [self] in
-            finish(error: .timeout, context: context)
-        }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .headers(let h):
-            if firstByteAt == nil { firstByteAt = NIODeadline.now() }
-            // One pass: HTTP/2 field names are lowercase (swift-nio-http2 validates it), so they compare as they are.
-            var status: Int?
-            var encoding: String?
-            var location: String?
-            var kept: [(name: String, value: String)] = []
-            let keep = pending.request.wantsHeaders
-            for (name, value, _) in h.headers {
-                outcome.bytesIn += name.utf8.count + value.utf8.count
-                switch name {
-                case ":status": status = Int(value)
-                case "content-encoding": encoding = value
-                case "location": location = value
-                default: break
-                }
-                if keep && !name.hasPrefix(":") { kept.append((name, value)) }
-            }
-            if let status {
-                if status < 200 { return }  // an informational answer; the real one follows
-                outcome.status = status
-                if keep { outcome.headers = ResponseHeaders(kept) }
-                if let encoding {
-                    coding = ContentCoding.named(Array(encoding.trimmingCharacters(in: .whitespaces).utf8))
-                }
-                if (300..<400).contains(status) { outcome.location = location }
-            }
-            if h.endStream { finish(error: nil, context: context) }
-        case .data(let d):
-            if firstByteAt == nil { firstByteAt = NIODeadline.now() }
-            if case .byteBuffer(var part) = d.data {
-                outcome.bytesIn += part.readableBytes
-                if pending.request.wantsBody {
-                    let room = pool.transport.maxBodyBytes - (outcome.body?.count ?? 0)
-                    if part.readableBytes > room {
-                        outcome.bodyTruncated = true
-                        part = part.getSlice(at: part.readerIndex, length: max(0, room)) ?? part
-                    }
-                    if outcome.body == nil {
-                        outcome.body = Array(part.readableBytesView)
-                    } else {
-                        outcome.body!.append(contentsOf: part.readableBytesView)
-                    }
-                }
-            }
-            if d.endStream { finish(error: nil, context: context) }
-        case .rstStream(let code):
-            if code == .refusedStream { refusedByServer = true }
-            finish(error: .reset, context: context)
-        default:
-            break
-        }
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // Only a stream still waiting for its answer cares why it closed (a cast per event costs on every stream).
-        if !ended, let e = event as? StreamClosedEvent, e.reason == .refusedStream { refusedByServer = true }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let closed = error as? NIOHTTP2Errors.StreamClosed, closed.errorCode == .refusedStream {
-            refusedByServer = true
-        }
-        finish(error: .reset, context: context)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        finish(error: .reset, context: context)
-        context.fireChannelInactive()
-    }
-
-    private func finish(error: ErrorClass?, context: ChannelHandlerContext) {
-        guard !ended else { return }
-        ended = true
-        timer?.cancel()
-        timer = nil
-        // Not processed by the server, so it may go again on another connection: never sent, refused with
-        // REFUSED_STREAM, or above a GOAWAY's last stream id (RFC 9113 §6.8). Nothing that may have been processed
-        // is sent twice.
-        var refused = false
-        if error == .reset, outcome.status == 0, firstByteAt == nil {
-            // A stream that never got an id was never written (a GOAWAY or a close got there first).
-            let streamID = try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID)
-            let aboveLast = connection.lastStreamID.map { last in streamID.map { $0 > last } ?? true } ?? false
-            refused = refusedByServer || aboveLast
-        }
-        if error != nil { context.close(promise: nil) }
-        if refused {
-            pool.streamEnded(pending, on: connection, unsent: true)
-            return
-        }
-        var result = outcome
-        if let error {
-            result.error = error
-        } else {
-            if let first = firstByteAt {
-                phases.waiting = (first - writtenAt).nanoseconds
-                phases.receiving = (NIODeadline.now() - first).nanoseconds
-            }
-            result.phases = phases
-            if coding != .identity { decodeBody(&result) }
-        }
-        result.http2 = true
-        result.retriedAfterGoAway = pending.retried
-        pool.streamEnded(pending, on: connection, unsent: false)
-        pending.complete(result)
-    }
-
-    private func decodeBody(_ result: inout HTTPOutcome) {
-        guard pending.request.wantsBody, let body = result.body else { return }
-        guard !result.bodyTruncated else {
-            result.body = nil
-            return
-        }
-        switch ContentDecoder.decode(body, coding: coding, limit: pool.transport.maxBodyBytes) {
-        case .success(let decoded): result.body = decoded
-        case .failure:
-            result.body = nil
-            result.error = .decode
         }
     }
 }
