@@ -211,10 +211,12 @@ public struct HTTPSettings: Sendable {
     public init() {}
 }
 
-/// `http.version`: HTTP/1.1 (one keep-alive connection per VU) or HTTP/2 (shared connections, a stream each).
+/// `http.version`: HTTP/1.1 (one keep-alive connection per VU), HTTP/2 (shared connections, a stream each), or
+/// `auto`: what ALPN chooses over TLS, once per run (`TransportFactory.negotiated`), HTTP/1.1 without TLS.
 public enum HTTPVersion: String, Sendable, CaseIterable {
     case http1_1 = "1.1"
     case http2 = "2"
+    case auto
 }
 
 /// A values feed for `{{name}}` placeholders.

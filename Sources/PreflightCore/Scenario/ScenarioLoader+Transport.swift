@@ -158,15 +158,7 @@ extension Reader {
         if let b = obj.optional("insecureSkipVerify")?.bool() { h.insecureSkipVerify = b }
         if let b = obj.optional("cookies")?.bool() { h.cookies = b }
         if let n = obj.optional("redirects")?.integer(atLeast: 0, atMost: 100) { h.redirects = n }
-        if let v = obj.optional("version") {
-            if v.string() == "auto" {
-                // ALPN negotiation per connection, with HTTP/1.1 as the fallback, is not built yet: say so rather
-                // than pick one silently.
-                v.fail("\"auto\" is not supported yet: write \"1.1\" or \"2\" (HTTP/2 over TLS asks ALPN for h2 only)")
-            } else if let version = v.oneOf(HTTPVersion.self) {
-                h.version = version
-            }
-        }
+        if let version = obj.optional("version")?.oneOf(HTTPVersion.self) { h.version = version }
         if let n = obj.optional("connections")?.integer(atLeast: 1, atMost: 1000) { h.connections = n }
         return h
     }

@@ -300,8 +300,15 @@ public struct RunCommand: Sendable {
             return .usage
         }
         let seed = options.seed ?? Self.defaultSeed(for: scenario, segment: options.segment)
-        let (transport, decision) = try await chooseTransport(scenario, seed: seed, control: control)
         var scenario = scenario
+        // `http.version: "auto"`: ALPN decides once, before the probe, so the probe speaks what the load will.
+        var negotiation: String?
+        if scenario.transport.mode != .mock { (scenario, negotiation) = await TransportFactory.negotiated(scenario) }
+        var (transport, decision) = try await chooseTransport(scenario, seed: seed, control: control)
+        if let negotiation, decision.mode == .real {
+            decision.reason += "; \(negotiation)"
+            logger.info("negotiated", metadata: ["http.version": "\(scenario.http.version.rawValue)"])
+        }
         if decision.mode == .mock { scenario.warmup = nil }  // there is nothing to warm up
         if decision.probe != nil, scenario.data.contains(where: { $0.order == .unique }) {
             scenario = EndpointProbe.removingProbedUniqueValues(scenario, seed: seed)

@@ -103,7 +103,15 @@ public struct DrillRunner: Sendable {
         let shared = Shared()
         let canaryLog = try CanaryLog(url: drill.canary == nil ? nil : folder.appendingPathComponent("canary.log"))
         let firstSeq = Int(startedAt.timeIntervalSince1970 * 1000)
-        let transports = TransportFactory(target: drill.target.baseURL, http: drill.http)
+        // `http.version: "auto"`: ALPN decides once, before the first probe (the target is up then, by the
+        // drill's steady-state hypothesis); the background load speaks the same.
+        let (transports, negotiation) = await TransportFactory(target: drill.target.baseURL, http: drill.http)
+            .negotiated()
+        if let negotiation { logger.info("negotiated", metadata: ["drill.http": "\(negotiation)"]) }
+        var backgroundScenario = drill.background
+        if let background = backgroundScenario {
+            backgroundScenario = await TransportFactory.negotiated(background).scenario
+        }
         let probeClient = try transports.oneShot(
             headers: drill.target.headers,
             connectTimeout: drill.steadyState.probe.timeout
@@ -197,7 +205,7 @@ public struct DrillRunner: Sendable {
                             "steady state held; background load and canary running, fault in "
                                 + DurationText.format(seconds: drill.fault.after)
                         )
-                        if let background = drill.background {
+                        if let background = backgroundScenario {
                             group.addTask {
                                 await Self.runBackground(
                                     background,

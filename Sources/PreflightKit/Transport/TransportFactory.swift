@@ -21,11 +21,13 @@ public struct TransportFactory: Sendable {
         self.init(target: scenario.target.baseURL, http: scenario.http)
     }
 
-    /// The load path's transport to the real target (HTTP/1.1, one keep-alive connection per VU). Resolves the
-    /// host now; a host that does not resolve gives a transport whose every connect fails (`resolutionError`).
+    /// The load path's transport to the real target: HTTP/1.1 (one keep-alive connection per VU) or HTTP/2
+    /// (shared connections). Resolves the host now; a host that does not resolve gives a transport whose every
+    /// connect fails (`resolutionError`). `auto` is resolved by `negotiated()` first; left unresolved it is
+    /// HTTP/1.1.
     public func real() throws -> any Transport {
         switch http.version {
-        case .http1_1: try NIOHTTPTransport(target: target, http: http)
+        case .http1_1, .auto: try NIOHTTPTransport(target: target, http: http)
         case .http2: try HTTP2Transport(target: target, http: http)
         }
     }
