@@ -42,8 +42,16 @@ extension Serial {
             #expect(
                 Set(reports.map(\.scenario.name)) == [
                     "backfill-journey", "cached-symbol", "uncached-symbols", "scheduler-health", "rto-rpo-recovery",
+                    "cached-symbol-http2",
                 ]
             )
+            // Both protocols in one demo: the hot symbol over HTTP/1.1, then over h2c from a second instance, its
+            // server view scraped over HTTP/2 too with no scrape failing.
+            let h1 = try #require(reports.first { $0.scenario.name == "cached-symbol" })
+            let h2 = try #require(reports.first { $0.scenario.name == "cached-symbol-http2" })
+            #expect(h1.requests.first?.protocol == "HTTP/1.1")
+            #expect(h2.requests.first?.protocol == "HTTP/2")
+            #expect(h2.server?.failedScrapes == 0 && (h2.server?.scrapes ?? 0) > 0)
             // The journey walked the admin API with the demo's token: every iteration whole, each run polled to its
             // end, and the token in no report or log line.
             let journey = try #require(reports.first { $0.scenario.name == "backfill-journey" })

@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import Testing
 
 @testable import PreflightCore
@@ -302,5 +303,39 @@ import Testing
         var longTail = scrapes
         longTail[6].t = 5.6
         #expect(ServerSection.compute(spec, url: "/m", scrapes: longTail).series[0].points.count == 6)
+    }
+}
+
+extension Serial {
+    @Suite struct ServerScraperTests {
+        /// A scrape the run's end cancels in flight is not the server's failure: it is not recorded (the final
+        /// scrape follows at once). It was counted as a failed scrape whenever a tick met the end.
+        @Test func aScrapeCancelledByTheRunsEndIsNotAFailedScrape() async throws {
+            let router = Router()
+            router.get("metrics") { _, _ -> String in
+                try await Task.sleep(for: .milliseconds(300))
+                return "up 1\n"
+            }
+            try await withTestServer(router) { port in
+                let target = Target(
+                    baseURL: TargetURL(scheme: "http", host: "127.0.0.1", port: port, basePath: ""),
+                    headers: []
+                )
+                let spec = ServerMetricsSpec(
+                    url: "/metrics",
+                    interval: 1,
+                    series: [.init(name: "up", kind: .gauge(try SeriesSelector.parse("up").get()))]
+                )
+                let scraper = try ServerScraper(spec: spec, target: target)
+                let inFlight = Task { await scraper.scrape(at: 1) }
+                try await Task.sleep(for: .milliseconds(50))
+                inFlight.cancel()
+                await inFlight.value
+                #expect(scraper.scrapes.isEmpty, "\(scraper.scrapes.map { $0.error ?? "ok" })")
+                await scraper.scrape(at: 2)
+                #expect(scraper.scrapes.count == 1)
+                #expect(scraper.scrapes.first?.error == nil)
+            }
+        }
     }
 }

@@ -265,6 +265,32 @@ public struct DemoCommand: Sendable {
             step("scenario \(scenario.name)")
         }
 
+        // 4b. The hot symbol again, over HTTP/2 (h2c): a second API instance on the same database, without a
+        // scheduler (only an instance given a provider runs one), so one run of the demo shows both protocols.
+        if !control.isInterrupted, let hot = scenarios.first(where: { $0.name == "cached-symbol" }) {
+            let h2Port = try Self.freePort()
+            let h2API = try spawn(
+                [
+                    "serve", "--http2", "--port", "\(h2Port)", "--db",
+                    folder.appendingPathComponent("market.sqlite").path,
+                    "--cache-size", "\(plan.cacheSize)", "--symbols", symbols.joined(separator: ","),
+                ],
+                log: folder.appendingPathComponent("api-h2.log"),
+                environment: ["PREFLIGHT_ADMIN_TOKEN": token]
+            )
+            children.add(h2API)
+            let h2URL = try TargetURL.parse("http://127.0.0.1:\(h2Port)").get()
+            var h2 = HTTPSettings()
+            h2.version = .http2
+            try await waitUntilAnswering(h2URL, path: "/readyz", control: control, what: "the HTTP/2 API", http: h2)
+            var scenario = hot
+            scenario.name = "\(hot.name)-http2"
+            scenario.http.version = .http2
+            scenario.target.baseURL = h2URL
+            statuses.append(try await loads.runOne(scenario, control: control))
+            step("scenario \(scenario.name) (h2c, a second API instance on the same database)")
+        }
+
         // 5. The drill: SIGKILL the API, restart it on the same database and port.
         if !control.isInterrupted {
             var drillOptions = DrillCommandOptions(paths: [options.scenariosDirectory])
@@ -325,7 +351,9 @@ public struct DemoCommand: Sendable {
                 let reqs = r.summary(.httpReqs)?[.count] ?? 0
                 let p95 = r.summary(.httpReqDuration)?[.percentile(95)]
                 let failed = r.summary(.httpReqFailed)?[.rate] ?? 0
-                figures = "\(Int(reqs)) requests, p95 \(HumanFormat.ms(p95)), failed \(HumanFormat.percent(failed))"
+                let over = r.requests.contains { $0.protocol == "HTTP/2" } ? " over HTTP/2" : ""
+                figures =
+                    "\(Int(reqs)) requests\(over), p95 \(HumanFormat.ms(p95)), failed \(HumanFormat.percent(failed))"
             }
             rows.append([
                 r.scenario.name, r.verdict.word, r.transport.mode.word, figures,
@@ -337,11 +365,11 @@ public struct DemoCommand: Sendable {
 
     // MARK: Processes
 
-    func spawn(_ arguments: [String], log: URL) throws -> pid_t {
+    func spawn(_ arguments: [String], log: URL, environment extra: [String: String] = [:]) throws -> pid_t {
         switch ChildProcess.spawn(
             executable: options.executable,
             argv: [options.executable] + arguments,
-            environment: options.environment,
+            environment: options.environment.merging(extra) { _, new in new },
             stdout: log.path,
             stderr: log.path + ".err"
         ) {
@@ -365,8 +393,14 @@ public struct DemoCommand: Sendable {
         }
     }
 
-    func waitUntilAnswering(_ url: TargetURL, path: String, control: RunControl, what: String) async throws {
-        let client = try TransportFactory(target: url).oneShot(connectTimeout: 1)
+    func waitUntilAnswering(
+        _ url: TargetURL,
+        path: String,
+        control: RunControl,
+        what: String,
+        http: HTTPSettings = HTTPSettings()
+    ) async throws {
+        let client = try TransportFactory(target: url, http: http).oneShot(connectTimeout: 1)
         for _ in 0..<600 {
             guard !control.isInterrupted else { throw Failure(description: "interrupted") }
             if await client.send(method: "GET", path: path, timeout: 1).status == 200 { return }

@@ -326,7 +326,7 @@ public struct RunCommand: Sendable {
         )
         // The server's view needs a server: a mock run says so in `server{}` instead.
         if let spec = scenario.target.metrics, decision.mode == .real {
-            runOptions.scraper = try ServerScraper(spec: spec, target: scenario.target)
+            runOptions.scraper = try ServerScraper(spec: spec, target: scenario.target, targetHTTP: scenario.http)
         }
         let runner = LoadRunner(scenario: scenario, transport: transport, options: runOptions, logger: logger)
         console.err(

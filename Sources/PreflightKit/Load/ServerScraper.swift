@@ -20,18 +20,22 @@ public final class ServerScraper: Sendable {
     /// The largest exposition read; a bigger one is a failed scrape (a target's `/metrics` is usually < 1 MiB).
     public static let maxBytes = 8 << 20
 
-    public init(spec: ServerMetricsSpec, target: Target) throws {
+    /// `targetHTTP`: the scenario's protocol and TLS settings, spoken to a `url` on the target's own server (an
+    /// h2c-only server answers nothing else); an absolute `url` elsewhere (a metrics port, a sidecar) gets HTTP/1.1.
+    public init(spec: ServerMetricsSpec, target: Target, targetHTTP: HTTPSettings = HTTPSettings()) throws {
         self.spec = spec
         var base = target.baseURL
         var path = spec.url
+        var http = HTTPSettings()
         if !spec.url.hasPrefix("/"), case .success(let absolute) = TargetURL.parse(spec.url) {
             base = TargetURL(scheme: absolute.scheme, host: absolute.host, port: absolute.port, basePath: "")
             path = absolute.basePath.isEmpty ? "/" : absolute.basePath
         } else {
             base.basePath = ""  // a path is on the target's host, not under its base path
+            http.version = targetHTTP.version == .http2 ? .http2 : .http1_1
+            http.insecureSkipVerify = targetHTTP.insecureSkipVerify
         }
         self.path = path
-        var http = HTTPSettings()
         http.maxBodyBytes = Self.maxBytes
         client = try TransportFactory(target: base, http: http).oneShot(
             headers: [(name: "Accept", value: "text/plain;version=0.0.4")],
@@ -47,6 +51,10 @@ public final class ServerScraper: Sendable {
         // A slow answer delays the next scrape (they never overlap) rather than failing: a busy server is what the
         // scrape is there to show.
         let answer = await client.send(method: "GET", path: path, timeout: Self.timeout, wantsBody: true)
+        // Cancelled by the run's end while in flight (the tick at the run's last second): not a failure of the
+        // server's, and the final scrape follows at once. It was counted as a failed scrape before, whenever the tick
+        // and the end met (every run of a whole number of seconds over HTTP/2, where a scrape opens a connection).
+        guard !answer.abandoned else { return }
         let scrape: ServerScrape
         if answer.status != 200 {
             let why =
