@@ -15,6 +15,7 @@ struct Demo: AsyncParsableCommand {
             Examples:
               preflight demo
               preflight demo --quick --keep /tmp/demo
+              preflight demo --full
             """
     )
 
@@ -23,6 +24,9 @@ struct Demo: AsyncParsableCommand {
 
     @Flag(help: "A 100-symbol universe and 3 s runs (what the tests run).")
     var quick = false
+
+    @Flag(help: "Also run the capacity search of scenarios/capacity_features.json (a minute or two more).")
+    var full = false
 
     @Option(help: "Keep the database and logs in this folder (default: a temporary folder, removed at the end).")
     var keep: String?
@@ -34,6 +38,7 @@ struct Demo: AsyncParsableCommand {
         var options = DemoOptions(executable: currentExecutable())
         options.outDirectory = out
         options.quick = quick
+        options.full = full
         options.keep = keep
         options.scenariosDirectory = scenarios
         let children = DemoChildren()

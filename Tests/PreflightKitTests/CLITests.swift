@@ -203,11 +203,11 @@ extension Serial {
             #expect(one.stdout.contains("drill rto-rpo-recovery"))
             let folder = try await Self.preflight(["validate", repo.path], in: dir)
             #expect(folder.status == 0, "\(folder.stderr)")
-            // Every shipped file: the four load scenarios and the drill.
+            // Every shipped file: the five load scenarios (the capacity search's too) and the drill.
             let shipped = try FileManager.default.contentsOfDirectory(atPath: repo.path).filter {
                 $0.hasSuffix(".json") && !ScenarioLoader.isSchema($0)
             }
-            #expect(shipped.count == 5)
+            #expect(shipped.count == 6)
             #expect(folder.stdout.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count == shipped.count)
             #expect(folder.stdout.contains("scheduler-health, 5 requests"))
         }

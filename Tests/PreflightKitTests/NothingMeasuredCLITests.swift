@@ -177,13 +177,14 @@ extension Serial {
             let run = try await CLITests.preflight(
                 [
                     "run", scenarios, "--allow-mock", "--target", "http://127.0.0.1:\(try freePort())", "--var",
-                    "DURATION=2s", "--out", "reports", "--quiet",
+                    "DURATION=2s", "--var", "CAPACITY_MAX_RATE=200", "--var", "CAPACITY_STEP=1s", "--var",
+                    "CAPACITY_CONFIRM=1s", "--out", "reports", "--quiet",
                 ],
                 in: dir
             )
             #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
             let reports = try CLITests.reports(in: dir)
-            #expect(reports.count == 4, "the four load scenarios (the journey's flow too)")
+            #expect(reports.count == 5, "the five load scenarios (the journey's flow and the capacity search too)")
             var gated = 0
             for report in reports {
                 #expect(report.transport.mode == .mock)
@@ -196,6 +197,10 @@ extension Serial {
                 }
             }
             #expect(gated == 2, "cached_symbol and scheduler_health gate on the server's view")
+            // The capacity search on the mock: labelled, capped by its maxRate, and it says the mock has no capacity.
+            let search = try #require(reports.first { $0.capacity != nil })
+            #expect(search.capacity?.cappedByMaxRate == true, "\(search.capacity?.summaryLine ?? "")")
+            #expect(search.warnings.contains { $0.contains("mock's latency model has no capacity") })
         }
 
         @Test func twoVUsOnTwoEventLoopsAtALowRateDoNotWarnAboutTheBacklog() async throws {

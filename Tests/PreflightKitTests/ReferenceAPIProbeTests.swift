@@ -88,7 +88,8 @@ extension Serial {
                 let run = try await CLITests.preflight(
                     [
                         "run", Self.repository.appendingPathComponent("scenarios").path, "--target",
-                        "http://127.0.0.1:\(port)", "--var", "DURATION=2s", "--var", "JOURNEYS=1", "--out",
+                        "http://127.0.0.1:\(port)", "--var", "DURATION=2s", "--var", "JOURNEYS=1", "--var",
+                        "CAPACITY_MAX_RATE=400", "--var", "CAPACITY_STEP=1s", "--var", "CAPACITY_CONFIRM=2s", "--out",
                         dir.appendingPathComponent("reports").path,
                     ],
                     in: dir
@@ -97,9 +98,14 @@ extension Serial {
                 #expect(
                     Set(reports.map(\.scenario.name)) == [
                         "backfill-journey", "cached-symbol", "uncached-symbols", "scheduler-health",
+                        "capacity-features",
                     ],
                     "\(run.stderr)"
                 )
+                // A folder's capacity searches run last: they drive the target to its limit and fill its cache,
+                // which the uncached scenario's checks would see.
+                let order = reports.sorted { $0.run.startedAt < $1.run.startedAt }.map(\.scenario.name)
+                #expect(order.last == "capacity-features", "\(order)")
                 for r in reports {
                     #expect(r.transport.mode == .real, "\(r.scenario.name): \(r.transport.reason)")
                     #expect((r.requests.first?.checks.passed ?? 0) > 0, "\(r.scenario.name)")

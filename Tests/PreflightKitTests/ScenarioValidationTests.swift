@@ -134,7 +134,7 @@ private let cases: [ValidationCase] = [
         change: [(["load", "executor"], .string("constant-rate"))],
         expectedPath: "$.load.executor",
         expectedMessage:
-            "must be one of constant-arrival-rate, constant-vus, per-vu-iterations, ramping-arrival-rate, ramping-vus, shared-iterations; got string \"constant-rate\""
+            "must be one of capacity-search, constant-arrival-rate, constant-vus, per-vu-iterations, ramping-arrival-rate, ramping-vus, shared-iterations; got string \"constant-rate\""
     ),
     .init(
         change: [(["load", "duration"], .string("30"))],

@@ -51,7 +51,8 @@ package protocol ClosedModelExecutor: ExecutorDefinition {
 }
 
 /// Every executor a scenario may name. Adding one: its file (a type conforming to `OpenModelExecutor` or
-/// `ClosedModelExecutor`), its line here, and its block in `scenarios/schema.json`.
+/// `ClosedModelExecutor`, or `CapacitySearch`, which runs steps of another), its line here, and its block in
+/// `scenarios/schema.json`.
 package enum ExecutorRegistry {
     package static let all: [any ExecutorDefinition.Type] = [
         ConstantArrivalRate.self,
@@ -60,6 +61,7 @@ package enum ExecutorRegistry {
         RampingVUs.self,
         PerVUIterations.self,
         SharedIterations.self,
+        CapacitySearch.self,
     ]
 
     /// The known names, sorted, for error messages.

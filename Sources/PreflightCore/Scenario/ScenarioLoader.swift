@@ -240,6 +240,15 @@ package struct Reader {
                 hint: "an iteration of requests is one request: use http_req_duration"
             )
         }
+        if let loadSettings, loadSettings.executor.capacitySearch == nil,
+            let t = thresholdList.first(where: { $0.selector.metric == .capacity })
+        {
+            diag.add(
+                "$.thresholds[\"\(t.metric)\"]",
+                "capacity is what a capacity-search finds; this load runs \(loadSettings.executor.name)",
+                hint: "use \"executor\": \"capacity-search\", or a threshold on a measured metric"
+            )
+        }
         if let probe = transportValue.probeRequest, requests != nil, !names.contains(probe) {
             diag.add(
                 "$.transport.probe.request",

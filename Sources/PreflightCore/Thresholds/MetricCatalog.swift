@@ -20,6 +20,8 @@ public enum Metric: String, CaseIterable, Sendable {
     case dataReceived = "data_received"
     case dataSent = "data_sent"
     // Drill objectives (SPEC §5); they appear as thresholds of drill reports, never in load scenarios.
+    /// The sustainable rate a `capacity-search` confirmed (SPEC §16), per its `timeUnit`.
+    case capacity
     case drillRTO = "drill_rto"
     case drillDetection = "drill_detection"
     case drillRPO = "drill_rpo"
@@ -46,7 +48,7 @@ public enum Metric: String, CaseIterable, Sendable {
             .httpReqReceiving:
             .trend
         case .httpReqFailed, .checks: .rate
-        case .vus, .vusMax: .gauge
+        case .vus, .vusMax, .capacity: .gauge
         }
     }
 
@@ -58,7 +60,7 @@ public enum Metric: String, CaseIterable, Sendable {
             .milliseconds
         case .httpReqFailed, .checks: .fraction
         case .dataReceived, .dataSent: .bytes
-        case .httpReqs, .iterations, .droppedIterations, .vus, .vusMax, .drillLostWrites: .count
+        case .httpReqs, .iterations, .droppedIterations, .vus, .vusMax, .drillLostWrites, .capacity: .count
         }
     }
 

@@ -7,6 +7,9 @@ public struct MetricValues: Sendable {
     public var durationSeconds: Double
     /// The target's own view (`server{NAME}` thresholds), when it was scraped.
     public var server: ServerSection?
+    /// The rate a capacity search confirmed (`capacity` thresholds); nil when it confirmed none, which fails them:
+    /// a gate never passes on a rate that was not held.
+    public var capacity: Double?
 
     public init(metrics: RunMetrics, requestNames: [String], durationSeconds: Double, server: ServerSection? = nil) {
         self.metrics = metrics
@@ -66,6 +69,8 @@ public struct MetricValues: Sendable {
             return aggregation == .min ? 0 : Double(metrics.vusPeak)
         case .vusMax:
             return Double(metrics.vusMax)
+        case .capacity:
+            return capacity
         case .dataReceived:
             let bytes = Double(selected.reduce(0) { $0 + $1.bytesIn })
             return aggregation == .rate ? rate(bytes) : bytes

@@ -46,7 +46,17 @@ public struct RunCommand: Sendable {
     }
 
     /// Loads and validates every scenario; every problem of every file is reported.
+    /// Loads every scenario the paths name, in order, except that capacity searches go last: they drive the target
+    /// to its limit and leave it changed (caches full of their keys, queues, pools grown), which the other
+    /// scenarios of the batch would measure.
     public func loadAll() -> Result<[Scenario], ScenarioErrors> {
+        loadInOrder().map { all in
+            all.filter { $0.load.executor.capacitySearch == nil }
+                + all.filter { $0.load.executor.capacitySearch != nil }
+        }
+    }
+
+    private func loadInOrder() -> Result<[Scenario], ScenarioErrors> {
         let loader = ScenarioLoader(variables: options.variables, secretNames: options.secretNames)
         return Batch.load(
             paths: options.paths,
@@ -297,6 +307,16 @@ public struct RunCommand: Sendable {
             baseline = try self.baseline(for: scenario)
         } catch {
             console.err("error: \(error)")
+            return .usage
+        }
+        if scenario.load.executor.capacitySearch != nil, !options.segment.isWhole {
+            // Each step is chosen from the last one's figures over the whole rate; N processes judging their own
+            // shares would each choose their own steps.
+            console.err(
+                "error: \(scenario.file): a capacity-search runs in one process (each step is decided on the whole "
+                    + "rate's figures); drop --segment, or run fixed constant-arrival-rate steps as segments and merge "
+                    + "them"
+            )
             return .usage
         }
         let seed = options.seed ?? Self.defaultSeed(for: scenario, segment: options.segment)

@@ -225,6 +225,14 @@ extension Reader {
         // Unlike a load scenario, no default thresholds: the outage is meant to fail requests.
         if dict["thresholds"] == nil { dict["thresholds"] = .object([:]) }
         var s = scenario(JSONNode(value: .object(dict), path: node.path, diag: diag), file: file, sha256: sha256)
+        if s?.load.executor.capacitySearch != nil {
+            diag.add(
+                "\(node.path).load.executor",
+                "a drill's background load holds its shape through the fault; a capacity-search changes its rate",
+                hint: "use constant-arrival-rate, and run the search with preflight run"
+            )
+            return nil
+        }
         s?.http = http
         return s
     }

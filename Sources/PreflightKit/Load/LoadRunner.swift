@@ -78,6 +78,8 @@ public struct RunResult: Sendable {
     public var segment: ExecutionSegment = .whole
     /// The target's `/metrics` as scraped during the run (`target.metrics`), the first just before the start.
     public var serverScrapes: [ServerScrape]? = nil
+    /// A capacity search's answer and every step (SPEC §16), when the run was one.
+    public var capacity: CapacitySection? = nil
 }
 
 /// How hard the harness itself worked during a run, and whether it was the bottleneck.
@@ -152,6 +154,9 @@ public struct LoadRunner: Sendable {
     /// Runs warm-up and the measured phase; stops early when `control` says so. The run's event loops are its own
     /// and are shut down, awaited, before it returns: no thread or connection outlives the run.
     public func run(control: RunControl) async throws -> RunResult {
+        if let search = scenario.load.executor.capacitySearch {
+            return try await runCapacitySearch(search, control: control)
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: options.eventLoops)
         let result: RunResult
         do {

@@ -32,6 +32,7 @@ public enum HTMLReport: ReportFormat {
             h += "the numbers cover the part that ran.</section>\n"
         }
         h += thresholds(r)
+        h += capacity(r)
         h += drill(r)
         h += requests(r)
         h += phases(r)

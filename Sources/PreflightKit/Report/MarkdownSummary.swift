@@ -15,6 +15,7 @@ public enum MarkdownSummary: ReportFormat {
         m +=
             "`\(r.transport.mode)` transport · \(r.run.executor.name) · \(DurationText.format(seconds: r.run.durationSeconds))"
         m += " · seed \(r.run.seed) · target `\(r.target.baseURL)`\(r.run.interrupted ? " · **interrupted**" : "")\n\n"
+        if let c = r.capacity { m += "**Capacity**: \(c.summaryLine)\n\n" }
         if !r.thresholds.isEmpty {
             m += "| | Threshold | Observed |\n|---|---|---|\n"
             for t in r.thresholds {

@@ -33,12 +33,13 @@ extension Report {
         let server = scenario.target.metrics.map { spec in
             serverSection(spec, target: scenario.target, scrapes: result.serverScrapes, mode: transport.mode)
         }
-        let values = MetricValues(
+        var values = MetricValues(
             metrics: result.metrics,
             requestNames: names,
             durationSeconds: result.durationSeconds,
             server: server
         )
+        values.capacity = result.capacity.flatMap { $0.confirmed ? $0.sustainableRate : nil }
         var thresholds = ThresholdResult.evaluate(scenario.thresholds, values: values)
         if transport.mode == .mock {
             // The mock has no server to scrape: its `server{…}` thresholds are not judged, and say so.
@@ -123,7 +124,8 @@ extension Report {
                     stopped: result.metrics.flowsStopped,
                     iterationDuration: EncodedHistogram(result.metrics.iterationDuration)
                 )
-            }
+            },
+            capacity: result.capacity
         )
     }
 

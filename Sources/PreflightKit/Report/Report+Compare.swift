@@ -140,7 +140,8 @@ public enum ReportComparison {
                 limitPercent: limit.percent,
                 outcome: .ok
             )
-            if let small = counts.min(), small < minCount {
+            // A capacity is one answer of a whole search, not a statistic of samples: no minimum count.
+            if spec.selector.metric != .capacity, let small = counts.min(), small < minCount {
                 row.outcome = .notJudged("\(small) requests on one side, fewer than the minimum \(minCount)")
                 return row
             }
@@ -170,9 +171,9 @@ public enum ReportComparison {
     }
 
     /// The change in percent, signed so that positive is worse: higher latency, error rate, failures, drops; lower
-    /// request rate, checks, iterations.
+    /// request rate, checks, iterations, capacity.
     static func worsening(of spec: ThresholdSpec, baseline b: Double, new n: Double) -> Double {
-        let higherIsBetter: Set<Metric> = [.checks, .httpReqs, .iterations]
+        let higherIsBetter: Set<Metric> = [.checks, .httpReqs, .iterations, .capacity]
         let sign: Double = spec.selector.metric.map { higherIsBetter.contains($0) } == true ? -1 : 1
         if b == 0 { return n == 0 ? 0 : sign * (n > 0 ? .infinity : -.infinity) }
         return sign * (n - b) / b.magnitude * 100
@@ -182,11 +183,14 @@ public enum ReportComparison {
     static func isLatency(_ spec: ThresholdSpec) -> Bool { spec.selector.metric?.unit == .milliseconds }
 
     static func values(of r: Report) -> MetricValues {
-        MetricValues(
+        var values = MetricValues(
             metrics: ReportMerge.runMetrics(of: r),
             requestNames: r.requests.map(\.name),
             durationSeconds: r.run.durationSeconds
         )
+        // Only a confirmed capacity compares: an unconfirmed one is "no data on one side".
+        values.capacity = r.capacity.flatMap { $0.confirmed ? $0.sustainableRate : nil }
+        return values
     }
 
     /// Requests the selection covers (its tags, every status unless one is named).

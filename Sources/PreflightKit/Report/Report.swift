@@ -32,6 +32,8 @@ public struct Report: Codable, Sendable {
     public var comparison: ComparisonSection?
     /// A flow's steps and whole iterations (SPEC §14); absent for a scenario of weighted requests.
     public var flow: FlowSection?
+    /// A capacity search's answer and every step (SPEC §16); absent for other executors.
+    public var capacity: CapacitySection? = nil
 
     /// What a flow did as a whole; each step is also a request in `requests`, in flow order.
     public struct FlowSection: Codable, Sendable {

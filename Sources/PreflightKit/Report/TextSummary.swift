@@ -20,6 +20,14 @@ public enum TextSummary {
                 "HARNESS SATURATED — \(h.reasons.joined(separator: "; ")); the figures may describe the harness"
             )
         }
+        if let capacity = report.capacity {
+            lines.append("capacity: \(capacity.summaryLine)")
+            lines.append(
+                "  \(capacity.steps.count) steps in \(DurationText.format(seconds: capacity.totalSeconds.rounded())) "
+                    + "(bound \(DurationText.format(seconds: capacity.boundSeconds))); the table below is the "
+                    + (capacity.steps.last?.purpose == "hold" ? "last hold's" : "last step's")
+            )
+        }
         lines.append("")
         let header = ["request", "count", "req/s", "p50", "p95", "p99", "max", "errors"]
         var rows = [header]
