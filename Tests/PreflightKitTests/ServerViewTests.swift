@@ -313,7 +313,7 @@ extension Serial {
         @Test func aScrapeCancelledByTheRunsEndIsNotAFailedScrape() async throws {
             let router = Router()
             router.get("metrics") { _, _ -> String in
-                try await Task.sleep(for: .milliseconds(300))
+                try await Task.sleep(for: .seconds(1))
                 return "up 1\n"
             }
             try await withTestServer(router) { port in

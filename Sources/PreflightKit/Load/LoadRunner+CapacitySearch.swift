@@ -32,7 +32,6 @@ extension LoadRunner {
                 return t
             }
             var stepOptions = options
-            stepOptions.progress = options.progress
             stepOptions.scraper =
                 purpose == .hold
                 ? try options.scraper.map {

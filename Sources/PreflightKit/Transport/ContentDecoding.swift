@@ -1,4 +1,5 @@
 import CZlib
+import PreflightCore
 
 /// A response body's `Content-Encoding`, as far as Preflight decodes it.
 enum ContentCoding: Sendable, Equatable {
@@ -16,6 +17,25 @@ enum ContentCoding: Sendable, Equatable {
         case "gzip", "x-gzip": return .gzip
         case "deflate": return .deflate
         default: return .other
+        }
+    }
+}
+
+extension HTTPOutcome {
+    /// Decodes a gzip or deflate body for the checks and captures (`data_received` stays the wire bytes), both
+    /// transports' last step. A body cut at `limit` on the wire cannot be decoded and is left out, as a truncated
+    /// body; one that fails to decode, or would decode past `limit`, is error class `decode`.
+    mutating func decodeBody(_ coding: ContentCoding, limit: Int) {
+        guard coding != .identity, let encoded = body else { return }
+        guard !bodyTruncated else {
+            body = nil
+            return
+        }
+        switch ContentDecoder.decode(encoded, coding: coding, limit: limit) {
+        case .success(let decoded): body = decoded
+        case .failure:
+            body = nil
+            error = .decode
         }
     }
 }

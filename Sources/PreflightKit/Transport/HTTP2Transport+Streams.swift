@@ -336,7 +336,7 @@ final class H2Exchange {
                 phases.receiving = (NIODeadline.now() - first).nanoseconds
             }
             result.phases = phases
-            if coding != .identity { decodeBody(&result) }
+            if pending.request.wantsBody { result.decodeBody(coding, limit: pool.transport.maxBodyBytes) }
         }
         result.http2 = true
         result.retriedAfterGoAway = pending.retried
@@ -344,17 +344,4 @@ final class H2Exchange {
         pending.complete(result)
     }
 
-    private func decodeBody(_ result: inout HTTPOutcome) {
-        guard pending.request.wantsBody, let body = result.body else { return }
-        guard !result.bodyTruncated else {
-            result.body = nil
-            return
-        }
-        switch ContentDecoder.decode(body, coding: coding, limit: pool.transport.maxBodyBytes) {
-        case .success(let decoded): result.body = decoded
-        case .failure:
-            result.body = nil
-            result.error = .decode
-        }
-    }
 }

@@ -383,28 +383,11 @@ final class ClientResponseHandler: ChannelInboundHandler, NIOScheduledCallbackHa
                 phases.receiving = (NIODeadline.now() - first).nanoseconds
                 outcome.phases = phases
             }
-            if coding != .identity { decodeBody() }
+            if wantsBody { outcome.decodeBody(coding, limit: maxBodyBytes) }
+            coding = .identity
             // The machine marks a closing connection closed before the completion runs: the completion may send
             // the VU's next request at once, and that one must go on a new connection.
             perform(machine.receivedEnd())
-        }
-    }
-
-    /// A gzip or deflate body, decoded for the checks and captures (`data_received` stays the wire bytes). A body
-    /// cut at `maxBodyBytes` on the wire cannot be decoded and is left out, as a truncated body; one that fails
-    /// to decode, or would decode past `maxBodyBytes`, is error class `decode`.
-    private func decodeBody() {
-        defer { coding = .identity }
-        guard wantsBody, let body = outcome.body else { return }
-        guard !outcome.bodyTruncated else {
-            outcome.body = nil
-            return
-        }
-        switch ContentDecoder.decode(body, coding: coding, limit: maxBodyBytes) {
-        case .success(let decoded): outcome.body = decoded
-        case .failure:
-            outcome.body = nil
-            outcome.error = .decode
         }
     }
 

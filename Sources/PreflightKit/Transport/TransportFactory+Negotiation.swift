@@ -75,7 +75,7 @@ extension TransportFactory {
                 ? (.http2, "http.version auto: ALPN chose h2; HTTP/2")
                 : (.http1_1, "http.version auto: ALPN chose \(chosen); HTTP/1.1")
         } catch {
-            return (.http1_1, "http.version auto: the TLS handshake failed (\(error)); HTTP/1.1")
+            return (.http1_1, "http.version auto: no TLS handshake (connect or handshake failed: \(error)); HTTP/1.1")
         }
     }
 }
