@@ -138,6 +138,11 @@ variants(
         "a flow instead of requests": as_flow,
         "a timing phase threshold": setting(["thresholds", "http_req_waiting{name:features}"], ["p(95)<50"]),
         "HTTP/2 over two connections per loop": lambda d: d.update(http={"version": "2", "connections": 2}),
+        "capacity stairs": setting(
+            ["load"],
+            {"executor": "capacity-search", "stairs": [100, "200", "${TOP:-400}"], "stepDuration": "20s",
+             "preAllocatedVUs": 20},
+        ),
         "abortOnFail object form": setting(
             ["thresholds", "http_req_failed"],
             [{"threshold": "rate<0.01", "abortOnFail": "true", "delayAbortEval": "5s"}],
@@ -154,6 +159,10 @@ variants(
         or d.pop("requests"),
         "unknown threshold metric": lambda d: d["thresholds"].update(http_req_duraton=["p(95)<1"]),
         "an HTTP version that does not exist": lambda d: d.update(http={"version": "3"}),
+        "capacity stairs beside startRate": setting(
+            ["load"],
+            {"executor": "capacity-search", "stairs": [100, 200], "startRate": 50, "preAllocatedVUs": 20},
+        ),
     },
     kind="scenario",
 )

@@ -514,7 +514,7 @@ extension Serial {
             #expect(report.warnings.contains { $0.contains("mock's latency model has no capacity") })
             let segment = try await CLITests.preflight(["run", file, "--out", "r2", "--segment", "1/2"], in: dir)
             #expect(segment.status == ExitStatus.usage.rawValue)
-            #expect(segment.stderr.contains("a capacity-search runs in one process"), "\(segment.stderr)")
+            #expect(segment.stderr.contains("capacity-search runs in one process"), "\(segment.stderr)")
         }
     }
 }

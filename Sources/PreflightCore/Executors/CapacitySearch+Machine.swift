@@ -7,6 +7,9 @@
 ///
 /// A step is good when the scenario's thresholds pass on its own data and its rate could be offered: no dropped
 /// iterations, and at least 95 % of the offered rate achieved.
+///
+/// Stairs (`CapacitySearch.stairs`): every listed rate runs for `stepDuration` in order, whatever the last one
+/// showed; the answer is the highest stair below the first bad one, and each stair is its own hold.
 public struct CapacitySearchMachine: Sendable {
     /// Why a step ran.
     public enum Purpose: String, Sendable, Codable, Equatable {
@@ -15,6 +18,8 @@ public struct CapacitySearchMachine: Sendable {
         case down
         case bisect
         case hold
+        /// One of a fixed plan's stairs.
+        case stair
     }
 
     /// What a finished step measured (rates per second; latencies in ms).
@@ -126,7 +131,10 @@ public struct CapacitySearchMachine: Sendable {
 
     public init(_ search: CapacitySearch) { self.search = search }
 
-    public mutating func start() -> Action { next(rate: search.startLevel, purpose: .rise) }
+    public mutating func start() -> Action {
+        if let first = search.stairs?.first { return next(rate: first, purpose: .stair) }
+        return next(rate: search.startLevel, purpose: .rise)
+    }
 
     private var closed: Bool { search.model == .closed }
 
@@ -137,6 +145,8 @@ public struct CapacitySearchMachine: Sendable {
         let step = Step(rate: rate, purpose: purpose, figures: figures)
         steps.append(step)
         switch purpose {
+        case .stair:
+            return finishedStair(step)
         case .hold:
             if step.good {
                 confirmed = rate
@@ -181,6 +191,23 @@ public struct CapacitySearchMachine: Sendable {
         return next(rate: closed ? ((good + bad) / 2).rounded(.down) : (good + bad) / 2, purpose: .bisect)
     }
 
+    /// Stairs: the next stair, whatever this one showed; after the last, the answer is the highest stair below the
+    /// first bad one (each stair ran as long as a hold: it is confirmed).
+    private mutating func finishedStair(_ step: Step) -> Action {
+        if step.good {
+            if firstBad == nil { lastGood = step.rate }
+        } else {
+            firstBad = min(firstBad ?? step.rate, step.rate)
+        }
+        let stairs = search.stairs ?? []
+        if steps.count < stairs.count { return next(rate: stairs[steps.count], purpose: .stair) }
+        confirmed = lastGood
+        if lastGood == nil, let first = steps.first {
+            stopReason = "the first stair (\(fmt(first.rate))) failed: \(first.figures.problem ?? "")"
+        }
+        return .finish
+    }
+
     /// The search was interrupted: the steps so far stand, unconfirmed.
     public mutating func interrupted() {
         current = nil
@@ -195,7 +222,10 @@ public struct CapacitySearchMachine: Sendable {
 
     /// The highest rate found sustainable: the held rate when a hold passed, else the best short step's (not
     /// confirmed).
-    public var sustainableRate: Double? { confirmed ?? steps.filter(\.good).map(\.rate).max() }
+    public var sustainableRate: Double? {
+        if search.stairs != nil { return confirmed ?? lastGood }
+        return confirmed ?? steps.filter(\.good).map(\.rate).max()
+    }
 
     /// The lowest rate a step failed at (short steps and holds).
     public var firstFailingRate: Double? { steps.filter { !$0.good }.map(\.rate).min() }

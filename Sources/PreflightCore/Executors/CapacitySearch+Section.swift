@@ -33,6 +33,9 @@ public struct CapacitySection: Sendable, Codable, Equatable {
 
     /// `open` (steps of arrival rate) or `closed` (steps of VUs).
     public var model: String
+    /// Stairs: the fixed rates planned, per `timeUnitSeconds` (each stair's `confirmSeconds` long); absent for the
+    /// adaptive search.
+    public var stairs: [Double]?
     /// The highest rate found sustainable, per `timeUnitSeconds`: the held rate when `confirmed`, else the best
     /// short step's (nil when no step was good). Closed model: the throughput at `sustainableVUs`.
     public var sustainableRate: Double?
@@ -64,6 +67,7 @@ public struct CapacitySection: Sendable, Codable, Equatable {
         let search = machine.search
         let closed = search.model == .closed
         model = search.model.rawValue
+        stairs = search.stairs
         if closed {
             sustainableVUs = machine.sustainableRate.map { Int($0) }
             firstFailingVUs = machine.firstFailingRate.map { Int($0) }
@@ -127,7 +131,7 @@ public struct CapacitySection: Sendable, Codable, Equatable {
             line = "sustainable \(rate(sustainable))\(objective), "
             line +=
                 confirmed
-                ? "confirmed over \(DurationText.format(seconds: confirmSeconds))"
+                ? "confirmed over \(DurationText.format(seconds: confirmSeconds))\(stairs == nil ? "" : " (a stair)")"
                 : "NOT confirmed (\(stopReason ?? "no hold passed"))"
             if cappedByMaxRate { line += "; maxRate reached: the capacity is at least this" }
         } else {

@@ -11,7 +11,7 @@ public struct CapacitySearch: ExecutorDefinition, Equatable {
     package static let name = "capacity-search"
     package static let keys = [
         "startRate", "maxRate", "timeUnit", "stepDuration", "precision", "confirm", "preAllocatedVUs", "maxVUs",
-        "maxBacklog", "model", "thinkTime",
+        "maxBacklog", "model", "thinkTime", "stairs",
     ]
 
     /// `open` (default): steps of arrival rate. `closed`: steps of VUs (1, 2, 4, … up to `maxVUs`), each looping
@@ -37,6 +37,10 @@ public struct CapacitySearch: ExecutorDefinition, Equatable {
     public var model = Model.open
     /// Closed model: a pause after each iteration.
     public var thinkTime: ThinkTime?
+    /// Stairs: fixed rates per `timeUnit`, ascending, each run for `stepDuration` whatever the last one showed, on a
+    /// fixed timetable: the plan every shard of a segmented run follows in step, so `merge` can judge each stair on
+    /// the merged data. Nil for the adaptive search.
+    public var stairs: [Double]?
 
     public init(
         startRate: Double,
@@ -65,16 +69,31 @@ public struct CapacitySearch: ExecutorDefinition, Equatable {
     public var startLevel: Double { model == .open ? startRate : 1 }
     public var maxLevel: Double { model == .open ? maxRate : Double(vus.max) }
 
+    /// Most stairs a plan may have.
+    public static let maxStairs = 32
+    /// Seconds between the end of one stair's issuing and the start of the next on the timetable: the stair's drain
+    /// (its `gracefulStop`, at most `stairDrain`) and its warm-up and connections.
+    public static let stairGap = 3.0
+    /// A stair's drain: in-flight iterations still running this long after its issuing ends are abandoned.
+    public static let stairDrain = 2.0
+
+    /// Seconds from one stair's start to the next one's on the timetable.
+    public var stairSlot: Double { stepDuration + Self.stairGap }
+
     /// The most steps the search can take: rising to `maxRate` (or halving below `startRate`), bisecting to
-    /// `precision`, and the holds.
+    /// `precision`, and the holds; or the stairs.
     public var maxShortSteps: Int {
+        if let stairs { return stairs.count }
         let rise = Int(log2(maxLevel / startLevel).rounded(.up)) + 1
         let bisect = Int(log2(1 / precision).rounded(.up)) + 1
         return max(rise, Self.maxStepsDown + 1) + bisect
     }
 
     /// The bound on the search's measured time (its warm-ups and graceful stops come on top).
-    package var issuingSeconds: Double { Double(maxShortSteps) * stepDuration + Double(Self.maxHolds) * confirm }
+    package var issuingSeconds: Double {
+        if let stairs { return Double(stairs.count) * stairSlot }
+        return Double(maxShortSteps) * stepDuration + Double(Self.maxHolds) * confirm
+    }
     package var maxVUs: Int { vus.max }
 
     package var reportParameters: [String: Double] {
@@ -82,6 +101,12 @@ public struct CapacitySearch: ExecutorDefinition, Equatable {
             return [
                 "maxVUs": Double(vus.max), "stepDurationSeconds": stepDuration, "precision": precision,
                 "confirmSeconds": confirm,
+            ]
+        }
+        if let stairs {
+            return [
+                "stairs": Double(stairs.count), "startRate": startRate, "maxRate": maxRate, "timeUnitSeconds": timeUnit,
+                "stepDurationSeconds": stepDuration,
             ]
         }
         return [
@@ -104,6 +129,7 @@ public struct CapacitySearch: ExecutorDefinition, Equatable {
 
     package static func decode(_ obj: JSONObjectNode) -> CapacitySearch? {
         guard obj.optional("model")?.oneOf(Model.self) != .closed else { return decodeClosed(obj) }
+        if obj.has("stairs") { return decodeStairs(obj) }
         if obj.has("thinkTime") {
             obj.node.diag.add(
                 obj.node.child("thinkTime"),
@@ -150,9 +176,82 @@ extension CapacitySearch {
         )
     }
 
+    /// A stairs plan as `merge` replays it: the rates, their time unit and each stair's seconds (VUs play no part).
+    public static func stairs(_ rates: [Double], timeUnit: Double, stepDuration: Double) -> CapacitySearch {
+        var search = CapacitySearch(
+            startRate: rates.first ?? 0,
+            maxRate: rates.last ?? 0,
+            timeUnit: timeUnit,
+            stepDuration: stepDuration,
+            confirm: stepDuration,
+            vus: OpenModelVUs(preAllocated: 1, max: 1, maxBacklog: 0)
+        )
+        search.stairs = rates
+        return search
+    }
+
+    /// `"stairs": [r1, r2, …]`: fixed ascending rates per `timeUnit`, each a hold of `stepDuration` (default 30s,
+    /// a hold's); the adaptive keys do not apply.
+    static func decodeStairs(_ obj: JSONObjectNode) -> CapacitySearch? {
+        for key in ["startRate", "maxRate", "precision", "confirm"] where obj.has(key) {
+            obj.node.diag.add(
+                obj.node.child(key),
+                "does not apply beside stairs",
+                hint:
+                    "stairs run every listed rate for stepDuration; drop \(key), or drop stairs for the adaptive search"
+            )
+        }
+        if obj.has("thinkTime") {
+            obj.node.diag.add(
+                obj.node.child("thinkTime"),
+                "applies to the closed model only",
+                hint: "stairs pace by rate"
+            )
+        }
+        let timeUnit = obj.optional("timeUnit")?.duration() ?? 1
+        let limit = Limits.ratePerSecond * timeUnit
+        guard let node = obj.required("stairs", hint: "ascending rates per timeUnit, e.g. [100, 200, 400]") else {
+            return nil
+        }
+        guard let items = node.array() else { return nil }
+        var rates: [Double] = []
+        var valid = true
+        if items.count < 2 || items.count > maxStairs {
+            node.fail("must list 2 to \(maxStairs) rates, got \(items.count)")
+            valid = false
+        }
+        for item in items {
+            guard let r = item.number(greaterThan: 0) else {
+                valid = false
+                continue
+            }
+            if r > limit {
+                item.fail("must be at most \(Int(Limits.ratePerSecond)) per second, got \(JSONValue.format(r))")
+                valid = false
+            } else if let last = rates.last, r <= last {
+                item.fail("must be above the stair before it (\(JSONValue.format(last))): stairs go up")
+                valid = false
+            }
+            rates.append(r)
+        }
+        let stepDuration = obj.optional("stepDuration")?.duration() ?? 30
+        let vus = OpenModelVUs.decode(obj, peakPerSecond: rates.max().map { $0 / timeUnit })
+        guard valid, let first = rates.first, let last = rates.last, let vus else { return nil }
+        var search = CapacitySearch(
+            startRate: first,
+            maxRate: last,
+            timeUnit: timeUnit,
+            stepDuration: stepDuration,
+            confirm: stepDuration,
+            vus: vus
+        )
+        search.stairs = rates
+        return search
+    }
+
     /// `"model": "closed"`: `maxVUs` (required) bounds the VUs; rates and arrival keys do not apply.
     static func decodeClosed(_ obj: JSONObjectNode) -> CapacitySearch? {
-        for key in ["startRate", "maxRate", "timeUnit", "preAllocatedVUs", "maxBacklog"] where obj.has(key) {
+        for key in ["startRate", "maxRate", "timeUnit", "preAllocatedVUs", "maxBacklog", "stairs"] where obj.has(key) {
             obj.node.diag.add(
                 obj.node.child(key),
                 "applies to the open model only",

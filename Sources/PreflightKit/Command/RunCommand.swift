@@ -309,13 +309,13 @@ public struct RunCommand: Sendable {
             console.err("error: \(error)")
             return .usage
         }
-        if scenario.load.executor.capacitySearch != nil, !options.segment.isWhole {
+        if let search = scenario.load.executor.capacitySearch, search.stairs == nil, !options.segment.isWhole {
             // Each step is chosen from the last one's figures over the whole rate; N processes judging their own
-            // shares would each choose their own steps.
+            // shares would each choose their own steps. Stairs are fixed in advance: every shard runs the same.
             console.err(
-                "error: \(scenario.file): a capacity-search runs in one process (each step is decided on the whole "
-                    + "rate's figures); drop --segment, or run fixed constant-arrival-rate steps as segments and merge "
-                    + "them"
+                "error: \(scenario.file): an adaptive capacity-search runs in one process (each step is decided on the "
+                    + "whole rate's figures); drop --segment, or give the search fixed \"stairs\" to run as segments "
+                    + "and merge"
             )
             return .usage
         }

@@ -80,6 +80,8 @@ public struct RunResult: Sendable {
     public var serverScrapes: [ServerScrape]? = nil
     /// A capacity search's answer and every step (SPEC §16), when the run was one.
     public var capacity: CapacitySection? = nil
+    /// Stairs: each stair's metrics, for `merge` to add up and judge again.
+    public var capacityStairs: [CapacityStairMetrics]? = nil
 }
 
 /// How hard the harness itself worked during a run, and whether it was the bottleneck.

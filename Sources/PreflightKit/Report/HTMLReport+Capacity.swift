@@ -15,7 +15,11 @@ extension HTMLReport {
         var byX: [Double: CapacitySection.Step] = [:]
         for s in c.steps { byX[xOf(s)] = s }
         let points = byX.values.sorted { xOf($0) < xOf($1) }
-        let knee = closed ? c.sustainableVUs.map(Double.init) : c.sustainableRate.map { $0 / c.timeUnitSeconds }
+        // Open: the offered rate of the step at the sustainable rate (a shard offered its share of it).
+        let knee =
+            closed
+            ? c.sustainableVUs.map(Double.init)
+            : c.sustainableRate.map { r in c.steps.last { $0.rate == r }?.offeredPerSecond ?? r / c.timeUnitSeconds }
         let latencies = points.flatMap { [$0.p50Ms, $0.p95Ms, $0.p99Ms].compactMap { $0 } }
         func kneeSeries(top: Double) -> [SVGChart.Series] {
             guard let knee else { return [] }
@@ -89,13 +93,22 @@ extension HTMLReport {
                 "<td class=\"num\">\(s.dropped)</td><td class=\"num\">\(escapeXML(String(format: "%.1f", s.seconds)))</td>"
             h += "<td>\(s.verdict == "good" ? "✓ good" : "✗ bad")</td><td>\(escapeXML(s.why ?? ""))</td></tr>"
         }
-        h += "</tbody></table></div><p class=\"hint\">Each step ran one rate: rising by doubling, bisecting between "
-        h +=
-            "the last good and the first bad rate, then held for \(escapeXML(DurationText.format(seconds: c.confirmSeconds))) "
-        h += "to confirm. A step is bad when it broke a threshold on its own data, could not be offered (dropped "
+        h += "</tbody></table></div><p class=\"hint\">"
+        if c.stairs != nil {
+            h += "Each stair ran one fixed rate for \(escapeXML(DurationText.format(seconds: c.confirmSeconds))), in "
+            h += "order, whatever the last one showed; the sustainable rate is the highest stair below the first bad "
+            h += "one. "
+        } else {
+            h += "Each step ran one rate: rising by doubling, bisecting between the last good and the first bad rate, "
+            h += "then held for \(escapeXML(DurationText.format(seconds: c.confirmSeconds))) to confirm. "
+        }
+        h += "A step is bad when it broke a threshold on its own data, could not be offered (dropped "
         h += "iterations, under 95 % of the offered rate achieved), or its latency was still rising at its end (a "
         h += "growing queue). The dashed vertical line is the knee: the highest rate found sustainable. The rest of "
-        h += "this report is the last hold's figures.</p></section>\n"
+        h +=
+            c.stairs != nil
+            ? "this report is the sustainable stair's figures.</p></section>\n"
+            : "this report is the last hold's figures.</p></section>\n"
         return h
     }
 }

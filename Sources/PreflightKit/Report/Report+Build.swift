@@ -125,7 +125,8 @@ extension Report {
                     iterationDuration: EncodedHistogram(result.metrics.iterationDuration)
                 )
             },
-            capacity: result.capacity
+            capacity: result.capacity,
+            capacityStairs: result.capacityStairs?.map { StairData($0, names: names) }
         )
     }
 

@@ -58,13 +58,21 @@ public enum ReportMerge {
             spec.isDefault = t.default ?? false
             return spec
         }
+        // Stairs: each stair judged again on the shards' sum; the report's figures are the sustainable stair's.
+        let stairs = try mergedStairs(shards, names: names, objectives: specs.filter(\.judgesACapacityStep))
+        var measured = duration
+        if let stairs, let (stair, seconds) = stairs.chosen {
+            metrics = stair
+            measured = seconds
+        }
         // Every shard scraped the same server over nearly the same window: the first shard's view stands for it.
-        let values = MetricValues(
+        var values = MetricValues(
             metrics: metrics,
             requestNames: names,
-            durationSeconds: duration,
+            durationSeconds: measured,
             server: first.report.server
         )
+        values.capacity = stairs.flatMap { $0.section.confirmed ? $0.section.sustainableRate : nil }
         let thresholds = ThresholdResult.evaluate(specs, values: values)
 
         var report = first.report
@@ -94,9 +102,11 @@ public enum ReportMerge {
                 pair.0,
                 pair.1,
                 checkLabels: first.report.requests[i].checkResults.map(\.name),
-                duration: duration
+                duration: measured
             )
         }
+        report.capacity = stairs?.section
+        report.capacityStairs = stairs?.data
         report.histograms = Report.encodedHistograms(names: names, requests: metrics.requests)
         report.phaseHistograms = Report.encodedPhases(names: names, requests: metrics.requests)
         report.thresholds = thresholds
@@ -201,6 +211,86 @@ public enum ReportMerge {
             segments.append(segment)
         }
         return segments
+    }
+
+    /// Stairs merged: each stair's data added over the shards and judged again on the sum (the offered and achieved
+    /// rates added, the longest shard's seconds, the highest shard's early and late p95), the search replayed on
+    /// those figures. The stair whose figures the merged report shows is the sustainable one, else the last.
+    struct MergedStairs {
+        var section: CapacitySection
+        var data: [Report.StairData]
+        var chosen: (metrics: RunMetrics, seconds: Double)?
+    }
+
+    /// Nil when the shards ran no capacity search; refused when they ran one that cannot be merged (adaptive, or
+    /// different stairs).
+    static func mergedStairs(
+        _ shards: [Shard],
+        names: [String],
+        objectives: [ThresholdSpec]
+    ) throws(Refusal) -> MergedStairs? {
+        guard let plan = shards[0].report.capacity else { return nil }
+        guard let rates = plan.stairs else {
+            throw Refusal(
+                description: "\(shards[0].name): an adaptive capacity search does not merge (each process chooses its "
+                    + "own steps); give the search fixed \"stairs\""
+            )
+        }
+        var perShard: [[(metrics: RunMetrics, figures: Report.StairData)]] = []
+        for shard in shards {
+            guard let c = shard.report.capacity, c.stairs == rates, c.timeUnitSeconds == plan.timeUnitSeconds,
+                let data = shard.report.capacityStairs
+            else {
+                throw Refusal(
+                    description: "\(shard.name): capacity.stairs is not \(shards[0].name)'s (or its capacityStairs "
+                        + "are missing): shards of one stairs plan merge"
+                )
+            }
+            var stairs: [(RunMetrics, Report.StairData)] = []
+            for (i, stair) in data.enumerated() {
+                guard let m = stair.metrics(names: names) else {
+                    throw Refusal(description: "\(shard.name): capacityStairs[\(i)] has other requests than \(names)")
+                }
+                stairs.append((m, stair))
+            }
+            perShard.append(stairs)
+        }
+        let search = CapacitySearch.stairs(rates, timeUnit: plan.timeUnitSeconds, stepDuration: plan.confirmSeconds)
+        var machine = CapacitySearchMachine(search)
+        _ = machine.start()
+        var merged: [CapacityStairMetrics] = []
+        for i in 0..<(perShard.map(\.count).min() ?? 0) {
+            let stair = perShard.map { $0[i] }
+            var sum = RunMetrics(checkCounts: stair[0].metrics.requests.map(\.checksPassed.count))
+            for s in stair { sum.add(s.metrics) }
+            let data = stair.map(\.figures)
+            let figures = CapacitySearchMachine.Figures.judged(
+                sum,
+                requestNames: names,
+                seconds: data.map(\.seconds).max() ?? 0,
+                offered: data.reduce(0) { $0 + $1.offeredPerSecond },
+                achieved: data.reduce(0) { $0 + $1.achievedPerSecond },
+                thresholds: objectives,
+                p95Early: data.compactMap(\.p95EarlyMs).max(),
+                p95Late: data.compactMap(\.p95LateMs).max()
+            )
+            merged.append(CapacityStairMetrics(metrics: sum, figures: figures))
+            _ = machine.finished(figures)
+        }
+        if merged.count < rates.count { machine.interrupted() }
+        let section = CapacitySection(
+            machine,
+            objectives: objectives.map(\.expression),
+            totalSeconds: shards.compactMap(\.report.capacity?.totalSeconds).max() ?? 0
+        )
+        let chosen =
+            merged.indices.last { i in i < machine.steps.count && machine.steps[i].rate == section.sustainableRate }
+            ?? merged.indices.last
+        return MergedStairs(
+            section: section,
+            data: merged.map { Report.StairData($0, names: names) },
+            chosen: chosen.map { (merged[$0].metrics, merged[$0].figures.seconds) }
+        )
     }
 
     /// What a report recorded, back as the metrics a run collects (histograms decoded, counters read).

@@ -34,6 +34,9 @@ public struct Report: Codable, Sendable {
     public var flow: FlowSection?
     /// A capacity search's answer and every step (SPEC §16); absent for other executors.
     public var capacity: CapacitySection? = nil
+    /// Stairs (SPEC §16): each stair's data kept whole, in order, so `merge` judges each stair on the shards' sum;
+    /// absent for the adaptive search and other executors.
+    public var capacityStairs: [StairData]? = nil
 
     /// What a flow did as a whole; each step is also a request in `requests`, in flow order.
     public struct FlowSection: Codable, Sendable {
