@@ -67,12 +67,16 @@ public struct ReportWriter: Sendable {
         let base = Self.folderName(scenario: scenario, date: date)
         var folder = root.appendingPathComponent(base)
         var n = 2
-        while fm.fileExists(atPath: folder.path) {
+        // mkdir claims the name atomically: two processes started in the same second (the shards of a segmented
+        // run on one machine) get two folders, where checking first and creating after gave both the same one.
+        while true {
+            if mkdir(folder.path, 0o755) == 0 { return folder }
+            guard errno == EEXIST, n < 10_000 else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: folder.path])
+            }
             folder = root.appendingPathComponent("\(base)-\(n)")
             n += 1
         }
-        try fm.createDirectory(at: folder, withIntermediateDirectories: true)
-        return folder
     }
 
     /// Writes `report.json` and the rendered files into an existing folder (a drill's, which holds its logs), with
