@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "PreflightCore", targets: ["PreflightCore"]),
         .library(name: "PreflightKit", targets: ["PreflightKit"]),
         .library(name: "MarketData", targets: ["MarketData"]),
+        .library(name: "PreflightFuzzing", targets: ["PreflightFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -76,6 +77,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Differential fuzz targets: Preflight's own parsers against maintained references (libFuzzer in Fuzz/, the
+        // corpus replayed by the tests). Not linked into the executable.
+        .target(
+            name: "PreflightFuzzing",
+            dependencies: [
+                "PreflightCore",
+                "PreflightKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "MarketData",
             dependencies: [
@@ -117,6 +131,7 @@ let package = Package(
                 "CZlib",
                 "PreflightCore",
                 "PreflightKit",
+                "PreflightFuzzing",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

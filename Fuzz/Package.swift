@@ -1,5 +1,5 @@
 // swift-tools-version: 6.1
-// libFuzzer driver for the scenario loader and the threshold grammar (PREFLIGHT_FUZZ_TARGET). Built apart from the main package (every
+// libFuzzer driver for the scenario loader, the threshold grammar and the differential targets (PREFLIGHT_FUZZ_TARGET). Built apart from the main package (every
 // module instrumented with -sanitize=fuzzer); see scripts/fuzz.sh.
 import Foundation
 import PackageDescription
@@ -14,7 +14,10 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "PreflightFuzz",
-            dependencies: [.product(name: "PreflightKit", package: root.lastPathComponent)]
+            dependencies: [
+                .product(name: "PreflightKit", package: root.lastPathComponent),
+                .product(name: "PreflightFuzzing", package: root.lastPathComponent),
+            ]
         )
     ]
 )

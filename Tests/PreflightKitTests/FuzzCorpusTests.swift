@@ -1,4 +1,5 @@
 import Foundation
+import PreflightFuzzing
 import Testing
 
 @testable import PreflightCore
@@ -27,7 +28,19 @@ import Testing
         #expect(FuzzTargets.thresholdParser(data) == [])
     }
 
+    /// Every differential target's corpus, as `target/input`.
+    static let differential = Differential.targets.keys.sorted().flatMap { t in inputs(t).map { "\(t)/\($0)" } }
+
+    @Test(arguments: differential)
+    func theDifferentialTargetsAgreeWithTheirReferenceOn(_ path: String) throws {
+        let target = String(path.prefix { $0 != "/" })
+        let run = try #require(Differential.targets[target])
+        let data = try Data(contentsOf: Self.corpus.appendingPathComponent(path))
+        #expect(run(Array(data)) == [])
+    }
+
     @Test func theCorpusIsThere() {
+        for target in Differential.targets.keys { #expect(Self.inputs(target).count >= 2, "\(target)") }
         #expect(Self.inputs("scenario").count >= 3)
         #expect(Self.inputs("threshold").count >= 6)
     }

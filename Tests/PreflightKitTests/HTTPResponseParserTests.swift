@@ -164,3 +164,83 @@ import Testing
         #expect(Self.parse(["HTTP/1.1 200 O"], close: true) == .failure(.init(code: .truncated)))
     }
 }
+
+/// What the differential fuzzer (#31) found where this parser and llhttp disagreed, each now settled: refused as
+/// llhttp refuses it, or a documented deliberate difference.
+@Suite struct HTTPResponseParserFindingsTests {
+    static func refused(_ text: String, close: Bool = true) -> HTTPResponseParser.Error.Code? {
+        if case .failure(let e) = HTTPResponseParserTests.parse([text], close: close) { return e.code }
+        return nil
+    }
+
+    @Test(arguments: [
+        ("HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok", "a blank in a header name"),
+        ("HTTP/1.1 200 OK\r\nX-A\u{7F}: 1\r\nContent-Length: 2\r\n\r\nok", "DEL in a header name"),
+        ("HTTP/1.1 200 OK\r\nX-A: 1\u{1}2\r\nContent-Length: 2\r\n\r\nok", "a control character in a value"),
+        ("HTTP/1.1 200 OK\r\nX-A: 1\r2\r\nContent-Length: 2\r\n\r\nok", "a CR inside a value"),
+    ])
+    func aHeaderOutsideRFC9110sCharactersIsRefused(_ text: String, _ why: String) {
+        #expect(Self.refused(text) == .badHeader, "\(why)")
+    }
+
+    @Test func aHeaderNameIsAcceptedExactlyWhenEveryByteIsATokenCharacter() {
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for b in UInt8(0)...UInt8(255) where b != UInt8(ascii: ":") && b != UInt8(ascii: "\n") {
+            var parser = HTTPResponseParser()
+            parser.expectResponse(isHead: false, keepHeaders: false)
+            var bytes = ByteBuffer(string: "HTTP/1.1 200 OK\r\nX")
+            bytes.writeInteger(b)
+            bytes.writeString("Y: 1\r\nContent-Length: 0\r\n\r\n")
+            parser.append(bytes)
+            let accepted = (try? parser.next()) != nil
+            #expect(accepted == tchar.contains(b), "byte \(b)")
+        }
+    }
+
+    @Test func aStatusLineMustBeHTTP10Or11WithoutAStrayCR() {
+        #expect(Self.refused("HTTP/1.9 200 OK\r\nContent-Length: 0\r\n\r\n") == .badStatusLine)
+        #expect(Self.refused("HTTP/1.1 200 OK\r\rServer: t\r\nContent-Length: 0\r\n\r\n") == .badStatusLine)
+        // llhttp takes any other byte in a reason phrase; so do we.
+        #expect(
+            (try? HTTPResponseParserTests.parse(["HTTP/1.1 200 O\u{1}K\r\nContent-Length: 0\r\n\r\n"]).get())?.status
+                == 200
+        )
+    }
+
+    @Test func aSwitchAndAnHTTP10InterimAnswerAreRefused() {
+        #expect(Self.refused("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n") == .badStatusLine)
+        #expect(
+            Self.refused("HTTP/1.0 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") == .badStatusLine
+        )
+    }
+
+    @Test func transferEncodingAndContentLengthTogetherAreRefusedAndACodingWithoutChunkedRunsToTheClose() throws {
+        #expect(
+            Self.refused("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n")
+                == .badContentLength
+        )
+        let r = try HTTPResponseParserTests.parse(
+            ["HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: keep-alive\r\n\r\nall of it"],
+            close: true
+        ).get()
+        #expect(r.body == "all of it" && r.keepAlive == false && r.ends == 1)
+    }
+
+    @Test func chunkFramingIsExact() throws {
+        let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        #expect(Self.refused(head + "3\r\nabc\n0\r\n\r\n") == .badChunk, "a bare LF after chunk data")
+        #expect(Self.refused(head + "3 \r\nabc\r\n0\r\n\r\n") == .badChunk, "a blank after a chunk size")
+        #expect(
+            Self.refused(head + "3;x=\u{1}\r\nabc\r\n0\r\n\r\n") == .badChunk,
+            "a control character in an extension"
+        )
+        #expect(Self.refused(head + "0\r\nContent-Length: 12\r\n\r\n") == .badChunk, "a Content-Length trailer")
+        #expect(Self.refused(head + "0\r\nT: 1\rX: 2\r\n\r\n") == .badChunk, "a CR inside a trailer")
+        let ext = try HTTPResponseParserTests.parse([head + "3;x=;y=\"q\\\"\";z\r\nabc\r\n0\r\nT: 1\r\n\r\n"]).get()
+        #expect(ext.body == "abc" && ext.ends == 1, "extensions are skipped, an empty value too")
+    }
+
+    @Test func onlyLineBreaksBeforeTheCloseAreNoResponseAtAll() throws {
+        #expect(try HTTPResponseParserTests.parse(["\r\n\n\r\n\r"], close: true).get().status == nil)
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import PreflightFuzzing
 import PreflightKit
 
 // libFuzzer's driver, called from our own main: SwiftPM renames an executable's entry point, so libFuzzer's main
@@ -10,19 +11,26 @@ func runFuzzer(
     _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
 ) -> CInt
 
-/// `PREFLIGHT_FUZZ_TARGET`: `scenario` (a scenario or drill file's bytes) or `threshold` (a metric key, a newline,
-/// an expression).
+/// `PREFLIGHT_FUZZ_TARGET`: `scenario` (a scenario or drill file's bytes), `threshold` (a metric key, a newline, an
+/// expression), or a differential target (`http1`, `json`, `prometheus`, `regex`: see `Differential`).
 let target = ProcessInfo.processInfo.environment["PREFLIGHT_FUZZ_TARGET"] ?? "scenario"
-guard target == "scenario" || target == "threshold" else {
-    fatalError("PREFLIGHT_FUZZ_TARGET must be scenario or threshold, got \(target)")
+let run: @Sendable ([UInt8]) -> [String]
+switch target {
+case "scenario": run = { FuzzTargets.scenarioLoader(Data($0)) }
+case "threshold": run = { FuzzTargets.thresholdParser(Data($0)) }
+default:
+    guard let differential = Differential.targets[target] else {
+        fatalError(
+            "PREFLIGHT_FUZZ_TARGET must be one of scenario, threshold, "
+                + "\(Differential.targets.keys.sorted().joined(separator: ", ")); got \(target)"
+        )
+    }
+    run = differential
 }
 
 /// One input; a broken invariant traps, so the fuzzer keeps the input.
 func fuzzOne(_ start: UnsafePointer<UInt8>, _ count: Int) -> CInt {
-    let data = Data(bytes: start, count: count)
-    let broken =
-        ProcessInfo.processInfo.environment["PREFLIGHT_FUZZ_TARGET"] == "threshold"
-        ? FuzzTargets.thresholdParser(data) : FuzzTargets.scenarioLoader(data)
+    let broken = run(Array(UnsafeBufferPointer(start: start, count: count)))
     if !broken.isEmpty { fatalError(broken.joined(separator: "; ")) }
     return 0
 }

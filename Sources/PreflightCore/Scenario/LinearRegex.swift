@@ -198,7 +198,9 @@ public struct LinearRegex: Sendable {
             if i >= n { break }
             // A search: a new, lowest-priority thread at every position until a match is found.
             if best == nil && !anchoredAtStart { add(Thread(pc: 0, start: i + 1), at: i + 1, into: &next) }
-            if next.isEmpty { break }
+            // No thread left: done, unless a search may still start one later (a thread that starts with an
+            // assertion, `\b`, dies where the assertion fails: found by the differential fuzzer).
+            if next.isEmpty && (best != nil || anchoredAtStart) { break }
             swap(&current, &next)
             i += 1
         }
@@ -271,7 +273,9 @@ public struct LinearRegex: Sendable {
         case .scalar(let s):
             return s == c || (caseInsensitive && Self.fold(s) == Self.fold(c))
         case .anyButNewline:
-            return c != "\n" && c != "\r"
+            // Every line break Swift's `.` leaves out, not only CR and LF (found by the differential fuzzer).
+            let v = c.value
+            return !((0x0A...0x0D).contains(v) || v == 0x85 || v == 0x2028 || v == 0x2029)
         case .set(let items, let negated):
             var hit = Self.contains(items, c)
             if !hit && caseInsensitive {
@@ -298,9 +302,10 @@ public struct LinearRegex: Sendable {
 
     package static func isWord(_ c: Unicode.Scalar) -> Bool {
         if c.isASCII { return c == "_" || (c.value >= 48 && c.value <= 57) || c.properties.isAlphabetic }
+        // As Swift's `Regex` on scalars (found by the differential fuzzer: marks and connector punctuation other
+        // than "_" are not word characters there).
         let p = c.properties
-        return p.isAlphabetic || p.numericType == .decimal || p.generalCategory == .connectorPunctuation
-            || p.generalCategory == .nonspacingMark || p.generalCategory == .spacingMark
+        return p.isAlphabetic || p.numericType == .decimal
     }
 
     package static func fold(_ c: Unicode.Scalar) -> Unicode.Scalar {
@@ -497,6 +502,19 @@ public struct LinearRegex: Sendable {
                 first = false
                 if c == "[" && input.first == ":" {
                     throw SyntaxError(description: "POSIX classes ([:alpha:]) are not supported; use \\w, \\d, \\s")
+                }
+                // Engines disagree here: Swift and ICU read `[[a-z]x]` as a nested class and `&&`, `--`, `~~` as set
+                // operations, PCRE as literals (found by the differential fuzzer). Refused rather than guessed.
+                if c == "[" {
+                    throw SyntaxError(
+                        description: "a \"[\" inside a class: escape it as \\[ (nested classes are not supported)"
+                    )
+                }
+                if "&-~".unicodeScalars.contains(c), input.first == c, !first {
+                    throw SyntaxError(
+                        description:
+                            "\"\(c)\(c)\" inside a class: escape one of them (class set operations are not supported)"
+                    )
                 }
                 let low: UInt32
                 if c == "\\" {

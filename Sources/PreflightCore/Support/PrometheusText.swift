@@ -79,6 +79,22 @@ public struct PrometheusExposition: Sendable, Equatable {
         }
     }
 
+    /// A label value as exposition text writes it: `\\`, `\"` and `\n` escaped, scalar by scalar (Foundation's
+    /// `replacingOccurrences` compares characters, and missed a line break followed by a combining mark: found by
+    /// the round-trip fuzzer).
+    package static func escapeLabelValue(_ value: String) -> String {
+        var out = String.UnicodeScalarView()
+        for c in value.unicodeScalars {
+            switch c {
+            case "\\": out.append(contentsOf: "\\\\".unicodeScalars)
+            case "\"": out.append(contentsOf: "\\\"".unicodeScalars)
+            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
+            default: out.append(c)
+            }
+        }
+        return String(out)
+    }
+
     package struct LineError: Error {
         package var message: String
     }
@@ -230,9 +246,7 @@ public struct SeriesSelector: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         guard !matchers.isEmpty else { return name }
         let inner = matchers.keys.sorted().map { key in
-            let v = matchers[key]!.replacingOccurrences(of: "\\", with: "\\\\")
-                .replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
-            return "\(key)=\"\(v)\""
+            "\(key)=\"\(PrometheusExposition.escapeLabelValue(matchers[key]!))\""
         }
         return "\(name){\(inner.joined(separator: ","))}"
     }

@@ -2,7 +2,7 @@ import CZlib
 import PreflightCore
 
 /// A response body's `Content-Encoding`, as far as Preflight decodes it.
-enum ContentCoding: Sendable, Equatable {
+package enum ContentCoding: Sendable, Equatable {
     case identity
     case gzip
     case deflate

@@ -17,8 +17,8 @@ import Darwin
 /// chunked`; `Content-Length`; otherwise the body runs to the end of the connection. Strict where a lenient
 /// reading could desynchronise a keep-alive connection: conflicting or malformed lengths, bad chunk sizes and
 /// heads over `maxHeadBytes` are errors, and the connection is closed.
-struct HTTPResponseParser {
-    enum Event {
+package struct HTTPResponseParser {
+    package enum Event {
         /// `coding`: the body's `Content-Encoding`, read whether or not the headers are kept.
         /// `location`: a 3xx answer's `Location`.
         case head(status: Int, keepAlive: Bool, headers: ResponseHeaders?, coding: ContentCoding, location: String?)
@@ -26,15 +26,15 @@ struct HTTPResponseParser {
         case end
     }
 
-    struct Error: Swift.Error, Equatable {
-        enum Code: Equatable {
+    package struct Error: Swift.Error, Equatable {
+        package enum Code: Equatable {
             case headTooLarge, badStatusLine, badHeader, badContentLength, badChunk, unexpectedData, truncated
         }
-        var code: Code
+        package var code: Code
     }
 
     /// Heads larger than this are refused (the whole status line and headers).
-    static let maxHeadBytes = 64 * 1024
+    package static let maxHeadBytes = 64 * 1024
     /// Chunk-size lines (with extensions) and trailers larger than this are refused.
     static let maxLineBytes = 8 * 1024
 
@@ -62,15 +62,17 @@ struct HTTPResponseParser {
     /// A response ended with more bytes behind it in the same read: the server sent what was not asked for.
     private var unsolicited = false
 
+    package init() {}
+
     /// A request was sent: its response comes next.
-    mutating func expectResponse(isHead: Bool, keepHeaders: Bool) {
+    package mutating func expectResponse(isHead: Bool, keepHeaders: Bool) {
         noBody = isHead
         self.keepHeaders = keepHeaders
         if case .idle = state { state = .head }
     }
 
     /// Adds bytes read from the connection; `next()` then parses them.
-    mutating func append(_ bytes: ByteBuffer) {
+    package mutating func append(_ bytes: ByteBuffer) {
         if buffer.readableBytes == 0 {
             buffer = bytes
         } else {
@@ -80,12 +82,12 @@ struct HTTPResponseParser {
 
     /// The next event, or nil when more bytes are needed. Pull-style, so that handling `.end` may send the next
     /// request (and call `expectResponse`) before parsing goes on.
-    mutating func next() throws -> Event? {
+    package mutating func next() throws -> Event? {
         if unsolicited { throw Error(code: .unexpectedData) }
         while true {
             switch state {
             case .idle, .head:
-                // Empty lines before a status line are ignored (RFC 9112 §2.2).
+                // Empty lines before a status line are ignored (RFC 9112 §2.2), as llhttp ignores any CR and LF there.
                 while let b = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
                     b == UInt8(ascii: "\r") || b == UInt8(ascii: "\n")
                 {
@@ -118,12 +120,21 @@ struct HTTPResponseParser {
                 state = n == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - n)
                 return .body(buffer.readSlice(length: n)!)
             case .chunkDataEnd:
-                guard let line = try readLine() else { return nil }
-                guard line.readableBytes == 0 else { throw Error(code: .badChunk) }
+                // Exactly CRLF after a chunk's data (RFC 9112 §7.1), as llhttp and Go's net/http insist: a bare LF
+                // here may be the data's last byte miscounted, and reading on would desynchronise the connection.
+                guard let cr = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
+                guard cr == UInt8(ascii: "\r") else { throw Error(code: .badChunk) }
+                guard let lf = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) else { return nil }
+                guard lf == UInt8(ascii: "\n") else { throw Error(code: .badChunk) }
+                buffer.moveReaderIndex(forwardBy: 2)
                 state = .chunkSize
             case .trailers:
                 guard let line = try readLine() else { return nil }
-                if line.readableBytes == 0 { state = .ending }
+                if line.readableBytes == 0 {
+                    state = .ending
+                } else {
+                    try Self.checkTrailer(line)
+                }
             case .ending:
                 state = .idle
                 // Anything but line breaks left in this read was not asked for.
@@ -135,15 +146,15 @@ struct HTTPResponseParser {
     }
 
     /// The connection closed: a body that runs to the close ends here; anything else unfinished is truncated.
-    mutating func closed() throws -> Event? {
+    package mutating func closed() throws -> Event? {
         switch state {
         case .untilClose, .ending:
             state = .idle
             return .end
         case .idle:
             return nil
-        case .head where buffer.readableBytes == 0:
-            return nil
+        case .head where buffer.readableBytesView.allSatisfy({ $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }):
+            return nil  // nothing of a response came, at most line breaks
         default:
             throw Error(code: .truncated)
         }
@@ -191,6 +202,7 @@ struct HTTPResponseParser {
         var minor = 1
         var contentLength: Int?
         var chunked = false
+        var transferEncoding = false
         var connectionClose = false
         var connectionKeepAlive = false
         var headers: ResponseHeaders? = keepHeaders ? ResponseHeaders() : nil
@@ -209,6 +221,11 @@ struct HTTPResponseParser {
                 let name = bytes[range.lowerBound..<colon]
                 var v = colon + 1
                 var end = range.upperBound
+                // RFC 9110 §5.1, §5.5: a name of token characters, a value without control characters. A header
+                // outside them is refused, as llhttp and Go's net/http refuse it: read leniently, "Content-Length :"
+                // would be ignored and the body framed differently from how the server meant it.
+                for b in name where !Self.isTokenByte(b) { throw Error(code: .badHeader) }
+                for b in bytes[v..<end] where !Self.isFieldByte(b) { throw Error(code: .badHeader) }
                 while v < end, bytes[v] == UInt8(ascii: " ") || bytes[v] == UInt8(ascii: "\t") { v += 1 }
                 while end > v, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") { end -= 1 }
                 let value = bytes[v..<end]
@@ -218,6 +235,7 @@ struct HTTPResponseParser {
                     }
                     contentLength = n
                 } else if Self.equalsLowercase(name, "transfer-encoding") {
+                    transferEncoding = true
                     chunked = Self.endsWithChunked(value)
                 } else if status >= 300, status < 400, Self.equalsLowercase(name, "location") {
                     location = String(decoding: value, as: UTF8.self)
@@ -235,14 +253,24 @@ struct HTTPResponseParser {
                 }
             }
         }
-        if (100..<200).contains(status) && status != 101 {
+        // 101 answers an Upgrade, which Preflight never asks for: after it the connection speaks something else.
+        if status == 101 { throw Error(code: .badStatusLine) }
+        if (100..<200).contains(status) {
+            // HTTP/1.0 has no interim responses: one would end its connection (llhttp refuses what follows).
+            guard minor >= 1 else { throw Error(code: .badStatusLine) }
             return nil  // an interim response: the real one follows
         }
         var keepAlive = minor >= 1 ? !connectionClose : connectionKeepAlive && !connectionClose
-        if noBody || status == 204 || status == 304 || status == 101 {
+        // Both framings at once is how responses are smuggled (RFC 9112 §6.3: "ought to be handled as an error").
+        if transferEncoding, contentLength != nil { throw Error(code: .badContentLength) }
+        if noBody || status == 204 || status == 304 {
             state = .ending
         } else if chunked {
             state = .chunkSize
+        } else if transferEncoding {
+            // A coding without chunked last: the body runs to the close (RFC 9112 §6.3).
+            keepAlive = false
+            state = .untilClose
         } else if let contentLength {
             state = contentLength == 0 ? .ending : .fixed(remaining: contentLength)
         } else {
@@ -259,7 +287,10 @@ struct HTTPResponseParser {
         let b = line.base
         let prefix: StaticString = "HTTP/1."
         for k in 0..<7 where b[s + k] != prefix.utf8Start[k] { throw Error(code: .badStatusLine) }
-        guard isDigit(b[s + 7]), b[s + 8] == UInt8(ascii: " ") else { throw Error(code: .badStatusLine) }
+        // HTTP/1.0 or HTTP/1.1 (RFC 9112 §2.3): a minor version that does not exist is not an answer to read.
+        guard b[s + 7] == UInt8(ascii: "0") || b[s + 7] == UInt8(ascii: "1"), b[s + 8] == UInt8(ascii: " ") else {
+            throw Error(code: .badStatusLine)
+        }
         var status = 0
         for k in 9..<12 {
             guard isDigit(b[s + k]) else { throw Error(code: .badStatusLine) }
@@ -269,10 +300,40 @@ struct HTTPResponseParser {
         guard status >= 100, status <= 599, line.count == 12 || b[s + 12] == UInt8(ascii: " ") else {
             throw Error(code: .badStatusLine)
         }
+        // The reason phrase carries nothing; as llhttp, only a CR that ends no line is refused in it.
+        for k in line.startIndex + 12..<line.endIndex where b[k] == UInt8(ascii: "\r") {
+            throw Error(code: .badStatusLine)
+        }
         return (status, Int(b[s + 7] - UInt8(ascii: "0")))
     }
 
     private static func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
+
+    /// A trailer field is a header field (RFC 9112 §7.1.2): a token, a colon, a value without control characters.
+    private static func checkTrailer(_ line: ByteBuffer) throws {
+        let bytes = line.readableBytesView
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon > bytes.startIndex,
+            bytes[..<colon].allSatisfy(isTokenByte), bytes[(colon + 1)...].allSatisfy(isFieldByte)
+        else { throw Error(code: .badChunk) }
+        // A sender must not put framing in trailers (RFC 9110 §6.5.1); a Content-Length there is refused, as llhttp
+        // refuses it, since it contradicts the chunked framing just read.
+        if String(decoding: bytes[..<colon], as: UTF8.self).lowercased() == "content-length" {
+            throw Error(code: .badChunk)
+        }
+    }
+
+    /// RFC 9110 §5.6.2 `tchar`, as two bit masks over ASCII: one shift and test per byte, no table to load.
+    @inline(__always)
+    private static func isTokenByte(_ b: UInt8) -> Bool {
+        // ! # $ % & ' * + - . 0-9 (0x21–0x3F) and A-Z ^ _ ` a-z | ~ (0x40–0x7F).
+        let low: UInt64 = 0x03FF_6CFA_0000_0000
+        let high: UInt64 = 0x57FF_FFFF_C7FF_FFFE
+        return b < 64 ? (low >> UInt64(b)) & 1 == 1 : b < 128 && (high >> UInt64(b - 64)) & 1 == 1
+    }
+
+    /// A byte of a field value or a reason phrase (RFC 9110 §5.5): tab, space, visible ASCII and obs-text.
+    @inline(__always)
+    private static func isFieldByte(_ b: UInt8) -> Bool { b >= 0x20 ? b != 0x7F : b == UInt8(ascii: "\t") }
 
     /// A non-negative decimal of at most 18 digits.
     private static func decimal(_ bytes: Slice<UnsafeRawBufferPointer>) -> Int? {
@@ -285,18 +346,20 @@ struct HTTPResponseParser {
         return n
     }
 
-    /// A chunk size in hex, before any `;extension`.
+    /// A chunk size in hex; its extensions are skipped.
     private static func chunkSize(_ line: ByteBuffer) throws -> Int {
         var n = 0
         var digits = 0
-        for b in line.readableBytesView {
+        let bytes = line.readableBytesView
+        for (i, b) in zip(bytes.indices, bytes) {
             let v: Int
             switch b {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): v = Int(b - UInt8(ascii: "0"))
             case UInt8(ascii: "a")...UInt8(ascii: "f"): v = Int(b - UInt8(ascii: "a")) + 10
             case UInt8(ascii: "A")...UInt8(ascii: "F"): v = Int(b - UInt8(ascii: "A")) + 10
-            case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
-                guard digits > 0 else { throw Error(code: .badChunk) }
+            case UInt8(ascii: ";"):
+                // No blank between the size and its extensions, as llhttp (strict) and RFC 9112's grammar.
+                guard digits > 0, validExtensions(bytes[i...]) else { throw Error(code: .badChunk) }
                 return n
             default: throw Error(code: .badChunk)
             }
@@ -307,6 +370,10 @@ struct HTTPResponseParser {
         guard digits > 0 else { throw Error(code: .badChunk) }
         return n
     }
+
+    /// Chunk extensions mean nothing to Preflight and are skipped, as Go's net/http skips them; only a control
+    /// character in them is refused (a stray CR there is how a chunk's framing is disguised).
+    private static func validExtensions(_ ext: ByteBufferView.SubSequence) -> Bool { ext.allSatisfy(isFieldByte) }
 
     private static func equalsLowercase(_ bytes: Slice<UnsafeRawBufferPointer>, _ name: StaticString) -> Bool {
         guard bytes.count == name.utf8CodeUnitCount else { return false }

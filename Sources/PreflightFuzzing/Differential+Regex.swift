@@ -1,0 +1,92 @@
+import PreflightCore
+
+extension Differential {
+    /// The largest backtracking work Swift's `Regex` is asked for: `(subject + 1)^(quantifiers + 1)` (the ways a
+    /// backtracking engine can share the subject among the quantifiers, from every start). Above it, only our side
+    /// runs (its own bound still checked), so no input can hang the fuzzer in the reference.
+    static let regexBudget = 2_000_000.0
+
+    /// The linear regex (`matches` checks) against Swift's `Regex` in Unicode-scalar mode (ours matches scalars):
+    /// input = pattern, a zero byte, subject. On patterns both accept (and within `regexBudget`), the same yes/no
+    /// answer and the same first match (the first group's text when it took part, else the whole match). Always:
+    /// our step count stays within its linear bound.
+    public static func regex(_ data: [UInt8]) -> [String] {
+        let cut = data.firstIndex(of: 0) ?? data.count
+        let pattern = String(decoding: data[..<cut], as: UTF8.self)
+        let subject = String(decoding: data[min(cut + 1, data.count)...], as: UTF8.self)
+        guard let ours = try? LinearRegex(pattern) else { return [] }
+        var broken: [String] = []
+        let scalars = LinearRegex.subject(subject)
+        let (matched, steps) = ours.run(scalars)
+        let bound = 2 * (scalars.count + 1) * (ours.program.count + 1) + 16
+        if steps > bound { broken.append("\(steps) steps on \(scalars.count) scalars (bound \(bound))") }
+        let found = ours.firstMatch(in: subject)
+        if (found != nil) != matched {
+            broken.append("matches says \(matched), firstMatch \(String(describing: found))")
+        }
+        // Deliberate: every decimal digit (Unicode Nd) is a word character to ours; Swift leaves out some of newer
+        // blocks (760 in Unicode 15, e.g. U+1FBF9). Where one is in the subject, `\w`-based answers may differ.
+        if subject.unicodeScalars.contains(where: { !$0.isASCII && $0.properties.numericType == .decimal }),
+            pattern.contains("\\w") || pattern.contains("\\W") || pattern.contains("\\b") || pattern.contains("\\B")
+        {
+            return broken
+        }
+        // Swift's `Regex` misses matches next to U+FFFD (`\w` against "6" followed by U+FFFD finds nothing), which the
+        // fuzzer's invalid UTF-8 makes: such inputs are not compared.
+        if subject.unicodeScalars.contains("\u{FFFD}") || pattern.unicodeScalars.contains("\u{FFFD}") { return broken }
+        // Nor are word boundaries: Swift's simple `\b` misses some (`\W\b` finds nothing in "-2").
+        if pattern.contains("\\b") || pattern.contains("\\B") { return broken }
+        // Nor a `{` with blanks before its `}`: a literal to ours (and PCRE), a quantifier to Swift (`a{2\u{0C}}`).
+        if pattern.unicodeScalars.contains("{"), pattern.unicodeScalars.contains(where: { $0.properties.isWhitespace })
+        {
+            return broken
+        }
+        let quantifiers = pattern.unicodeScalars.filter { "*+?{".unicodeScalars.contains($0) }.count
+        guard scalars.count == subject.unicodeScalars.count,
+            pow(Double(scalars.count + 1), Double(quantifiers + 1)) <= regexBudget,
+            // Ours matches scalars and `\b` is the boundary between `\w` and `\W` (PCRE's); Swift's defaults are
+            // characters and UAX #29 word boundaries, so the reference is set to ours.
+            let swift = try? Regex(pattern).matchingSemantics(.unicodeScalar).wordBoundaryKind(.simple)
+        else { return broken }
+        let theirs: (whole: String, group: String?)
+        do {
+            guard let m = try swift.firstMatch(in: subject) else {
+                if matched { broken.append("ours matched \(describe(found)); Swift's Regex did not") }
+                return broken
+            }
+            theirs = (
+                String(m.output[0].substring ?? ""), m.output.count > 1 ? m.output[1].substring.map(String.init) : nil
+            )
+        } catch {
+            return broken
+        }
+        guard matched, let mine = ours.capture(scalars) else {
+            broken.append("Swift's Regex matched \(describe(theirs.whole)); ours did not")
+            return broken
+        }
+        // Deliberate: in a repeated group that can match empty (`(|a)+`), PCRE and Swift stop at an empty iteration;
+        // the Pike VM skips it and may take a longer one. The yes/no answer is the same; the texts may differ.
+        let emptyable = ["(|", "|)", "||", "*)", "?)", "{0"].contains { pattern.contains($0) }
+        if emptyable, [")*", ")+", ")?", "){"].contains(where: { pattern.contains($0) }) { return broken }
+        let text = { (r: Range<Int>) in String(String.UnicodeScalarView(scalars[r])) }
+        let whole = text(mine.whole)
+        let group = mine.group.map(text)
+        if !whole.unicodeScalars.elementsEqual(theirs.whole.unicodeScalars) {
+            broken.append("whole match: ours \(describe(whole)), Swift's \(describe(theirs.whole))")
+        } else if group != theirs.group {
+            broken.append("first group: ours \(describe(group)), Swift's \(describe(theirs.group))")
+        }
+        return broken
+    }
+
+    private static func describe(_ s: String?) -> String { s.map { $0.debugDescription } ?? "nil" }
+
+    private static func pow(_ x: Double, _ y: Double) -> Double {
+        var r = 1.0
+        for _ in 0..<Int(y) {
+            r *= x
+            if r > 1e18 { return r }
+        }
+        return r
+    }
+}
