@@ -258,6 +258,24 @@ actor Workers {
             waiting.removeFirst().resume()
         }
     }
+
+    /// A router whose `/work` takes one of `workers` for `service`: capacity `workers / service` a second.
+    static func router(workers count: Int, service: Duration) -> Router<BasicRequestContext> {
+        let workers = Workers(count)
+        let router = Router()
+        router.get("work") { _, _ -> String in
+            await workers.acquire()
+            do {
+                try await Task.sleep(for: service)
+            } catch {
+                await workers.release()
+                throw error
+            }
+            await workers.release()
+            return "ok"
+        }
+        return router
+    }
 }
 
 extension Serial {
@@ -269,20 +287,7 @@ extension Serial {
         /// machine, where a 20 ms sleep takes longer and the real capacity is lower (the synthetic-clock test holds
         /// the 10 % bound exactly).
         @Test func findsTheCapacityOfAServerOfKnownCapacityAndGatesOnIt() async throws {
-            let workers = Workers(4)
-            let router = Router()
-            router.get("work") { _, _ -> String in
-                await workers.acquire()
-                do {
-                    try await Task.sleep(for: .milliseconds(20))
-                } catch {
-                    await workers.release()
-                    throw error
-                }
-                await workers.release()
-                return "ok"
-            }
-            try await withTestServer(router) { port in
+            try await withTestServer(Workers.router(workers: 4, service: .milliseconds(20))) { port in
                 let dir = try CLITests.tempDir()
                 defer { try? FileManager.default.removeItem(at: dir) }
                 let file = try CLITests.write(

@@ -215,20 +215,7 @@ extension Serial {
         /// (200/s), each offering half of each stair; `merge` judges each stair on their sum. 60/s and 120/s are
         /// well inside the capacity, 400/s twice it.
         @Test func twoShardsRunTheStairsTogetherAndTheMergeFindsTheCapacity() async throws {
-            let workers = Workers(4)
-            let router = Router()
-            router.get("work") { _, _ -> String in
-                await workers.acquire()
-                do {
-                    try await Task.sleep(for: .milliseconds(20))
-                } catch {
-                    await workers.release()
-                    throw error
-                }
-                await workers.release()
-                return "ok"
-            }
-            try await withTestServer(router) { port in
+            try await withTestServer(Workers.router(workers: 4, service: .milliseconds(20))) { port in
                 let dir = try CLITests.tempDir()
                 defer { try? FileManager.default.removeItem(at: dir) }
                 let file = try CLITests.write(

@@ -240,6 +240,13 @@ import Testing
         #expect(ext.body == "abc" && ext.ends == 1, "extensions are skipped, an empty value too")
     }
 
+    /// A close after an interim answer is no response at all here, as in llhttp: the transport counts the request in
+    /// flight as failed when its connection closes.
+    @Test func anInterimAnswerIsFramedToo() {
+        let both = "HTTP/1.1 100 OK\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n"
+        #expect(Self.refused(both) == .badContentLength)
+    }
+
     @Test func onlyLineBreaksBeforeTheCloseAreNoResponseAtAll() throws {
         #expect(try HTTPResponseParserTests.parse(["\r\n\n\r\n\r"], close: true).get().status == nil)
     }

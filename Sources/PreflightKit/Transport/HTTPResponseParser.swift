@@ -253,6 +253,8 @@ package struct HTTPResponseParser {
                 }
             }
         }
+        // Both framings at once is how responses are smuggled (RFC 9112 §6.3: "ought to be handled as an error").
+        if transferEncoding, contentLength != nil { throw Error(code: .badContentLength) }
         // 101 answers an Upgrade, which Preflight never asks for: after it the connection speaks something else.
         if status == 101 { throw Error(code: .badStatusLine) }
         if (100..<200).contains(status) {
@@ -261,8 +263,6 @@ package struct HTTPResponseParser {
             return nil  // an interim response: the real one follows
         }
         var keepAlive = minor >= 1 ? !connectionClose : connectionKeepAlive && !connectionClose
-        // Both framings at once is how responses are smuggled (RFC 9112 §6.3: "ought to be handled as an error").
-        if transferEncoding, contentLength != nil { throw Error(code: .badContentLength) }
         if noBody || status == 204 || status == 304 {
             state = .ending
         } else if chunked {
