@@ -160,6 +160,11 @@ extension Differential {
             normalize: { bytes in withoutTrailingBlanks(bytes) }
         ),
         Deliberate(
+            name: "any CR and LF before the status line are skipped",
+            applies: { _, _, _ in true },
+            normalize: { bytes in Array(bytes.drop { $0 == 0x0D || $0 == 0x0A }) }
+        ),
+        Deliberate(
             name: "chunk extensions are skipped, not parsed",
             applies: { _, _, _ in true },
             normalize: { bytes in withoutChunkExtensions(bytes) }
