@@ -130,9 +130,11 @@ extension Differential {
             name: "a CR inside a status line refused",
             applies: { bytes, ours, theirs in
                 guard ours.error != nil, theirs.error == nil else { return false }
-                let start = bytes.firstIndex { $0 != 0x0D && $0 != 0x0A } ?? 0
-                let line = bytes[start...].prefix { $0 != 0x0A }
-                return line.dropLast().contains(0x0D)
+                // Any status line, the final one's or an interim answer's.
+                return bytes.split(separator: 0x0A).contains { line in
+                    let text = line.drop { $0 == 0x0D }
+                    return text.starts(with: Array("HTTP/".utf8)) && text.dropLast().contains(0x0D)
+                }
             },
             normalize: nil
         ),
