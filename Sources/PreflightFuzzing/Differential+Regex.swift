@@ -36,7 +36,12 @@ extension Differential {
         if subject.unicodeScalars.contains("\u{FFFD}") || pattern.unicodeScalars.contains("\u{FFFD}") { return broken }
         // Nor patterns with a character of several scalars (CRLF, a letter and its combining mark): Swift's pattern
         // parser takes the character as one atom (`a\r\n*?b` repeats CRLF), ours each scalar.
-        if pattern.contains(where: { $0.unicodeScalars.count > 1 }) { return broken }
+        // The same in a subject: Swift's `\W` takes the "5" of "5\u{0301}", judging it with its mark.
+        if pattern.contains(where: { $0.unicodeScalars.count > 1 })
+            || subject.contains(where: { $0.unicodeScalars.count > 1 })
+        {
+            return broken
+        }
         // Nor are word boundaries: Swift's simple `\b` misses some (`\W\b` finds nothing in "-2").
         if pattern.contains("\\b") || pattern.contains("\\B") { return broken }
         // Nor a `{` with blanks before its `}`: a literal to ours (and PCRE), a quantifier to Swift (`a{2\u{0C}}`).
