@@ -18,9 +18,12 @@ targets=("$@")
 export SWIFT_BACKTRACE=enable=no
 mkdir -p .build-fuzz/artifacts
 swift build --package-path Fuzz -c release --product PreflightFuzz -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld
+# A crash in one target does not stop the others; the script exits 1 at the end when any target crashed.
+failed=0
 for target in "${targets[@]}"; do
     mkdir -p ".build-fuzz/corpus-$target"
     echo "== $target for ${seconds}s"
     PREFLIGHT_FUZZ_TARGET=$target Fuzz/.build/release/PreflightFuzz ".build-fuzz/corpus-$target" "Fuzz/corpus/$target" \
-        $( [ -f "Fuzz/$target.dict" ] && echo "-dict=Fuzz/$target.dict" ) -max_total_time="$seconds" -max_len=16384 -timeout=10 -artifact_prefix=.build-fuzz/artifacts/ -print_final_stats=1
+        $( [ -f "Fuzz/$target.dict" ] && echo "-dict=Fuzz/$target.dict" ) -max_total_time="$seconds" -max_len=16384 -timeout=10 -artifact_prefix=.build-fuzz/artifacts/ -print_final_stats=1 || failed=1
 done
+exit "$failed"

@@ -381,6 +381,9 @@ public struct LinearRegex: Sendable {
         package mutating func braceQuantifier() -> (Int, Int?)? {
             guard let close = input.firstIndex(of: "}") else { return nil }
             let body = String(String.UnicodeScalarView(input[input.index(after: input.startIndex)..<close]))
+            // Digits and one comma only: `Int` would also read "+5" (`{1,+5}` is a literal to PCRE and Swift; found
+            // by the differential fuzzer).
+            guard body.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || $0 == "," }) else { return nil }
             let parts = body.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
             // `{,m}` is `{0,m}`, as in Swift's Regex.
             guard let lo = parts[0].isEmpty && parts.count == 2 ? 0 : Int(parts[0]), lo >= 0, lo <= 1000 else {
