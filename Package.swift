@@ -84,6 +84,7 @@ let package = Package(
             dependencies: [
                 "PreflightCore",
                 "PreflightKit",
+                "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -291,6 +291,7 @@ extension Differential {
         if !whole.agrees(with: theirs), explanation(bytes, isHead: isHead, ours: whole, theirs: theirs) == nil {
             broken.append("ours \(whole) ≠ llhttp \(theirs)")
         }
+        if whole.complete, whole.error == nil { broken += journey(bytes, isHead: isHead) }
         return broken
     }
 

@@ -1,8 +1,9 @@
 import PreflightCore
 
 extension Differential {
-    /// The largest backtracking work Swift's `Regex` is asked for: `(subject + 1)^(quantifiers + 1)` (the ways a
-    /// backtracking engine can share the subject among the quantifiers, from every start). Above it, only our side
+    /// The largest backtracking work Swift's `Regex` is asked for: `(subject + 3)^(choices + 1)` (the ways a
+    /// backtracking engine can share the subject among its choices, from every start, where a choice also has empty
+    /// ways — `(|a??)` three on an empty subject; see `choices(in:)`). Above it, only our side
     /// runs (its own bound still checked), so no input can hang the fuzzer in the reference.
     static let regexBudget = 2_000_000.0
 
@@ -34,6 +35,13 @@ extension Differential {
         // Swift's `Regex` misses matches next to U+FFFD (`\w` against "6" followed by U+FFFD finds nothing), which the
         // fuzzer's invalid UTF-8 makes: such inputs are not compared.
         if subject.unicodeScalars.contains("\u{FFFD}") || pattern.unicodeScalars.contains("\u{FFFD}") { return broken }
+        // Nor `\w`/`\W` before a line or paragraph separator: Swift's `\w` does not match the "5" of "5" + U+2028 (its
+        // `[\w]` does), so `\w+` on "05" + U+2028 finds "0".
+        if subject.unicodeScalars.contains(where: { $0 == "\u{2028}" || $0 == "\u{2029}" }),
+            pattern.contains("\\w") || pattern.contains("\\W")
+        {
+            return broken
+        }
         // Nor patterns with a character of several scalars (CRLF, a letter and its combining mark): Swift's pattern
         // parser takes the character as one atom (`a\r\n*?b` repeats CRLF), ours each scalar.
         // The same in a subject: Swift's `\W` takes the "5" of "5\u{0301}", judging it with its mark.
@@ -49,9 +57,9 @@ extension Differential {
         {
             return broken
         }
-        let quantifiers = pattern.unicodeScalars.filter { "*+?{".unicodeScalars.contains($0) }.count
+        let quantifiers = choices(in: pattern)
         guard scalars.count == subject.unicodeScalars.count,
-            pow(Double(scalars.count + 1), Double(quantifiers + 1)) <= regexBudget,
+            pow(Double(scalars.count + 3), Double(quantifiers + 1)) <= regexBudget,
             // Ours matches scalars and `\b` is the boundary between `\w` and `\W` (PCRE's); Swift's defaults are
             // characters and UAX #29 word boundaries, so the reference is set to ours.
             let swift = try? Regex(pattern).matchingSemantics(.unicodeScalar).wordBoundaryKind(.simple)
@@ -85,6 +93,36 @@ extension Differential {
             broken.append("first group: ours \(describe(group)), Swift's \(describe(theirs.group))")
         }
         return broken
+    }
+
+    /// The choices a backtracking engine makes, for its budget: every `*`, `+`, `?` and `|`, and a counted repeat's
+    /// count (`(|a??){58}` is 58 choices of three ways: it hung Swift's `Regex` in the fuzzer, counted as one).
+    static func choices(in pattern: String) -> Int {
+        let scalars = Array(pattern.unicodeScalars)
+        var count = 0
+        var i = 0
+        while i < scalars.count {
+            let c = scalars[i]
+            if "*+?|".unicodeScalars.contains(c) {
+                count += 1
+            } else if c == "{" {
+                var j = i + 1
+                var number = 0
+                var largest = 1
+                while j < scalars.count, ("0"..."9").contains(scalars[j]) || scalars[j] == "," {
+                    if scalars[j] == "," {
+                        number = 0
+                    } else {
+                        number = min(1_000_000, number * 10 + Int(scalars[j].value - 48))
+                        largest = max(largest, number)
+                    }
+                    j += 1
+                }
+                count += largest
+            }
+            i += 1
+        }
+        return count
     }
 
     private static func describe(_ s: String?) -> String { s.map { $0.debugDescription } ?? "nil" }

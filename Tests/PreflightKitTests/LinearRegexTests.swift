@@ -48,7 +48,7 @@ import Testing
         ("a*+", "possessive"), ("(?m)^a", "inline options"), ("[[:alpha:]]", "POSIX classes"),
         ("(a{1000}){1000}", "too large"), ("(ab", "not closed"), ("ab)", "unbalanced"), ("*a", "nothing to repeat"),
         ("a**", "follows another"), (#"\q"#, "not a supported escape"), ("[z-a]", "backwards"), ("[ab", "not closed"),
-        (#"a\"#, "ends with"),
+        (#"a\"#, "ends with"), ("(|a){13413,}", "above 1000"), ("a{2,1}", "out of order"),
     ])
     func whatCannotRunInLinearTimeIsRefusedWithAReason(_ pattern: String, _ reason: String) {
         #expect(throws: LinearRegex.SyntaxError.self) { try LinearRegex(pattern) }

@@ -38,7 +38,17 @@ struct RedirectRuleTests {
             return Redirect.next(after: get, status: 302, location: location, target: t)?.path
         }
         #expect(path("d") == "/a/b/d")
-        #expect(path("../x") == "/a/b/../x")
+        // RFC 3986 §5.2: dot segments removed, a query-only or fragment-only reference keeps the current path.
+        #expect(path("../x") == "/a/x")
+        #expect(path("./y/../../../../z") == "/z")
+        #expect(path("?q=2") == "/a/b/c?q=2")
+        #expect(path("#top") == "/a/b/c?q=1")
+        #expect(path("a b") == "/a/b/a%20b")
+        #expect(path("http://user:pw@127.0.0.1:8000/x") == nil)
+        #expect(path("HTTP://127.0.0.1:8000/up") == "/up")
+        #expect(path("../../x", base: "/api") == "/x")  // /api/a/b/../../x
+        #expect(path("../../../x", base: "/api") == nil)  // above the base path
+        #expect(path("/api/%2E%2e/x", base: "/api") == nil)  // a dot segment to nginx
         #expect(path("/z?k=v#frag") == "/z?k=v")
         #expect(path("http://127.0.0.1:8000/same") == "/same")
         #expect(path("http://127.0.0.1:8000") == "/")

@@ -350,7 +350,7 @@ public struct LinearRegex: Sendable {
                 case "*": bounds = (0, nil)
                 case "+": bounds = (1, nil)
                 case "?": bounds = (0, 1)
-                case "{": bounds = braceQuantifier()
+                case "{": bounds = try braceQuantifier()
                 default: break
                 }
                 guard let (lo, hi) = bounds else { break }
@@ -377,24 +377,41 @@ public struct LinearRegex: Sendable {
             return node
         }
 
-        /// `{n}`, `{n,}` or `{n,m}` at the front of the input (consumed), or nil (then `{` is a literal).
-        package mutating func braceQuantifier() -> (Int, Int?)? {
+        /// `{n}`, `{n,}` or `{n,m}` at the front of the input (consumed), or nil (then `{` is a literal). A count
+        /// above 1000, or `{m,n}` with m > n, is an error: PCRE and Swift read both as quantifiers, never as text
+        /// (`{13413,}` was a literal here until the differential fuzzer said so).
+        package mutating func braceQuantifier() throws(SyntaxError) -> (Int, Int?)? {
             guard let close = input.firstIndex(of: "}") else { return nil }
             let body = String(String.UnicodeScalarView(input[input.index(after: input.startIndex)..<close]))
             // Digits and one comma only: `Int` would also read "+5" (`{1,+5}` is a literal to PCRE and Swift; found
             // by the differential fuzzer).
             guard body.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || $0 == "," }) else { return nil }
             let parts = body.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 1 || !parts[1].contains(",") else { return nil }
             // `{,m}` is `{0,m}`, as in Swift's Regex.
-            guard let lo = parts[0].isEmpty && parts.count == 2 ? 0 : Int(parts[0]), lo >= 0, lo <= 1000 else {
-                return nil
+            guard parts[0].isEmpty ? parts.count == 2 : true else { return nil }
+            let tooMany = SyntaxError(
+                description: "a repeat count above 1000 (\"{\(body)}\") is not supported; use + or * instead"
+            )
+            let lo: Int
+            if parts[0].isEmpty {
+                lo = 0
+            } else {
+                guard let n = Int(parts[0]), n <= 1000 else { throw tooMany }
+                lo = n
             }
             var hi: Int? = lo
             if parts.count == 2 {
                 if parts[1].isEmpty {
                     hi = nil
                 } else {
-                    guard let h = Int(parts[1]), h >= lo, h <= 1000 else { return nil }
+                    guard let h = Int(parts[1]), h <= 1000 else { throw tooMany }
+                    guard h >= lo else {
+                        throw SyntaxError(
+                            description:
+                                "the repeat count \"{\(body)}\" is out of order; write the smaller number first"
+                        )
+                    }
                     hi = h
                 }
             }

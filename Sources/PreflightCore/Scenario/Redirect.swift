@@ -15,32 +15,11 @@ public enum Redirect {
         location: String,
         target: TargetURL
     ) -> RequestMessage? {
-        guard statuses.contains(status), !location.isEmpty else { return nil }
-        var path: String
-        if let scheme = location.range(of: "://") {
-            // An absolute URL: the same scheme, host and port as the target, or not followed.
-            guard
-                case .success(let url) = TargetURL.parse(
-                    String(location[..<scheme.lowerBound]) + "://"
-                        + authority(of: location, after: scheme.upperBound)
-                ),
-                url.scheme == target.scheme, url.host.lowercased() == target.host.lowercased(), url.port == target.port
-            else { return nil }
-            let rest = location[scheme.upperBound...].drop { $0 != "/" && $0 != "?" }
-            path = rest.isEmpty ? "/" : String(rest)
-        } else if location.hasPrefix("//") {
-            return nil  // scheme-relative: another authority
-        } else if location.hasPrefix("/") {
-            path = location
-        } else {
-            // Relative to the current path's directory (RFC 3986 §5.2.3).
-            let current =
-                target.basePath + (request.path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/")
-            let directory = current.lastIndex(of: "/").map { String(current[...$0]) } ?? "/"
-            path = directory + location
-        }
-        if let hash = path.firstIndex(of: "#") { path = String(path[..<hash]) }
-        guard path.hasPrefix(target.basePath + "/") || path == target.basePath || target.basePath.isEmpty else {
+        guard statuses.contains(status), !location.isEmpty,
+            let path = resolve(location, from: target.basePath + request.path, target: target)
+        else { return nil }
+        let base = target.basePath
+        guard base.isEmpty || path == base || path.hasPrefix(base + "/") || path.hasPrefix(base + "?") else {
             return nil
         }
         var next = request
@@ -57,7 +36,32 @@ public enum Redirect {
         return next
     }
 
-    private static func authority(of location: String, after start: String.Index) -> String {
-        String(location[start...].prefix { $0 != "/" && $0 != "?" && $0 != "#" })
+    /// `location` resolved against the current request (RFC 3986 §5.2, by Foundation's `URL`: dot segments removed,
+    /// a query-only or fragment-only reference kept on the current path, characters a request line cannot carry
+    /// percent-encoded), as a path and query on the target's origin; nil when it points at another origin, carries
+    /// credentials, or is not a URL.
+    static func resolve(_ location: String, from current: String, target: TargetURL) -> String? {
+        let host = target.host.contains(":") ? "[\(target.host)]" : target.host
+        let origin = "\(target.scheme)://\(host):\(target.port)"
+        guard let base = URL(string: origin + current) ?? URL(string: origin + target.basePath + "/"),
+            let url = URL(string: location, relativeTo: base)?.absoluteURL,
+            url.scheme?.lowercased() == target.scheme, url.user == nil, url.password == nil,
+            let urlHost = url.host(percentEncoded: false), urlHost.lowercased() == target.host.lowercased(),
+            (url.port ?? (target.scheme == "https" ? 443 : 80)) == target.port
+        else { return nil }
+        var path = url.path(percentEncoded: true)
+        if path.isEmpty { path = "/" }
+        if let query = url.query(percentEncoded: true) { path += "?" + query }
+        // Only what a request line can carry (RFC 9112 §3.2): Foundation encodes the rest, this is the last word.
+        guard path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "#") }) else { return nil }
+        // A dot segment written as `%2e` is one to servers that decode before normalising (nginx): not followed.
+        let segments = path.prefix { $0 != "?" }.split(separator: "/", omittingEmptySubsequences: false)
+        if segments.contains(where: {
+            let s = $0.lowercased().replacingOccurrences(of: "%2e", with: ".")
+            return s == "." || s == ".."
+        }) {
+            return nil
+        }
+        return path
     }
 }

@@ -10,7 +10,7 @@ package enum ContentCoding: Sendable, Equatable {
     case other
 
     /// The coding a `Content-Encoding` value names (case-insensitive; `x-gzip` is gzip, RFC 9110 §8.4.1.3).
-    static func named(_ value: some Collection<UInt8>) -> ContentCoding {
+    package static func named(_ value: some Collection<UInt8>) -> ContentCoding {
         let name = String(decoding: value, as: UTF8.self).lowercased()  // the parser trimmed the blanks
         switch name {
         case "", "identity": return .identity
@@ -42,8 +42,8 @@ extension HTTPOutcome {
 
 /// Decodes gzip and deflate bodies through zlib, never past a size limit: a small body that inflates to
 /// gigabytes (a decompression bomb) stops at the limit and is a decode error, not an exhausted memory.
-enum ContentDecoder {
-    enum Failure: Error, Equatable {
+package enum ContentDecoder {
+    package enum Failure: Error, Equatable {
         /// The decoded body would be larger than the limit.
         case tooLarge(limit: Int)
         /// Not valid gzip/deflate data, or cut short.
@@ -52,7 +52,7 @@ enum ContentDecoder {
 
     /// The decoded body. `deflate` is the zlib format (RFC 9110 §8.4.1.2); a raw deflate stream, which some servers
     /// send instead, is accepted too, as browsers and curl do.
-    static func decode(_ body: [UInt8], coding: ContentCoding, limit: Int) -> Result<[UInt8], Failure> {
+    package static func decode(_ body: [UInt8], coding: ContentCoding, limit: Int) -> Result<[UInt8], Failure> {
         switch coding {
         case .identity, .other: return .success(body)
         case .gzip: return inflate(body, windowBits: 15 + 16, limit: limit)
