@@ -35,10 +35,13 @@ extension Differential {
         // Swift's `Regex` misses matches next to U+FFFD (`\w` against "6" followed by U+FFFD finds nothing), which the
         // fuzzer's invalid UTF-8 makes: such inputs are not compared.
         if subject.unicodeScalars.contains("\u{FFFD}") || pattern.unicodeScalars.contains("\u{FFFD}") { return broken }
-        // Nor `\w`/`\W` before a line or paragraph separator: Swift's `\w` does not match the "5" of "5" + U+2028 (its
-        // `[\w]` does), so `\w+` on "05" + U+2028 finds "0".
-        if subject.unicodeScalars.contains(where: { $0 == "\u{2028}" || $0 == "\u{2029}" }),
-            pattern.contains("\\w") || pattern.contains("\\W")
+        // Nor `\w`/`\W` where a digit or "_" comes before a scalar from U+0300 up: Swift's `\w` does not match that
+        // digit (the "5" of "5" + U+2028 or "5" + U+0400; letters are fine), so `\w+` on "05" + U+2028 finds "0".
+        let subjectScalars = Array(subject.unicodeScalars)
+        if pattern.contains("\\w") || pattern.contains("\\W"),
+            zip(subjectScalars, subjectScalars.dropFirst()).contains(where: { a, b in
+                (("0"..."9").contains(a) || a == "_") && b.value >= 0x300
+            })
         {
             return broken
         }
