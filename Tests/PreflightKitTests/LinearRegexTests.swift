@@ -10,14 +10,14 @@ import Testing
         #"\(a+\)+"#, "[(a+)]+", "(a){1}", "^(GET|POST) /", "a|b|", "colou?r", #"\bcat\b"#, #"\Bat"#, "x{2,}y",
         "^$", "$", "^", "a.c", #"[^\d\s]+"#, #"[a\-z]"#, "[-a]", "[a-]", #"[\]]"#, "(?:ab|cd){2}", "(?<n>ab)c",
         "(?i)hit", "(?i)[a-c]+x", #"\x41\u0042"#, #"\t"#, "a*?b", "a+?", "(a|ab)(c|bcd)(d*)", "(a*)*b", "(a*)+$",
-        "é+", #"\w+@\w+\.com"#, "[😀-😂]", "a{0}", "a{0,0}b", "{", "a{,3}", "a{2,1x}", "(|a)+b", "^.*$",
+        "é+", #"\w+@\w+\.com"#, "[😀-😂]", "a{0}", "a{0,0}b", "{", "a{,3}", "a{,}", "a{}", "a{2,1x}", "(|a)+b", "^.*$",
     ]
 
     static let subjects = [
         "", "HIT", "MISS", "hit", "3.14", "10", "application/json; charset=utf-8", "ABCDEF", "a b\tc", "abab",
         "(aa)", "(", "GET /x", "POST /", "colour", "color", "a cat sat", "concat", "xxy", "xy", "abc", "a\nc",
         "cat\n", "x-", "]", "abcdab", "cdcd", "abc", "AbC", "Hit", "AB", "\t", "aaab", "abcd", "é", "bob@ex.com",
-        "😁", "{", "a{,3}", "a{2,1x}", "b", "line\n", "\n",
+        "😁", "{", "a{,3}", "a{,}", "a{}", "a{2,1x}", "b", "line\n", "\n",
     ]
 
     @Test(arguments: patterns)

@@ -388,8 +388,8 @@ public struct LinearRegex: Sendable {
             guard body.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || $0 == "," }) else { return nil }
             let parts = body.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 1 || !parts[1].contains(",") else { return nil }
-            // `{,m}` is `{0,m}`, as in Swift's Regex.
-            guard parts[0].isEmpty ? parts.count == 2 : true else { return nil }
+            // `{,m}` is `{0,m}`, as in Swift's Regex; `{}` and `{,}` are literals to both (and PCRE).
+            guard parts[0].isEmpty ? parts.count == 2 && !parts[1].isEmpty : true else { return nil }
             let tooMany = SyntaxError(
                 description: "a repeat count above 1000 (\"{\(body)}\") is not supported; use + or * instead"
             )
