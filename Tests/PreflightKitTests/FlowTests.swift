@@ -547,6 +547,10 @@ struct CookieJarTests {
         #expect(jar.header(host: "www.example.com", path: "/", secure: false, now: now) == "d=1")
         #expect(jar.header(host: "example.com", path: "/", secure: false, now: now) == "d=1")
         #expect(jar.header(host: "attacker.test", path: "/", secure: false, now: now) == nil)
+        // A top-level domain would reach every site under it (found by the differential fuzzer).
+        var tld = CookieJar()
+        tld.store("t=1; Domain=.com", host: "app.example.com", path: "/", now: now)
+        #expect(tld.isEmpty)
         // An IP address is never a subdomain.
         var ip = CookieJar()
         ip.store("x=1; Domain=0.0.1", host: "127.0.0.1", path: "/", now: now)

@@ -11,6 +11,7 @@ import Testing
         "^$", "$", "^", "a.c", #"[^\d\s]+"#, #"[a\-z]"#, "[-a]", "[a-]", #"[\]]"#, "(?:ab|cd){2}", "(?<n>ab)c",
         "(?i)hit", "(?i)[a-c]+x", #"\x41\u0042"#, #"\t"#, "a*?b", "a+?", "(a|ab)(c|bcd)(d*)", "(a*)*b", "(a*)+$",
         "é+", #"\w+@\w+\.com"#, "[😀-😂]", "a{0}", "a{0,0}b", "{", "a{,3}", "a{,}", "a{}", "a{2,1x}", "(|a)+b", "^.*$",
+        #"[^\vs]+$"#, #"\v"#, #"a\V"#,
     ]
 
     static let subjects = [
@@ -49,6 +50,7 @@ import Testing
         ("(a{1000}){1000}", "too large"), ("(ab", "not closed"), ("ab)", "unbalanced"), ("*a", "nothing to repeat"),
         ("a**", "follows another"), (#"\q"#, "not a supported escape"), ("[z-a]", "backwards"), ("[ab", "not closed"),
         (#"a\"#, "ends with"), ("(|a){13413,}", "above 1000"), ("a{2,1}", "out of order"),
+        (#"[\V]"#, "not supported in a class"),
     ])
     func whatCannotRunInLinearTimeIsRefusedWithAReason(_ pattern: String, _ reason: String) {
         #expect(throws: LinearRegex.SyntaxError.self) { try LinearRegex(pattern) }

@@ -46,6 +46,9 @@ public struct CookieJar: Sendable {
                 var d = v.lowercased()
                 if d.hasPrefix(".") { d.removeFirst() }
                 guard !d.isEmpty else { continue }
+                // A top-level domain (`Domain=.com`) would reach every site under it: refused, as browsers and curl
+                // do (they refuse every public suffix; without the list, a name of one label is the rule here).
+                guard d.contains(".") || d == host else { return }
                 // A cookie for a domain the host is not in is refused (RFC 6265 §5.3 step 6).
                 guard Self.domainMatches(host: host, domain: d) else { return }
                 domain = d

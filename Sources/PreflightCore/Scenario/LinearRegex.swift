@@ -477,7 +477,13 @@ public struct LinearRegex: Sendable {
             case "n": return one("\n")
             case "r": return one("\r")
             case "f": return one("\u{0C}")
-            case "v": return one("\u{0B}")
+            case "v", "V":
+                // Vertical whitespace, as in PCRE and Swift's Regex (not ECMAScript's VT alone; found by the
+                // differential fuzzer): LF, VT, FF, CR, NEL, LS, PS.
+                let vertical: [ClassItem] = [.range(0x0A, 0x0D), .range(0x85, 0x85), .range(0x2028, 0x2029)]
+                if c == "v" { return (.set(vertical, negated: false), vertical) }
+                if inClass { throw SyntaxError(description: "\\V is not supported in a class; write [^\\v…]") }
+                return (.set(vertical, negated: true), [])
             case "0": return one("\u{00}")
             case "x", "u":
                 var digits = ""
