@@ -484,7 +484,16 @@ public struct LinearRegex: Sendable {
                 if c == "v" { return (.set(vertical, negated: false), vertical) }
                 if inClass { throw SyntaxError(description: "\\V is not supported in a class; write [^\\v…]") }
                 return (.set(vertical, negated: true), [])
-            case "0": return one("\u{00}")
+            case "0":
+                // `\0` and up to two more octal digits, as PCRE and Swift read it (`\012` is LF, not NUL and "12";
+                // found by the differential fuzzer).
+                var value: UInt32 = 0
+                for _ in 0..<2 {
+                    guard let d = input.first, ("0"..."7").contains(d) else { break }
+                    value = value * 8 + d.value - 48
+                    input.removeFirst()
+                }
+                return one(Unicode.Scalar(value)!)
             case "x", "u":
                 var digits = ""
                 if input.first == "{" {
