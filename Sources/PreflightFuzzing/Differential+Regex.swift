@@ -85,7 +85,9 @@ extension Differential {
         }
         // Deliberate: in a repeated group that can match empty (`(|a)+`), PCRE and Swift stop at an empty iteration;
         // the Pike VM skips it and may take a longer one. The yes/no answer is the same; the texts may differ.
-        let emptyable = ["(|", "|)", "||", "*)", "?)", "{0", "()", ":)", ">)", "})"].contains { pattern.contains($0) }
+        let emptyable = ["(|", "|)", "||", "*)", "?)", "{0", "()", ":)", ">)", "})", "$)", "^)", "b)", "B)"].contains {
+            pattern.contains($0)
+        }
         if emptyable, [")*", ")+", ")?", "){"].contains(where: { pattern.contains($0) }) { return broken }
         let text = { (r: Range<Int>) in String(String.UnicodeScalarView(scalars[r])) }
         let whole = text(mine.whole)
