@@ -66,10 +66,7 @@ extension Differential {
         }
         guard body.count <= 4096 else { return broken }
         for (format, windowBits) in [(ContentCoding.gzip, Int32(31)), (.deflate, 15), (.deflate, -15)] {
-            guard let packed = compressed(body, windowBits: windowBits) else {
-                broken.append("zlib could not compress \(body.count) B")
-                continue
-            }
+            let packed = compressed(body, windowBits: windowBits)
             if ContentDecoder.decode(packed, coding: format, limit: body.count) != .success(body) {
                 broken.append("\(format) (window bits \(windowBits)) of \(body.count) B did not decode back")
             }
@@ -83,13 +80,14 @@ extension Differential {
         return broken
     }
 
-    /// `bytes` compressed by zlib: `windowBits` 31 is gzip, 15 the zlib format, -15 raw deflate.
-    static func compressed(_ bytes: [UInt8], windowBits: Int32) -> [UInt8]? {
+    /// Compresses with zlib: `windowBits` 31 is gzip, 15 the zlib format (HTTP's `deflate`), -15 raw deflate. The input
+    /// is `repeats` copies of `chunk`, fed one at a time, so a large bomb is made without holding it.
+    public static func compressed(_ chunk: [UInt8], repeats: Int = 1, windowBits: Int32) -> [UInt8] {
         var stream = z_stream()
-        guard
+        precondition(
             deflateInit2_(
                 &stream,
-                1,
+                9,
                 Z_DEFLATED,
                 windowBits,
                 8,
@@ -97,21 +95,27 @@ extension Differential {
                 ZLIB_VERSION,
                 Int32(MemoryLayout<z_stream>.size)
             ) == Z_OK
-        else { return nil }
+        )
         defer { deflateEnd(&stream) }
-        var out = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 32)
-        var input = bytes
-        let status = input.withUnsafeMutableBufferPointer { inBuffer in
-            out.withUnsafeMutableBufferPointer { outBuffer in
-                stream.next_in = inBuffer.baseAddress
-                stream.avail_in = uInt(inBuffer.count)
-                stream.next_out = outBuffer.baseAddress
-                stream.avail_out = uInt(outBuffer.count)
-                return deflate(&stream, Z_FINISH)
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        for k in 0..<repeats {
+            let flush = k == repeats - 1 ? Z_FINISH : Z_NO_FLUSH
+            chunk.withUnsafeBufferPointer { input in
+                stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
+                stream.avail_in = uInt(input.count)
+                var status: Int32
+                repeat {
+                    status = buffer.withUnsafeMutableBufferPointer { b in
+                        stream.next_out = b.baseAddress
+                        stream.avail_out = uInt(b.count)
+                        return deflate(&stream, flush)
+                    }
+                    out.append(contentsOf: buffer[0..<(buffer.count - Int(stream.avail_out))])
+                } while stream.avail_out == 0 || (flush == Z_FINISH && status != Z_STREAM_END)
             }
         }
-        guard status == Z_STREAM_END else { return nil }
-        return Array(out[..<(out.count - Int(stream.avail_out))])
+        return out
     }
 
     /// A jar fed any `Set-Cookie` fields never sends a cookie to another site, never sends one set without `Domain`

@@ -1,47 +1,14 @@
-import CZlib
 import Foundation
 import Hummingbird
+import PreflightFuzzing
 import Testing
 
 @testable import PreflightCore
 @testable import PreflightKit
 
-/// Compresses with zlib: `windowBits` 31 is gzip, 15 the zlib format (HTTP's `deflate`), -15 raw deflate. The input
-/// is `repeats` copies of `chunk`, fed one at a time, so a large bomb is made without holding it.
+/// Compresses with zlib (the fuzz targets' compressor, one implementation for both).
 func compressed(_ chunk: [UInt8], repeats: Int = 1, windowBits: Int32) -> [UInt8] {
-    var stream = z_stream()
-    precondition(
-        deflateInit2_(
-            &stream,
-            9,
-            Z_DEFLATED,
-            windowBits,
-            8,
-            Z_DEFAULT_STRATEGY,
-            ZLIB_VERSION,
-            Int32(MemoryLayout<z_stream>.size)
-        ) == Z_OK
-    )
-    defer { deflateEnd(&stream) }
-    var out: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-    for k in 0..<repeats {
-        let flush = k == repeats - 1 ? Z_FINISH : Z_NO_FLUSH
-        chunk.withUnsafeBufferPointer { input in
-            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
-            stream.avail_in = uInt(input.count)
-            var status: Int32
-            repeat {
-                status = buffer.withUnsafeMutableBufferPointer { b in
-                    stream.next_out = b.baseAddress
-                    stream.avail_out = uInt(b.count)
-                    return deflate(&stream, flush)
-                }
-                out.append(contentsOf: buffer[0..<(buffer.count - Int(stream.avail_out))])
-            } while stream.avail_out == 0 || (flush == Z_FINISH && status != Z_STREAM_END)
-        }
-    }
-    return out
+    Differential.compressed(chunk, repeats: repeats, windowBits: windowBits)
 }
 
 struct ContentDecoderTests {
