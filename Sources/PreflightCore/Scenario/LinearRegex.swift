@@ -509,7 +509,11 @@ public struct LinearRegex: Sendable {
                         digits.unicodeScalars.append(d)
                     }
                 }
-                guard let v = UInt32(digits, radix: 16), let s = Unicode.Scalar(v) else {
+                // Hex digits only: `UInt32(_:radix:)` also takes a sign, which read `\x+a` as LF (found by the
+                // differential fuzzer; PCRE reads `\x` there, then `+`).
+                guard !digits.isEmpty, digits.unicodeScalars.allSatisfy(\.properties.isASCIIHexDigit),
+                    let v = UInt32(digits, radix: 16), let s = Unicode.Scalar(v)
+                else {
                     throw SyntaxError(description: "\\\(c)\(digits) is not a character")
                 }
                 return one(s)
