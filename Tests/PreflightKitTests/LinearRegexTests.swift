@@ -61,6 +61,16 @@ import Testing
         }
     }
 
+    /// `\d` is Unicode Nd, as in PCRE2 (UCP), .NET and Python; Swift's `Regex` also takes "½", "①", "〨" (found by
+    /// the differential fuzzer, documented in the README; its input is in the corpus).
+    @Test func aDigitIsADecimalDigitNotEveryNumber() throws {
+        let digits = try LinearRegex(#"\d+"#)
+        #expect(digits.firstMatch(in: "04\u{3028}b") == "04")
+        #expect(digits.firstMatch(in: "\u{0663}\u{0664}") == "\u{0663}\u{0664}")  // Arabic-Indic 3, 4 (Nd)
+        #expect(digits.firstMatch(in: "\u{BD}\u{B2}\u{2460}\u{2167}") == nil)
+        #expect(try LinearRegex(#"[^\D]"#).firstMatch(in: "\u{2460}7") == "7")
+    }
+
     @Test func theLoaderNamesAnUnusablePatternAtItsPath() throws {
         let json = """
             { "name": "re", "target": { "baseURL": "http://127.0.0.1:1" },
