@@ -226,6 +226,20 @@ import Testing
         #expect(r.body == "all of it" && r.keepAlive == false && r.ends == 1)
     }
 
+    /// Transfer-Encoding lines make one list whose empty elements are ignored (RFC 9110 §5.6.1): `chunked` followed by
+    /// a blank line, or `chunked, ` is chunked, as llhttp reads it (found by the differential fuzzer: read as not
+    /// chunked, the body ran to the close).
+    @Test func emptyTransferCodingsAreIgnored() throws {
+        for head in [
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding:  \t\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, \r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip,,chunked,\r\n\r\n",
+        ] {
+            let r = try HTTPResponseParserTests.parse([head + "3\r\nabc\r\n0\r\n\r\n"]).get()
+            #expect(r.body == "abc" && r.keepAlive == true && r.ends == 1, "\(head.debugDescription)")
+        }
+    }
+
     @Test func chunkFramingIsExact() throws {
         let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         #expect(Self.refused(head + "3\r\nabc\n0\r\n\r\n") == .badChunk, "a bare LF after chunk data")

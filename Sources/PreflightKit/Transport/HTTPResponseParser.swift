@@ -236,7 +236,10 @@ package struct HTTPResponseParser {
                     contentLength = n
                 } else if Self.equalsLowercase(name, "transfer-encoding") {
                     transferEncoding = true
-                    chunked = Self.endsWithChunked(value)
+                    // Field lines combine into one list whose empty elements are ignored (RFC 9110 §5.6.1): a line
+                    // with no coding leaves the last one as it was (`chunked` then a blank line was read as not
+                    // chunked; found by the differential fuzzer).
+                    chunked = Self.lastToken(value).map { Self.equalsLowercase($0, "chunked") } ?? chunked
                 } else if status >= 300, status < 400, Self.equalsLowercase(name, "location") {
                     location = String(decoding: value, as: UTF8.self)
                 } else if Self.equalsLowercase(name, "content-encoding") {
@@ -382,10 +385,10 @@ package struct HTTPResponseParser {
     }
 
     /// Whether the last transfer coding is `chunked`.
-    private static func endsWithChunked(_ value: Slice<UnsafeRawBufferPointer>) -> Bool {
+    private static func lastToken(_ value: Slice<UnsafeRawBufferPointer>) -> Slice<UnsafeRawBufferPointer>? {
         var last: Slice<UnsafeRawBufferPointer>?
         forEachToken(value) { last = $0 }
-        return last.map { equalsLowercase($0, "chunked") } ?? false
+        return last
     }
 
     /// Whether a comma-separated header value holds `token` (case-insensitive).
@@ -395,7 +398,8 @@ package struct HTTPResponseParser {
         return found
     }
 
-    /// The comma-separated elements of a header value, without surrounding blanks.
+    /// The comma-separated elements of a header value, without surrounding blanks; empty ones are skipped (RFC 9110
+    /// §5.6.1: `chunked, ` is the list `chunked`).
     private static func forEachToken(
         _ value: Slice<UnsafeRawBufferPointer>,
         _ body: (Slice<UnsafeRawBufferPointer>) -> Void
@@ -408,7 +412,7 @@ package struct HTTPResponseParser {
             var z = end
             while a < z, isBlank(value.base[a]) { a += 1 }
             while z > a, isBlank(value.base[z - 1]) { z -= 1 }
-            body(value.base[a..<z])
+            if a < z { body(value.base[a..<z]) }
             start = end + 1
         }
     }
