@@ -139,6 +139,11 @@ extension Differential {
             normalize: nil
         ),
         Deliberate(
+            name: "a Transfer-Encoding line with an empty element beside a coding refused",
+            applies: { _, ours, theirs in ours.error == "badHeader" && theirs.error == nil },
+            normalize: { bytes in withoutEmptyTransferCodings(bytes) }
+        ),
+        Deliberate(
             name: "a bare LF ends a line",
             applies: { _, _, _ in true },
             normalize: { bytes in
@@ -246,6 +251,23 @@ extension Differential {
     static func withoutTrailingBlanks(_ bytes: [UInt8]) -> [UInt8] {
         rewritingHeadLines(bytes) { line in
             while let b = line.last, b == 0x20 || b == 0x09 { line.removeLast() }
+            return true
+        }
+    }
+
+    /// The bytes with the empty elements of every `Transfer-Encoding` line that has a coding removed (`chunked ,,` is
+    /// `chunked`); a line with no coding at all stays as it is.
+    static func withoutEmptyTransferCodings(_ bytes: [UInt8]) -> [UInt8] {
+        rewritingHeadLines(bytes) { line in
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")),
+                String(decoding: line[..<colon], as: UTF8.self).lowercased() == "transfer-encoding"
+            else { return true }
+            let blank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
+            let codings = line[(colon + 1)...].split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
+                .map { Array($0.drop(while: blank).reversed().drop(while: blank).reversed()) }
+                .filter { !$0.isEmpty }
+            guard !codings.isEmpty else { return true }
+            line = Array(line[...colon]) + [0x20] + Array(codings.joined(separator: Array(", ".utf8)))
             return true
         }
     }

@@ -93,7 +93,10 @@ extension Differential {
         }
         // Deliberate: in a repeated group that can match empty (`(|a)+`), PCRE and Swift stop at an empty iteration;
         // the Pike VM skips it and may take a longer one. The yes/no answer is the same; the texts may differ.
-        let emptyable = ["(|", "|)", "||", "*)", "?)", "{0", "()", ":)", ">)", "})", "$)", "^)", "b)", "B)"].contains {
+        // An alternative that is only an anchor (`($|a)+`) can match empty too.
+        let emptyable = [
+            "(|", "|)", "||", "*)", "?)", "{0", "()", ":)", ">)", "})", "$)", "^)", "b)", "B)", "$|", "^|",
+        ].contains {
             pattern.contains($0)
         }
         if emptyable, [")*", ")+", ")?", "){"].contains(where: { pattern.contains($0) }) { return broken }

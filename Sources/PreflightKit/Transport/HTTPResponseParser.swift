@@ -236,10 +236,10 @@ package struct HTTPResponseParser {
                     contentLength = n
                 } else if Self.equalsLowercase(name, "transfer-encoding") {
                     transferEncoding = true
-                    // Field lines combine into one list whose empty elements are ignored (RFC 9110 §5.6.1): a line
-                    // with no coding leaves the last one as it was (`chunked` then a blank line was read as not
-                    // chunked; found by the differential fuzzer).
-                    chunked = Self.lastToken(value).map { Self.equalsLowercase($0, "chunked") } ?? chunked
+                    // Field lines combine into one list (RFC 9110 §5.6.1): a line with no coding leaves the last one
+                    // as it was (`chunked` then a blank line was read as not chunked; found by the differential
+                    // fuzzer, llhttp agrees).
+                    chunked = try Self.lastCoding(value).map { Self.equalsLowercase($0, "chunked") } ?? chunked
                 } else if status >= 300, status < 400, Self.equalsLowercase(name, "location") {
                     location = String(decoding: value, as: UTF8.self)
                 } else if Self.equalsLowercase(name, "content-encoding") {
@@ -385,9 +385,27 @@ package struct HTTPResponseParser {
     }
 
     /// Whether the last transfer coding is `chunked`.
-    private static func lastToken(_ value: Slice<UnsafeRawBufferPointer>) -> Slice<UnsafeRawBufferPointer>? {
+    /// The last coding of a `Transfer-Encoding` line; nil for a line with none. A line with an empty element beside
+    /// a coding (`chunked,`) is refused: RFC 9110 §5.6.1 would ignore the empty element (chunked), llhttp reads the
+    /// line as not chunked, and two readings of the framing are how responses are smuggled (found by the
+    /// differential fuzzer; as Content-Length beside Transfer-Encoding, neither reading is guessed).
+    private static func lastCoding(
+        _ value: Slice<UnsafeRawBufferPointer>
+    ) throws -> Slice<UnsafeRawBufferPointer>? {
         var last: Slice<UnsafeRawBufferPointer>?
-        forEachToken(value) { last = $0 }
+        var empty = false
+        var start = value.startIndex
+        while start <= value.endIndex {
+            var end = start
+            while end < value.endIndex, value.base[end] != UInt8(ascii: ",") { end += 1 }
+            var a = start
+            var z = end
+            while a < z, isBlank(value.base[a]) { a += 1 }
+            while z > a, isBlank(value.base[z - 1]) { z -= 1 }
+            if a < z { last = value.base[a..<z] } else { empty = true }
+            start = end + 1
+        }
+        if empty, last != nil { throw Error(code: .badHeader) }
         return last
     }
 
