@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
@@ -59,9 +60,12 @@ let package = Package(
         ),
         // zlib from the system package (Debian zlib1g-dev), for gzip and deflate response bodies.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        // snappy from the system package (Debian libsnappy-dev), for Prometheus remote write's compression.
+        .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"]), .brew(["snappy"])]),
         .target(
             name: "PreflightKit",
             dependencies: [
+                "CSnappy",
                 "CZlib",
                 "PreflightCore",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -74,6 +78,7 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -129,6 +134,7 @@ let package = Package(
         .testTarget(
             name: "PreflightKitTests",
             dependencies: [
+                "CSnappy",
                 "CZlib",
                 "PreflightCore",
                 "PreflightKit",

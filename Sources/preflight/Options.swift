@@ -62,3 +62,48 @@ enum BackfillMode: String, EnumerableFlag {
     case parallelBackfill
     case sequentialBackfill
 }
+
+/// `--stream`, `--dashboard`, `--dashboard-linger`: where `run` and `drill` send their figures while they run.
+struct LiveOutputOptions: ParsableArguments {
+    @Option(
+        help: """
+            Send each time bucket's figures somewhere while the run goes (repeatable): json=FILE appends JSON \
+            lines in k6's -o json shape; prometheus-rw=URL sends Prometheus remote write \
+            (http://host:9090/api/v1/write). A drill's milestones and its background load's buckets go too.
+            """
+    )
+    var stream: [String] = []
+
+    @Option(
+        help: """
+            Serve a live dashboard while the run goes, at HOST:PORT (default 127.0.0.1:5665 when given alone): \
+            charts that fill as buckets complete, the thresholds as they stand, a drill's timeline, the verdict \
+            and report at the end.
+            """
+    )
+    var dashboard: String?
+
+    @Option(help: "With --dashboard: keep serving it this long after the last run (e.g. 30s), for a last look.")
+    var dashboardLinger: String?
+
+    func validate() throws {
+        if let dashboardLinger, DurationText.seconds(dashboardLinger) == nil {
+            throw ValidationError("--dashboard-linger \(dashboardLinger): write a duration, e.g. 30s")
+        }
+        if let dashboard, DashboardSink.address(dashboard) == nil {
+            throw ValidationError("--dashboard \(dashboard): write it as HOST:PORT, e.g. 127.0.0.1:5665")
+        }
+        for text in stream {
+            if case .failure(let problem) = StreamOption.parse(text) { throw ValidationError("\(problem)") }
+        }
+    }
+
+    /// The options as the commands take them (validated above).
+    var options: LiveOptions {
+        var o = LiveOptions()
+        o.streams = stream.compactMap { try? StreamOption.parse($0).get() }
+        o.dashboard = dashboard.flatMap(DashboardSink.address)
+        o.dashboardLinger = dashboardLinger.flatMap(DurationText.seconds) ?? 0
+        return o
+    }
+}

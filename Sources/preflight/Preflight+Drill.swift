@@ -33,6 +33,8 @@ struct Drill: AsyncParsableCommand {
     )
     var quiet = false
 
+    @OptionGroup var live: LiveOutputOptions
+
     func run() async throws {
         var options = DrillCommandOptions(paths: drills)
         options.target = target
@@ -41,6 +43,7 @@ struct Drill: AsyncParsableCommand {
         options.secretNames = variables.secretNames
         options.seed = seed?.value
         options.quiet = quiet
+        options.live = live.options
         let status = await withSignalWatcher { control in
             await DrillCommand(options: options, logger: makeLogger()).run(control: control)
         }

@@ -63,6 +63,8 @@ struct Run: AsyncParsableCommand {
     @Option(help: "With --baseline: requests each side needs for a limit to be judged.")
     var minCount = 1000
 
+    @OptionGroup var live: LiveOutputOptions
+
     func validate() throws {
         if let eventLoops, eventLoops < 1 { throw ValidationError("--event-loops must be at least 1") }
         if !maxRegression.isEmpty && baseline == nil {
@@ -89,6 +91,7 @@ struct Run: AsyncParsableCommand {
         options.baseline = baseline
         options.maxRegressions = maxRegression
         options.minCount = minCount
+        options.live = live.options
         let status = await withSignalWatcher { control in
             await RunCommand(options: options, logger: makeLogger()).run(control: control)
         }

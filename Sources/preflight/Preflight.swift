@@ -28,7 +28,7 @@ struct Preflight: AsyncParsableCommand {
     /// value, missing argument) exits 2 as the exit-code table says, not EX_USAGE (64).
     static func main() async {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(withDashboardAddress(Array(CommandLine.arguments.dropFirst())))
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -42,6 +42,19 @@ struct Preflight: AsyncParsableCommand {
             exit(withError: error)
         }
     }
+}
+
+/// `--dashboard` may stand alone (k6's default address then, 127.0.0.1:5665) or take `HOST:PORT`;
+/// swift-argument-parser has no option with an optional value, so a bare one gets the default written after it.
+func withDashboardAddress(_ arguments: [String]) -> [String] {
+    var out: [String] = []
+    for (i, argument) in arguments.enumerated() {
+        out.append(argument)
+        guard argument == "--dashboard" else { continue }
+        let next = i + 1 < arguments.count ? arguments[i + 1] : nil
+        if next.flatMap(DashboardSink.address) == nil { out.append(DashboardSink.defaultAddress) }
+    }
+    return out
 }
 
 /// One line on stdout with the address a server listens on (with `--port 0`, the only way to learn the port).

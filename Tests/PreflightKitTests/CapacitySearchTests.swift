@@ -496,20 +496,20 @@ extension Serial {
             }
         }
 
+        /// A search on the mock of three short steps (20, 40, 40 per second: capped by maxRate, then held).
+        static let mockSearch = """
+            { "name": "mock-capacity", "target": { "baseURL": "http://127.0.0.1:1" },
+              "transport": { "mode": "mock", "mock": { "latency": { "distribution": "fixed", "value": "5ms" } } },
+              "requests": [ { "name": "a", "path": "/a" } ],
+              "load": { "executor": "capacity-search", "startRate": 20, "maxRate": 40, "stepDuration": "1s",
+                        "confirm": "1s", "preAllocatedVUs": 4 },
+              "thresholds": { "http_req_duration": ["p(95)<100"] } }
+            """
+
         @Test func onTheMockItIsLabelledAndWarnsAndASegmentIsRefused() async throws {
             let dir = try CLITests.tempDir()
             defer { try? FileManager.default.removeItem(at: dir) }
-            let file = try CLITests.write(
-                """
-                { "name": "mock-capacity", "target": { "baseURL": "http://127.0.0.1:1" },
-                  "transport": { "mode": "mock", "mock": { "latency": { "distribution": "fixed", "value": "5ms" } } },
-                  "requests": [ { "name": "a", "path": "/a" } ],
-                  "load": { "executor": "capacity-search", "startRate": 20, "maxRate": 40, "stepDuration": "1s",
-                            "confirm": "1s", "preAllocatedVUs": 4 },
-                  "thresholds": { "http_req_duration": ["p(95)<100"] } }
-                """,
-                to: dir
-            )
+            let file = try CLITests.write(Self.mockSearch, to: dir)
             let mock = try await CLITests.preflight(["run", file, "--out", "reports", "--quiet"], in: dir)
             #expect(mock.status == ExitStatus.inconclusive.rawValue, "\(mock.stderr)")
             let report = try #require(try CLITests.reports(in: dir).first)

@@ -113,7 +113,8 @@ extension Serial {
             _ json: String,
             in dir: URL,
             control: RunControl = RunControl(),
-            quiet: Bool = false
+            quiet: Bool = false,
+            live: LiveOptions = LiveOptions()
         ) async throws -> Outcome {
             let file = dir.appendingPathComponent("drill.json")
             try json.write(to: file, atomically: true, encoding: .utf8)
@@ -121,6 +122,7 @@ extension Serial {
             options.outDirectory = dir.appendingPathComponent("reports").path
             options.seed = 1
             options.quiet = quiet
+            options.live = live
             let out = NIOLockedValueBox("")
             let err = NIOLockedValueBox("")
             let console = Console(
@@ -186,6 +188,71 @@ extension Serial {
             #expect(d.timeline.contains { $0.event == .recovered })
             let junit = try String(contentsOf: outcome.folder.appendingPathComponent("junit.xml"), encoding: .utf8)
             #expect(junit.contains("drill_lost_writes"))
+        }
+
+        /// #30: a watched drill streams its milestones as they happen, beside its background load's buckets placed
+        /// on the drill's clock, and both are what the report says afterwards.
+        @Test func aWatchedDrillStreamsItsMilestonesAndItsBackgroundLoad() async throws {
+            let dir = try Self.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let server = CrashableServer(
+                crashFile: dir.appendingPathComponent("crash"),
+                downFor: .seconds(1),
+                buffered: false
+            )
+            let stream = dir.appendingPathComponent("live.jsonl")
+            var options = LiveOptions()
+            options.streams = [.json(path: stream.path)]
+            let live = options
+            let outcome = try await withTestServer(server.router) { port in
+                try await Self.run(
+                    Self.drill(
+                        port: port,
+                        dir: dir,
+                        fault: "touch '\(dir.path)/crash'",
+                        background: true,
+                        canary: false
+                    ),
+                    in: dir,
+                    live: live
+                )
+            }
+            #expect(outcome.status == .pass, "\(outcome.stdout)")
+            let lines = try String(contentsOf: stream, encoding: .utf8).split(separator: "\n").map { line in
+                try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            }
+            let types = lines.map { $0["type"] as? String ?? "" }
+            #expect(types.first == "Run" && types.last == "End")
+            let run = try #require(lines.first?["data"] as? [String: Any])
+            #expect(run["kind"] as? String == "drill" && run["runID"] as? String == outcome.report.run.id)
+            let startTime = try #require(run["startTime"] as? Double)
+            // Every milestone the report has (slo-recovered is found afterwards), at the same time.
+            let drill = try #require(outcome.report.drill)
+            let streamed = lines.filter { $0["type"] as? String == "Milestone" }.compactMap {
+                $0["data"] as? [String: Any]
+            }
+            let names = streamed.compactMap { $0["name"] as? String }
+            let times = streamed.compactMap { $0["t"] as? Double }
+            let expected = drill.timeline.filter { $0.event != .sloRecovered }
+            #expect(Set(names) == Set(expected.map(\.event.rawValue)), "\(names)")
+            #expect(names.count == expected.count)
+            for event in expected {
+                let t = try #require(zip(names, times).first { $0.0 == event.event.rawValue }?.1)
+                #expect(abs(t - event.t) < 0.001, "\(event.event): streamed \(t), reported \(event.t)")
+            }
+            // Sent as the drill learns them: `detection` is a probe's send time, learned when its answer came back,
+            // so it may follow `fault` with an earlier time; the first and the last are fixed.
+            #expect(names.first == "steady-state" && names.last == "end", "\(names) \(times)")
+            #expect(["steady-state", "fault-start", "fault", "recovered", "end"].allSatisfy(names.contains))
+            // The background load's buckets: all of its requests, placed after the steady state held.
+            let buckets = lines.filter { $0["type"] as? String == "Bucket" }.compactMap { $0["data"] as? [String: Any] }
+            let requests = buckets.compactMap { $0["requests"] as? Int }.reduce(0, +)
+            #expect(requests == outcome.report.requests.reduce(0) { $0 + $1.count } && requests > 20)
+            let steady = try #require(expected.first { $0.event == .steadyState }?.t)
+            let placed = buckets.compactMap { $0["time"] as? Double }.map { $0 - startTime }
+            #expect(placed.allSatisfy { $0 >= steady - 0.5 }, "\(placed) before \(steady)")
+            let end = try #require(lines.last?["data"] as? [String: Any])
+            #expect(end["verdict"] as? String == outcome.report.verdict.rawValue)
         }
 
         @Test func aFaultThatBreaksNothingIsAnInvalidDrillAndTheRollbackRuns() async throws {

@@ -14,7 +14,8 @@ import Testing
     /// of its own below the scenario model that holds their configs.
     static let harnessLayers = [
         "PreflightCore/Support", "PreflightCore/Model", "PreflightCore/Metrics", "PreflightCore/Thresholds",
-        "PreflightCore/Executors", "PreflightCore/Scenario", "PreflightKit/Transport", "PreflightKit/Load",
+        "PreflightCore/Executors", "PreflightCore/Scenario", "PreflightKit/Transport", "PreflightKit/Stream",
+        "PreflightKit/Load",
         "PreflightKit/Drill", "PreflightKit/Report", "PreflightKit/Command",
     ]
 

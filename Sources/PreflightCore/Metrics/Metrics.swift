@@ -107,6 +107,9 @@ public struct IntervalStats: Sendable {
     public var latency = LatencyHistogram.latency()
     /// The most VUs busy at once during the bucket.
     public var activeVUs = 0
+    /// By request (the plan's index): kept only while something watches the run live (`--stream`, `--dashboard`),
+    /// so a run without them pays nothing for it.
+    public var byRequest: [Int: RequestInterval] = [:]
 
     public init(
         requests: Int = 0,
@@ -125,6 +128,34 @@ public struct IntervalStats: Sendable {
         errors += other.errors
         latency.add(other.latency)
         activeVUs += other.activeVUs
+        for (r, detail) in other.byRequest { byRequest[r, default: RequestInterval()].add(detail) }
+    }
+}
+
+/// One request's share of a time bucket, for the live stream: counts by status, latency both ways, checks.
+public struct RequestInterval: Sendable {
+    /// Answers by status; 0 holds exchanges that got no response.
+    public var byStatus: [Int: Int] = [:]
+    /// Latency from the intended start and from the send (µs).
+    public var latency = LatencyPair()
+    public var checksPassed = 0
+    public var checksFailed = 0
+
+    public init() {}
+
+    public var count: Int { byStatus.values.reduce(0, +) }
+
+    /// As `http_req_failed` counts them: no response, or a status outside 200–399.
+    public var failed: Int {
+        byStatus.reduce(0) { $0 + (RequestMetrics.isFailure(status: $1.key) ? $1.value : 0) }
+    }
+
+    public mutating func add(_ other: RequestInterval) {
+        byStatus.merge(other.byStatus, uniquingKeysWith: +)
+        latency.corrected.add(other.latency.corrected)
+        latency.uncorrected.add(other.latency.uncorrected)
+        checksPassed += other.checksPassed
+        checksFailed += other.checksFailed
     }
 }
 

@@ -14,6 +14,8 @@ public struct DrillCommandOptions: Sendable {
     public var seed: UInt64?
     /// No line per phase; the summary, warnings and failed actions still print.
     public var quiet = false
+    /// `--stream`, `--dashboard`: the drill's milestones and its background load's buckets while it runs.
+    public var live = LiveOptions()
     public var environment = ProcessInfo.processInfo.environment
 
     public init(paths: [String]) { self.paths = paths }
@@ -24,6 +26,8 @@ public struct DrillCommand: Sendable {
     public var options: DrillCommandOptions
     public var console: Console
     public var logger: Logger
+    /// The live outputs of this command's drills (set while they run).
+    var live: LiveFeed?
 
     public init(options: DrillCommandOptions, console: Console = .standard, logger: Logger) {
         self.options = options
@@ -66,11 +70,15 @@ public struct DrillCommand: Sendable {
             console.err(e.description)
             return .usage
         }
-        return await Batch.run(drills, control: control, console: console, logger: logger) { drill, console, logger in
-            var command = self
-            command.console = console
-            command.logger = logger
-            return try await command.runOne(drill, control: control)
+        let command = self
+        return await options.live.with(console: console, control: control) { live in
+            await Batch.run(drills, control: control, console: console, logger: logger) { drill, console, logger in
+                var command = command
+                command.console = console
+                command.logger = logger
+                command.live = live
+                return try await command.runOne(drill, control: control)
+            }
         }
     }
 
@@ -93,8 +101,30 @@ public struct DrillCommand: Sendable {
             logger: logger
         )
         runner.quiet = options.quiet
+        let runID = UUID().uuidString.lowercased()
+        if let live {
+            runner.live = live
+            live.send(
+                .started(
+                    LiveRun(
+                        scenario: drill.name,
+                        runID: runID,
+                        segment: nil,
+                        target: drill.secrets.redact(drill.target.baseURL.description),
+                        mode: "real",
+                        kind: "drill",
+                        startTime: Date().timeIntervalSince1970,
+                        plannedSeconds: 0,
+                        bucketSeconds: drill.background.map { LoadRunner.bucketSeconds(for: $0.load) } ?? 1,
+                        thresholds: drill.objectives.map { "\($0.kind.metric): \($0.expression)" }
+                    )
+                )
+            )
+        }
         let result = try await runner.run(control: control)
-        let report = Report.build(drill: drill, result: result, seed: seed)
+        var report = Report.build(drill: drill, result: result, seed: seed)
+        report.run.id = runID
+        if let live { report.warnings += await live.settle() }
         let written = try writer.write(report, to: folder, secrets: drill.secrets)
         for name in ReportWriter.redactLogs(in: folder, secrets: drill.secrets) {
             console.err("warning: \(name) is larger than 64 MiB and was not searched for secrets")
@@ -105,6 +135,7 @@ public struct DrillCommand: Sendable {
                 .appendStepSummary(drill.secrets.redact(MarkdownSummary.render(written)), to: stepSummary)
         }
         console.out(DrillSummary.render(written, folder: folder.path))
+        live?.send(.finished(LiveEnd(written, folder: folder)))
         return written.exitStatus
     }
 }

@@ -29,6 +29,8 @@ public struct RunCommandOptions: Sendable {
     public var maxRegressions: [String] = []
     /// `--min-count`: requests each side needs for a limit to be judged.
     public var minCount = ReportComparison.defaultMinCount
+    /// `--stream`, `--dashboard`: where the runs go while they run.
+    public var live = LiveOptions()
 
     public init(paths: [String]) { self.paths = paths }
 }
@@ -38,6 +40,8 @@ public struct RunCommand: Sendable {
     public var options: RunCommandOptions
     public var console: Console
     public var logger: Logger
+    /// The live outputs of this command's runs (set while they run).
+    var live: LiveFeed?
 
     public init(options: RunCommandOptions, console: Console = .standard, logger: Logger) {
         self.options = options
@@ -109,16 +113,20 @@ public struct RunCommand: Sendable {
                 console.err("skipped the drill \(drill): run drills with `preflight drill \(drill)`")
             }
         }
-        return await Batch.run(scenarios, control: control, console: console, logger: logger) {
-            scenario,
-            console,
-            logger in
-            // Everything this scenario's run writes goes through its secrets.
-            var command = self
-            command.console = console
-            command.logger = logger
-            for warning in scenario.loadWarnings { console.err("warning: \(warning)") }
-            return try await command.runOne(scenario, control: control)
+        let command = self
+        return await options.live.with(console: console, control: control) { live in
+            await Batch.run(scenarios, control: control, console: console, logger: logger) {
+                scenario,
+                console,
+                logger in
+                // Everything this scenario's run writes goes through its secrets.
+                var command = command
+                command.console = console
+                command.logger = logger
+                command.live = live
+                for warning in scenario.loadWarnings { console.err("warning: \(warning)") }
+                return try await command.runOne(scenario, control: control)
+            }
         }
     }
 
@@ -348,20 +356,42 @@ public struct RunCommand: Sendable {
         if let spec = scenario.target.metrics, decision.mode == .real {
             runOptions.scraper = try ServerScraper(spec: spec, target: scenario.target, targetHTTP: scenario.http)
         }
+        let runID = UUID().uuidString.lowercased()
+        if let live {
+            runOptions.live = live
+            live.send(
+                .started(
+                    LiveRun(
+                        scenario: scenario.name,
+                        runID: runID,
+                        segment: options.segment.isWhole ? nil : options.segment.description,
+                        target: scenario.secrets.redact(scenario.target.baseURL.description),
+                        mode: decision.mode == .mock ? "mock" : "real",
+                        kind: scenario.load.executor.capacitySearch == nil ? "run" : "capacity-search",
+                        startTime: Date().timeIntervalSince1970,
+                        plannedSeconds: scenario.load.issuingSeconds,
+                        bucketSeconds: LoadRunner.bucketSeconds(for: scenario.load),
+                        thresholds: scenario.thresholds.map { "\($0.metric): \($0.expression)" }
+                    )
+                )
+            )
+        }
         let runner = LoadRunner(scenario: scenario, transport: transport, options: runOptions, logger: logger)
         console.err(
             "running \(scenario.name) (\(scenario.file)) against \(scenario.target.baseURL) [\(decision.mode.word)]"
         )
-        let result = try await runner.run(control: control)
+        var result = try await runner.run(control: control)
         progress.finish()
         if let banner { console.err(banner) }
+        if let live { result.warnings += await live.settle() }
         var report = Report.build(
             scenario: scenario,
             plan: runner.plan,
             result: result,
             transport: decision,
             seed: seed,
-            allowMock: options.allowMock
+            allowMock: options.allowMock,
+            runID: runID
         )
         if let baseline {
             // The scenario was checked against the baseline before the run; only the limits are judged here.
@@ -382,6 +412,7 @@ public struct RunCommand: Sendable {
             appendStepSummary(scenario.secrets.redact(MarkdownSummary.render(written)), to: stepSummary)
         }
         console.out(TextSummary.render(written, folder: folder.path))
+        live?.send(.finished(LiveEnd(written, folder: folder)))
         return written.exitStatus
     }
 }

@@ -67,6 +67,19 @@ public struct DrillSection: Codable, Sendable, Equatable {
     }
 }
 
+extension DrillStateMachine.Timeline {
+    /// The milestones the machine has reached, as report.json names them. `slo-recovered` is not among them: it is
+    /// found afterwards, in the background load's buckets.
+    public var milestones: [(DrillSection.Milestone, Double)] {
+        let all: [(DrillSection.Milestone, Double?)] = [
+            (.steadyState, steadyHeld), (.faultStart, faultStarted), (.fault, faultCompleted),
+            (.detection, firstFailedProbe), (.verified, verified), (.firstSuccess, firstSuccessAfterFailure),
+            (.recovered, recovered), (.recoveryTimeout, recoveryTimedOut), (.end, finished),
+        ]
+        return all.compactMap { name, t in t.map { (name, $0) } }
+    }
+}
+
 extension Drill {
     /// When the background load's p95 and error rate are back within the steady state's (× tolerance) for a whole
     /// window, in seconds after the fault action's completion; nil when it never was within the observed load.

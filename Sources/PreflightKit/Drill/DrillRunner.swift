@@ -45,6 +45,9 @@ public struct DrillRunner: Sendable {
     /// `--quiet`: no line per phase (steady state, fault, recovery, rollback); failed actions and the summary still
     /// print.
     public var quiet = false
+    /// Where the drill's milestones and its background load's buckets go as they happen (`--stream`,
+    /// `--dashboard`); nil when nothing watches live.
+    public var live: LiveFeed? = nil
 
     public init(
         drill: Drill,
@@ -130,6 +133,7 @@ public struct DrillRunner: Sendable {
         let logger = self.logger
         let seed = self.seed
         let quiet = self.quiet
+        let live = self.live
         let phase: @Sendable (String) -> Void = { line in if !quiet { console.err(line) } }
 
         phase(
@@ -195,8 +199,23 @@ public struct DrillRunner: Sendable {
                 }
             }
             if let deadline = machine.nextDeadline { tick(deadline) }
+            var sentMilestones: Set<DrillSection.Milestone> = []
             for await input in events {
                 let outputs = machine.handle(input)
+                if let live {
+                    // Each milestone once, as it is reached (`recovered` carries the time its streak began).
+                    for (name, t) in machine.timeline.milestones where sentMilestones.insert(name).inserted {
+                        live.send(
+                            .milestone(
+                                LiveMilestone(
+                                    name: name.rawValue,
+                                    t: t,
+                                    time: startedAt.timeIntervalSince1970 + t
+                                )
+                            )
+                        )
+                    }
+                }
                 if let deadline = machine.nextDeadline { tick(deadline) }
                 for output in outputs {
                     switch output {
@@ -212,6 +231,7 @@ public struct DrillRunner: Sendable {
                                     shared: shared,
                                     now: now,
                                     seed: seed,
+                                    live: live,
                                     logger: logger
                                 )
                                 logger.debug("drill background stopped")
@@ -313,14 +333,17 @@ public struct DrillRunner: Sendable {
         shared: Shared,
         now: @escaping @Sendable () -> Double,
         seed: UInt64,
+        live: LiveFeed?,
         logger: Logger
     ) async {
         do {
             let transport = try TransportFactory(scenario: scenario).real()
+            var options = RunOptions(seed: seed)
+            options.live = live
             let runner = LoadRunner(
                 scenario: scenario,
                 transport: transport,
-                options: RunOptions(seed: seed),
+                options: options,
                 logger: logger
             )
             let offset = now()

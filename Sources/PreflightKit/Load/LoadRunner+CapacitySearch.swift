@@ -16,6 +16,9 @@ extension LoadRunner {
     /// Stairs keep a timetable: stair k starts `k × stairSlot` after the first, so the shards of a segmented run
     /// (started together) run each stair together; a stair drains for at most `CapacitySearch.stairDrain`. Each
     /// stair's metrics are kept whole (`RunResult.capacityStairs`) for `merge`.
+    ///
+    /// Watched live, each step is a `capacity-step` milestone as it starts, and its buckets follow (their `t` is
+    /// the step's own; their `time` places them on the search's clock).
     func runCapacitySearch(_ search: CapacitySearch, control: RunControl) async throws -> RunResult {
         let began = ContinuousClock.now
         var machine = CapacitySearchMachine(search)
@@ -69,6 +72,17 @@ extension LoadRunner {
                     "capacity.rate": "\(rate)", "capacity.purpose": "\(purpose.rawValue)",
                     "capacity.seconds": "\(seconds)",
                 ]
+            )
+            options.live?.send(
+                .milestone(
+                    LiveMilestone(
+                        name: "capacity-step",
+                        t: (ContinuousClock.now - began).seconds,
+                        time: Date().timeIntervalSince1970,
+                        detail: "\(purpose.rawValue) at \(JSONValue.format((rate * 10).rounded() / 10)) per "
+                            + DurationText.format(seconds: search.timeUnit)
+                    )
+                )
             )
             let result = try await LoadRunner(
                 scenario: step,

@@ -17,6 +17,8 @@ public struct RunOptions: Sendable {
     public var segment: ExecutionSegment
     /// Scrapes the target's Prometheus endpoint during the measured phase (`target.metrics`), when set.
     public var scraper: ServerScraper? = nil
+    /// Where each time bucket goes as it completes (`--stream`, `--dashboard`); nil when nothing watches live.
+    public var live: LiveFeed? = nil
 
     public init(
         seed: UInt64,
@@ -195,7 +197,12 @@ public struct LoadRunner: Sendable {
         // The common start: after warm-up and connection set-up, so neither is measured.
         let start = NIODeadline.now() + .milliseconds(20)
         let startedAt = Date()
-        let collector = Collector(shards: shards, start: start, bucketSeconds: bucketSeconds)
+        let collector = Collector(
+            shards: shards,
+            start: start,
+            bucketSeconds: bucketSeconds,
+            live: options.live.map { (feed: $0, names: plan.requestNames, startTime: startedAt.timeIntervalSince1970) }
+        )
 
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
@@ -299,7 +306,8 @@ public struct LoadRunner: Sendable {
             load: scenario.load,
             transport: transport,
             control: control,
-            bucketSeconds: bucket
+            bucketSeconds: bucket,
+            liveDetail: options.live != nil
         )
     }
 
@@ -336,7 +344,9 @@ public struct LoadRunner: Sendable {
             guard (try? await Task.sleep(for: .nanoseconds(wait))) != nil else { return }
             let progress = await collector.collect(planned: scenario.load.issuingSeconds)
             options.progress?(progress)
-            guard !abortable.isEmpty, !control.isStopping else { continue }
+            // The thresholds are judged on the run so far for abortOnFail, and for whatever watches live.
+            let judging = !abortable.isEmpty && !control.isStopping
+            guard judging || options.live != nil else { continue }
             var metrics = RunMetrics(checkCounts: plan.checkLabels.map(\.count))
             for shard in collector.shards { metrics.add(await shard.snapshot()) }
             let observed = MetricValues(
@@ -344,6 +354,19 @@ public struct LoadRunner: Sendable {
                 requestNames: plan.requestNames,
                 durationSeconds: progress.elapsed
             )
+            options.live?.send(
+                .standing(
+                    scenario.thresholds.map { t in
+                        let value = observed.value(for: t)
+                        return LiveThreshold(
+                            name: "\(t.metric): \(t.expression)",
+                            ok: value.map { t.op.holds($0, t.bound) } ?? false,
+                            observed: value
+                        )
+                    }
+                )
+            )
+            guard judging else { continue }
             for t in abortable where progress.elapsed >= t.delayAbortEval {
                 if let v = observed.value(for: t), !t.op.holds(v, t.bound) {
                     logger.warning(
@@ -379,11 +402,49 @@ actor Collector {
     private var buckets: [Int: IntervalStats] = [:]
     private var totalRequests = 0
     private var totalErrors = 0
+    /// Where completed buckets go, with the request names and the start on the wall clock.
+    let live: (feed: LiveFeed, names: [String], startTime: Double)?
+    /// Buckets before this one have been sent live.
+    private var nextLive = 0
+    private var droppedSent = 0
 
-    init(shards: [LoadShard], start: NIODeadline, bucketSeconds: Double) {
+    init(
+        shards: [LoadShard],
+        start: NIODeadline,
+        bucketSeconds: Double,
+        live: (feed: LiveFeed, names: [String], startTime: Double)? = nil
+    ) {
         self.shards = shards
         self.start = start
         self.bucketSeconds = bucketSeconds
+        self.live = live
+    }
+
+    /// Sends the buckets before `end` that are not sent yet: complete, since every shard handed them over. The run's
+    /// last bucket (`final`: the seconds the run took) ends with the run, not on its boundary, as in the report: its
+    /// time is never in the future (a Prometheus queried at once would not see it) and its rates use its real width.
+    private func sendLive(before end: Int, final elapsed: Double? = nil) async {
+        guard let live, end > nextLive else { return }
+        var dropped = 0
+        for shard in shards { dropped += await shard.droppedIterations() }
+        for k in nextLive..<end {
+            var bucket = LiveBucket(
+                index: k,
+                bucketSeconds: bucketSeconds,
+                startTime: live.startTime,
+                stats: buckets[k] ?? IntervalStats(),
+                names: live.names,
+                droppedIterations: k == end - 1 ? dropped - droppedSent : 0
+            )
+            if let elapsed, k == end - 1, bucket.t > elapsed {
+                bucket.t = max(elapsed, bucket.t - bucketSeconds + 0.001)
+                bucket.seconds = bucket.t - Double(k) * bucketSeconds
+                bucket.time = live.startTime + bucket.t
+            }
+            live.feed.send(.bucket(bucket))
+        }
+        droppedSent = dropped
+        nextLive = end
     }
 
     func collect(planned: Double) async -> Progress {
@@ -400,6 +461,7 @@ actor Collector {
             newestIndex = k
             newest = v
         }
+        await sendLive(before: current)
         return Progress(
             elapsed: elapsed,
             planned: planned,
@@ -425,6 +487,7 @@ actor Collector {
             for (k, v) in await shard.drainIntervals(before: nil) { absorb(k, v) }
         }
         guard let last = buckets.keys.max() else { return [] }
+        await sendLive(before: last + 1, final: Double((NIODeadline.now() - start).nanoseconds) / 1e9)
         return (0...last).map { k in
             let b = buckets[k] ?? IntervalStats()
             let ms: (Double) -> Double? = { p in b.requests > 0 ? Double(b.latency.valueAtPercentile(p)) / 1000 : nil }

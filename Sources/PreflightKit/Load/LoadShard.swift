@@ -19,6 +19,8 @@ actor LoadShard {
     /// Set by `run(start:)`, after connections are open, so opening them is never measured.
     private(set) var start = NIODeadline.now()
     let bucketNanos: Int64
+    /// Whether buckets keep each request's detail (something watches the run live).
+    let liveDetail: Bool
 
     // The state touched for every request is `@exclusivity(unchecked)`: the shard runs on its one event loop and
     // never holds an access across a call that could re-enter, and the runtime's dynamic exclusivity checks
@@ -56,8 +58,10 @@ actor LoadShard {
         load: LoadSettings,
         transport: any Transport,
         control: RunControl,
-        bucketSeconds: Double
+        bucketSeconds: Double,
+        liveDetail: Bool = false
     ) {
+        self.liveDetail = liveDetail
         self.eventLoop = eventLoop
         self.plan = plan
         self.target = target
@@ -381,12 +385,14 @@ actor LoadShard {
             checkResults.removeAll(keepingCapacity: true)
         }
         var checkFailed = false
+        var checksFailed = 0
         for (n, ok) in checkResults.enumerated() {
             if ok && outcome.error == nil {
                 metrics.requests[r].checksPassed[n] += 1
             } else {
                 metrics.requests[r].checksFailed[n] += 1
                 checkFailed = true
+                checksFailed += 1
             }
         }
         if errorClass == nil && checkFailed { errorClass = .check }
@@ -402,6 +408,16 @@ actor LoadShard {
         // The machine still counts this request as in flight.
         let busy = machine.inFlight
         Self.add(corrected, failed: errorClass != nil, vus: busy, to: &intervals[bucket, default: IntervalStats()])
+        if liveDetail {
+            Self.add(
+                r,
+                status: status,
+                corrected,
+                uncorrected,
+                checks: (checkResults.count - checksFailed, checksFailed),
+                to: &intervals[bucket, default: IntervalStats()]
+            )
+        }
         metrics.vusPeak = max(metrics.vusPeak, busy)
         return errorClass
     }
@@ -578,6 +594,22 @@ actor LoadShard {
         pair.uncorrected.record(uncorrected)
     }
 
+    /// A request's share of its bucket, for the live stream.
+    private static func add(
+        _ r: Int,
+        status: Int,
+        _ corrected: UInt64,
+        _ uncorrected: UInt64,
+        checks: (passed: Int, failed: Int),
+        to stats: inout IntervalStats
+    ) {
+        stats.byRequest[r, default: RequestInterval()].byStatus[status, default: 0] += 1
+        stats.byRequest[r]!.latency.corrected.record(corrected)
+        stats.byRequest[r]!.latency.uncorrected.record(uncorrected)
+        stats.byRequest[r]!.checksPassed += checks.passed
+        stats.byRequest[r]!.checksFailed += checks.failed
+    }
+
     private static func add(_ corrected: UInt64, failed: Bool, vus: Int, to stats: inout IntervalStats) {
         stats.requests += 1
         if failed { stats.errors += 1 }
@@ -586,6 +618,9 @@ actor LoadShard {
     }
 
     // MARK: Collection
+
+    /// Iterations dropped so far (all VUs busy, backlog full).
+    func droppedIterations() -> Int { machine.droppedIterations }
 
     /// Hands over the time buckets that ended before `bucket` (all of them when nil).
     func drainIntervals(before bucket: Int?) -> [Int: IntervalStats] {

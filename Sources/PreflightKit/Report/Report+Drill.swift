@@ -73,14 +73,9 @@ extension Report {
         case .interrupted: ending = .interrupted
         case .completed, nil: ending = .completed
         }
-        let events: [(DrillSection.Milestone, Double?)] = [
-            (.steadyState, timeline.steadyHeld), (.faultStart, timeline.faultStarted),
-            (.fault, timeline.faultCompleted), (.detection, timeline.firstFailedProbe),
-            (.verified, timeline.verified), (.firstSuccess, timeline.firstSuccessAfterFailure),
-            (.recovered, timeline.recovered), (.recoveryTimeout, timeline.recoveryTimedOut),
-            (.sloRecovered, slo.flatMap { s in timeline.faultCompleted.map { $0 + s } }),
-            (.end, timeline.finished),
-        ]
+        let events: [(DrillSection.Milestone, Double?)] =
+            timeline.milestones.map { ($0, $1) }
+            + [(.sloRecovered, slo.flatMap { s in timeline.faultCompleted.map { $0 + s } })]
         let section = DrillSection(
             ending: ending,
             invalidReason: invalidReason,
