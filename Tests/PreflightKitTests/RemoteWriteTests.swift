@@ -89,6 +89,13 @@ extension Serial {
 
         /// Starts Debian's Prometheus with the remote-write receiver on a free loopback port, in a folder of its own.
         static func withPrometheus(_ body: (Int) async throws -> Void) async throws {
+            try await withStoppablePrometheus { port, _ in try await body(port) }
+        }
+
+        /// The same, with a way to stop Prometheus before `body` ends (a Prometheus that goes away mid-run).
+        static func withStoppablePrometheus(
+            _ body: (Int, _ stop: @Sendable () -> Void) async throws -> Void
+        ) async throws {
             let prometheus = try #require(Self.prometheus)
             let dir = try CLITests.tempDir()
             defer { try? FileManager.default.removeItem(at: dir) }
@@ -116,7 +123,13 @@ extension Serial {
             }
             let log = (try? String(contentsOf: dir.appendingPathComponent("prometheus.log"), encoding: .utf8)) ?? ""
             try #require(ready, "Prometheus did not start: \(log)")
-            try await body(port)
+            let stoppable = Mutex(Optional(process))
+            try await body(port) {
+                stoppable.withLock { p in
+                    p?.terminate()
+                    p?.waitUntilExit()
+                }
+            }
         }
 
         /// GETs `path` from Prometheus; nil unless it answers 200.
@@ -188,11 +201,48 @@ extension Serial {
             }
         }
 
+        /// Debian's Prometheus, stopped once the run's first samples are in it: the run goes on, its report is whole,
+        /// and the warning says how many samples were dropped and why.
         @Test(.enabled(if: RemoteWriteLiveTests.prometheus != nil))
         func aPrometheusStoppedMidRunCostsSamplesNotTheRun() async throws {
             let dir = try CLITests.tempDir()
             defer { try? FileManager.default.removeItem(at: dir) }
-            // A receiver that takes the first two writes, then is gone: the port refuses from then on.
+            let router = Router()
+            router.get("/a") { _, _ in Response(status: .ok) }
+            try await Self.withStoppablePrometheus { prometheus, stop in
+                try await withTestServer(router) { port in
+                    let file = try CLITests.write(Self.scenario(port), to: dir)
+                    let rw = "prometheus-rw=http://127.0.0.1:\(prometheus)/api/v1/write"
+                    let run = try await CLITests.preflight(["run", file, "--stream", rw], in: dir) { _ in
+                        let q = "/api/v1/query?query=count(preflight_http_reqs_total)"
+                        for _ in 0..<300 {
+                            if let data = try? await Self.query(prometheus, q),
+                                String(decoding: data, as: UTF8.self)
+                                    .contains("\"value\"")
+                            {
+                                break
+                            }
+                            try await Task.sleep(for: .milliseconds(50))
+                        }
+                        stop()
+                    }
+                    #expect(run.status == 0, "\(run.stderr)")
+                    let report = try #require(try CLITests.reports(in: dir).first)
+                    #expect(report.requests.reduce(0) { $0 + $1.count } > 400, "the run went on")
+                    #expect(report.timeseries.count >= 4)
+                    let warning = try #require(report.warnings.first { $0.contains("prometheus-rw to") })
+                    let dropped = Int(warning.firstMatch(of: /(\d+) samples dropped/)?.1 ?? "") ?? 0
+                    let sent = Int(warning.firstMatch(of: /(\d+) samples were sent/)?.1 ?? "") ?? 0
+                    #expect(dropped > 0 && sent > 0, "\(warning)")
+                }
+            }
+        }
+
+        /// A receiver that answers 503 after two writes (overloaded, not gone): the same, and the warning names it.
+        @Test(.enabled(if: RemoteWriteLiveTests.prometheus != nil))
+        func aReceiverAnswering503CostsSamplesNotTheRun() async throws {
+            let dir = try CLITests.tempDir()
+            defer { try? FileManager.default.removeItem(at: dir) }
             let writes = Mutex(0)
             let receiver = Router()
             receiver.post("/api/v1/write") { _, _ in
