@@ -243,6 +243,15 @@ import Testing
         }
     }
 
+    /// An interim answer with `Connection: close` ends the connection: the response after it is refused, as llhttp
+    /// refuses it (found by the differential fuzzer); without it, the final response is read as usual.
+    @Test func anInterimAnswerThatClosesLeavesNothingToRead() throws {
+        let final = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        #expect(Self.refused("HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\n" + final) == .unexpectedData)
+        let r = try HTTPResponseParserTests.parse(["HTTP/1.1 100 Continue\r\n\r\n" + final]).get()
+        #expect(r.body == "ok" && r.ends == 1)
+    }
+
     @Test func chunkFramingIsExact() throws {
         let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         #expect(Self.refused(head + "3\r\nabc\n0\r\n\r\n") == .badChunk, "a bare LF after chunk data")

@@ -493,6 +493,14 @@ public struct LinearRegex: Sendable {
                     value = value * 8 + d.value - 48
                     input.removeFirst()
                 }
+                // A third digit is where PCRE (two after `\0`) and Swift's Regex and ICU (three) part: `\0000` is NUL
+                // and "0" to one, NUL to the other (found by the differential fuzzer). Neither is guessed.
+                if let d = input.first, ("0"..."7").contains(d) {
+                    throw SyntaxError(
+                        description: "\\0 with three octal digits after it reads differently in PCRE and Swift; "
+                            + "write \\x{…} for the character"
+                    )
+                }
                 return one(Unicode.Scalar(value)!)
             case "x", "u":
                 var digits = ""

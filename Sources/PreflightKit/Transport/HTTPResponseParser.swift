@@ -61,6 +61,9 @@ package struct HTTPResponseParser {
     private var keepHeaders = false
     /// A response ended with more bytes behind it in the same read: the server sent what was not asked for.
     private var unsolicited = false
+    /// An interim answer said `Connection: close`: the server ends the connection there, so a response after it is
+    /// not one to read (llhttp refuses it too; found by the differential fuzzer).
+    private var closedByInterim = false
 
     package init() {}
 
@@ -94,7 +97,7 @@ package struct HTTPResponseParser {
                     buffer.moveReaderIndex(forwardBy: 1)
                 }
                 guard buffer.readableBytes > 0 else { return nil }
-                guard case .head = state else { throw Error(code: .unexpectedData) }
+                guard case .head = state, !closedByInterim else { throw Error(code: .unexpectedData) }
                 guard let headLength = Self.headLength(buffer) else {
                     if buffer.readableBytes > Self.maxHeadBytes { throw Error(code: .headTooLarge) }
                     return nil
@@ -263,6 +266,7 @@ package struct HTTPResponseParser {
         if (100..<200).contains(status) {
             // HTTP/1.0 has no interim responses: one would end its connection (llhttp refuses what follows).
             guard minor >= 1 else { throw Error(code: .badStatusLine) }
+            if connectionClose { closedByInterim = true }
             return nil  // an interim response: the real one follows
         }
         var keepAlive = minor >= 1 ? !connectionClose : connectionKeepAlive && !connectionClose
