@@ -139,7 +139,7 @@ extension Differential {
             normalize: nil
         ),
         Deliberate(
-            name: "a Transfer-Encoding line with an empty element beside a coding refused",
+            name: "a Transfer-Encoding line with an empty element refused",
             applies: { _, ours, theirs in ours.error == "badHeader" && theirs.error == nil },
             normalize: { bytes in withoutEmptyTransferCodings(bytes) }
         ),
@@ -255,8 +255,8 @@ extension Differential {
         }
     }
 
-    /// The bytes with the empty elements of every `Transfer-Encoding` line that has a coding removed (`chunked ,,` is
-    /// `chunked`); a line with no coding at all stays as it is.
+    /// The bytes with the empty elements of every `Transfer-Encoding` line removed (`chunked ,,` is `chunked`; a line
+    /// of commas alone goes); a blank line stays as it is.
     static func withoutEmptyTransferCodings(_ bytes: [UInt8]) -> [UInt8] {
         rewritingHeadLines(bytes) { line in
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")),
@@ -266,7 +266,7 @@ extension Differential {
             let codings = line[(colon + 1)...].split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
                 .map { Array($0.drop(while: blank).reversed().drop(while: blank).reversed()) }
                 .filter { !$0.isEmpty }
-            guard !codings.isEmpty else { return true }
+            guard !codings.isEmpty else { return !line[(colon + 1)...].contains(UInt8(ascii: ",")) }
             line = Array(line[...colon]) + [0x20] + Array(codings.joined(separator: Array(", ".utf8)))
             return true
         }

@@ -93,9 +93,10 @@ extension Differential {
         }
         // Deliberate: in a repeated group that can match empty (`(|a)+`), PCRE and Swift stop at an empty iteration;
         // the Pike VM skips it and may take a longer one. The yes/no answer is the same; the texts may differ.
-        // An alternative that is only an anchor (`($|a)+`) can match empty too.
+        // An alternative that is only an anchor (`($|a)+`) or ends in an optional part (`(~??|a)+`) can match empty.
         let emptyable = [
-            "(|", "|)", "||", "*)", "?)", "{0", "()", ":)", ">)", "})", "$)", "^)", "b)", "B)", "$|", "^|",
+            "(|", "|)", "||", "*)", "?)", "{0", "()", ":)", ">)", "})", "$)", "^)", "b)", "B)", "$|", "^|", "?|", "*|",
+            "}|",
         ].contains {
             pattern.contains($0)
         }

@@ -234,7 +234,7 @@ import Testing
         let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding:  \t\r\n\r\n"
         let r = try HTTPResponseParserTests.parse([head + "3\r\nabc\r\n0\r\n\r\n"]).get()
         #expect(r.body == "abc" && r.keepAlive == true && r.ends == 1)
-        for value in ["chunked, ", "chunked \t,,,", ",chunked", "gzip,,chunked"] {
+        for value in ["chunked, ", "chunked \t,,,", ",chunked", "gzip,,chunked", ",,,"] {
             #expect(
                 Self.refused("HTTP/1.1 200 OK\r\nTransfer-Encoding: \(value)\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
                     == .badHeader,

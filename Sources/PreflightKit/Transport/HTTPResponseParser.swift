@@ -389,9 +389,9 @@ package struct HTTPResponseParser {
     }
 
     /// Whether the last transfer coding is `chunked`.
-    /// The last coding of a `Transfer-Encoding` line; nil for a line with none. A line with an empty element beside
-    /// a coding (`chunked,`) is refused: RFC 9110 §5.6.1 would ignore the empty element (chunked), llhttp reads the
-    /// line as not chunked, and two readings of the framing are how responses are smuggled (found by the
+    /// The last coding of a `Transfer-Encoding` line; nil for a blank line. A line with an empty element (`chunked,`,
+    /// `,,`) is refused: RFC 9110 §5.6.1 would ignore the empty elements (`chunked`; `,,` adds nothing), llhttp reads
+    /// such a line as not chunked, and two readings of the framing are how responses are smuggled (found by the
     /// differential fuzzer; as Content-Length beside Transfer-Encoding, neither reading is guessed).
     private static func lastCoding(
         _ value: Slice<UnsafeRawBufferPointer>
@@ -409,7 +409,8 @@ package struct HTTPResponseParser {
             if a < z { last = value.base[a..<z] } else { empty = true }
             start = end + 1
         }
-        if empty, last != nil { throw Error(code: .badHeader) }
+        // Blank is no element at all; anything else with an empty element is refused.
+        if empty, last != nil || value.contains(UInt8(ascii: ",")) { throw Error(code: .badHeader) }
         return last
     }
 
