@@ -388,7 +388,6 @@ package struct HTTPResponseParser {
         return zip(bytes, expected).allSatisfy { lowercased($0) == $1 }
     }
 
-    /// Whether the last transfer coding is `chunked`.
     /// The last coding of a `Transfer-Encoding` line; nil for a blank line. A line with an empty element (`chunked,`,
     /// `,,`) is refused: RFC 9110 §5.6.1 would ignore the empty elements (`chunked`; `,,` adds nothing), llhttp reads
     /// such a line as not chunked, and two readings of the framing are how responses are smuggled (found by the
@@ -397,20 +396,14 @@ package struct HTTPResponseParser {
         _ value: Slice<UnsafeRawBufferPointer>
     ) throws -> Slice<UnsafeRawBufferPointer>? {
         var last: Slice<UnsafeRawBufferPointer>?
+        var elements = 0
         var empty = false
-        var start = value.startIndex
-        while start <= value.endIndex {
-            var end = start
-            while end < value.endIndex, value.base[end] != UInt8(ascii: ",") { end += 1 }
-            var a = start
-            var z = end
-            while a < z, isBlank(value.base[a]) { a += 1 }
-            while z > a, isBlank(value.base[z - 1]) { z -= 1 }
-            if a < z { last = value.base[a..<z] } else { empty = true }
-            start = end + 1
+        forEachToken(value) {
+            elements += 1
+            if $0.isEmpty { empty = true } else { last = $0 }
         }
-        // Blank is no element at all; anything else with an empty element is refused.
-        if empty, last != nil || value.contains(UInt8(ascii: ",")) { throw Error(code: .badHeader) }
+        // A blank line is one empty element, no coding; an empty element among others is refused.
+        if empty, elements > 1 { throw Error(code: .badHeader) }
         return last
     }
 
@@ -421,8 +414,7 @@ package struct HTTPResponseParser {
         return found
     }
 
-    /// The comma-separated elements of a header value, without surrounding blanks; empty ones are skipped (RFC 9110
-    /// §5.6.1: `chunked, ` is the list `chunked`).
+    /// The comma-separated elements of a header value, without surrounding blanks, empty ones too.
     private static func forEachToken(
         _ value: Slice<UnsafeRawBufferPointer>,
         _ body: (Slice<UnsafeRawBufferPointer>) -> Void
@@ -435,7 +427,7 @@ package struct HTTPResponseParser {
             var z = end
             while a < z, isBlank(value.base[a]) { a += 1 }
             while z > a, isBlank(value.base[z - 1]) { z -= 1 }
-            if a < z { body(value.base[a..<z]) }
+            body(value.base[a..<z])
             start = end + 1
         }
     }
