@@ -144,6 +144,11 @@ extension Differential {
             normalize: { bytes in withoutEmptyTransferCodings(bytes) }
         ),
         Deliberate(
+            name: "a Content-Length beside a blank Transfer-Encoding line refused",
+            applies: { _, ours, theirs in ours.error == "badContentLength" && theirs.error == nil },
+            normalize: { bytes in withoutBlankTransferEncoding(bytes) }
+        ),
+        Deliberate(
             name: "a bare LF ends a line",
             applies: { _, _, _ in true },
             normalize: { bytes in
@@ -269,6 +274,16 @@ extension Differential {
             guard !codings.isEmpty else { return !line[(colon + 1)...].contains(UInt8(ascii: ",")) }
             line = Array(line[...colon]) + [0x20] + Array(codings.joined(separator: Array(", ".utf8)))
             return true
+        }
+    }
+
+    /// The bytes without their blank `Transfer-Encoding` lines (`Transfer-Encoding:` and nothing else).
+    static func withoutBlankTransferEncoding(_ bytes: [UInt8]) -> [UInt8] {
+        rewritingHeadLines(bytes) { line in
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")),
+                String(decoding: line[..<colon], as: UTF8.self).lowercased() == "transfer-encoding"
+            else { return true }
+            return !line[(colon + 1)...].allSatisfy { $0 == 0x20 || $0 == 0x09 }
         }
     }
 

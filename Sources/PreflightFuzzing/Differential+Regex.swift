@@ -68,6 +68,10 @@ extension Differential {
         {
             return broken
         }
+        // Nor "`" in the subject of a case-insensitive pattern with a class: Swift's class takes "@" (U+0040) and "`"
+        // (U+0060) for the two cases of one letter (`(?i)[@]` matches "`"; its `AsciiBitset.add` swaps the case of
+        // 64...90, not 65...90). Outside a class it does not.
+        if subject.unicodeScalars.contains("`"), pattern.contains("(?"), pattern.contains("[") { return broken }
         let quantifiers = choices(in: pattern)
         guard scalars.count == subject.unicodeScalars.count,
             pow(Double(scalars.count + 3), Double(quantifiers + 1)) <= regexBudget,

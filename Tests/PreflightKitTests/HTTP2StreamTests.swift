@@ -18,6 +18,8 @@ final class ScriptedH2Server: Sendable {
         /// A 200 whose body is this many bytes, sent as fast as the client's windows let it.
         case large(Int)
         case reset(HTTP2ErrorCode)
+        /// A HEADERS frame with each of these `:status` values, the last one ending the stream.
+        case statuses([String])
     }
 
     private let script: @Sendable (String) -> Answer
@@ -97,6 +99,15 @@ final class ScriptedH2Server: Sendable {
                 context.flush()
             case .reset(let code):
                 context.writeAndFlush(wrapOutboundOut(.rstStream(code)), promise: nil)
+            case .statuses(let values):
+                for (i, value) in values.enumerated() {
+                    let last = i == values.count - 1
+                    context.write(
+                        wrapOutboundOut(.headers(.init(headers: [":status": value], endStream: last))),
+                        promise: nil
+                    )
+                }
+                context.flush()
             }
         }
     }
@@ -166,40 +177,93 @@ extension Serial {
         @Test func aConnectionOutOfStreamIDsGivesWayToANewOneAndNoRequestIsLost() async throws {
             let server = ScriptedH2Server { _ in .ok }
             try await server.run { port in
-                var http = HTTPSettings()
-                http.version = .http2
-                var transport = try HTTP2Transport(
-                    target: TargetURL(scheme: "http", host: "127.0.0.1", port: port, basePath: ""),
-                    http: http
-                )
                 // Three stream ids left on each connection (…-6, …-4, …-2): ten requests need four connections.
-                transport.firstStreamID = Int32.max - 6
-                let h2 = transport
-                let loop = MultiThreadedEventLoopGroup.singleton.next()
-                let connection = try await loop.submit {
-                    NIOLoopBound(h2.makeConnection(on: loop), eventLoop: loop)
-                }.get()
-                var statuses: [Int] = []
-                for i in 0..<10 {
-                    let request = PreparedRequest(
-                        requestIndex: 0,
-                        iteration: i,
-                        vu: 0,
-                        message: RequestMessage(method: "GET", path: "/item/\(i)"),
-                        wantsBody: false,
-                        timeout: 10,
-                        closesConnection: false
-                    )
-                    let outcome = await withCheckedContinuation { (c: CheckedContinuation<HTTPOutcome, Never>) in
-                        loop.execute { connection.value.send(request) { c.resume(returning: $0) } }
-                    }
-                    statuses.append(outcome.status)
-                }
-                try await loop.submit { connection.value.close() }.get()
-                #expect(statuses == Array(repeating: 200, count: 10))
+                let outcomes = try await sendOneByOne(count: 10, port: port, firstStreamID: Int32.max - 6)
+                #expect(outcomes.map(\.status) == Array(repeating: 200, count: 10))
                 #expect(server.streams == 10)
                 #expect(server.connections == 4)
             }
+        }
+
+        @Test func aStatusThatIsNotThreeDigitsFrom100To599IsAMalformedAnswerNotAStatus() async throws {
+            // swift-nio-http2 checks that an answer has one `:status`, not what it says (RFC 9113 §8.3.2, §8.1.1).
+            let cases: [(sent: [String], status: Int)] = [
+                (["200"], 200), (["599"], 599), (["103", "204"], 204), (["100", "102", "404"], 404),
+                (["+200"], 0), (["0200"], 0), (["999"], 0), (["099"], 0), (["20"], 0), (["2OO"], 0), (["-20"], 0),
+                (["1zz", "200"], 0), (["101", "200"], 0),
+                (["100"], 0),  // an informational status that ends the stream
+            ]
+            let server = ScriptedH2Server { path in
+                .statuses(cases[Int(path.split(separator: "/").last ?? "") ?? 0].sent)
+            }
+            try await server.run { port in
+                let outcomes = try await sendOneByOne(count: cases.count, port: port)
+                for (outcome, expected) in zip(outcomes, cases) {
+                    #expect(outcome.status == expected.status, "\(expected.sent)")
+                    #expect(outcome.error == (expected.status == 0 ? .reset : nil), "\(expected.sent)")
+                }
+                #expect(server.connections == 1, "a malformed answer resets its stream, not the connection")
+            }
+        }
+
+        /// Sends GET /item/0, /item/1, … one after the other on one HTTP/2 connection of the transport's.
+        private func sendOneByOne(count: Int, port: Int, firstStreamID: Int32 = 1) async throws -> [HTTPOutcome] {
+            var http = HTTPSettings()
+            http.version = .http2
+            var transport = try HTTP2Transport(
+                target: TargetURL(scheme: "http", host: "127.0.0.1", port: port, basePath: ""),
+                http: http
+            )
+            transport.firstStreamID = firstStreamID
+            let h2 = transport
+            let loop = MultiThreadedEventLoopGroup.singleton.next()
+            let connection = try await loop.submit {
+                NIOLoopBound(h2.makeConnection(on: loop), eventLoop: loop)
+            }.get()
+            var outcomes: [HTTPOutcome] = []
+            for i in 0..<count {
+                let request = PreparedRequest(
+                    requestIndex: 0,
+                    iteration: i,
+                    vu: 0,
+                    message: RequestMessage(method: "GET", path: "/item/\(i)"),
+                    wantsBody: false,
+                    timeout: 10,
+                    closesConnection: false
+                )
+                let outcome = await withCheckedContinuation { (c: CheckedContinuation<HTTPOutcome, Never>) in
+                    loop.execute { connection.value.send(request) { c.resume(returning: $0) } }
+                }
+                outcomes.append(outcome)
+            }
+            try await loop.submit { connection.value.close() }.get()
+            return outcomes
+        }
+    }
+}
+
+/// The HTTP/2 `:status` reading against the HTTP/1.1 parser's status line: one rule for both.
+@Suite struct H2StatusTests {
+    @Test func everyThreeCharacterStatusReadsAsTheHTTP1ParserReadsItsStatusLine() {
+        let alphabet = Array("0123456789+- a")
+        for a in alphabet {
+            for b in alphabet {
+                for c in alphabet {
+                    let value = String([a, b, c])
+                    let http1 = HTTPResponseParserTests.parse(["HTTP/1.1 \(value) X\r\nContent-Length: 0\r\n\r\n"])
+                    let expected: H2Status =
+                        switch http1 {
+                        case .failure: .malformed
+                        case .success(let parsed): parsed.status.map { .final($0) } ?? .interim
+                        }
+                    #expect(H2Status(value, endStream: false) == expected, "\(value)")
+                }
+            }
+        }
+        #expect(H2Status("204", endStream: true) == .final(204))
+        #expect(H2Status("103", endStream: true) == .malformed, "an informational status may not end the stream")
+        for value in ["", "2", "20", "2000", "0200", "+200", "200 ", "２００"] {
+            #expect(H2Status(value, endStream: false) == .malformed, "\(value)")
         }
     }
 }

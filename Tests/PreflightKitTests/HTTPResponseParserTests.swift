@@ -219,6 +219,12 @@ import Testing
             Self.refused("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n")
                 == .badContentLength
         )
+        // A blank Transfer-Encoding line is a Transfer-Encoding too: llhttp frames by the Content-Length, RFC 9112
+        // §6.3 by the empty list (to the close). Refused, as above (found by the differential fuzzer).
+        #expect(
+            Self.refused("HTTP/1.1 302 Found\r\nTransfer-Encoding:\r\nContent-Length: 0\r\n\r\n")
+                == .badContentLength
+        )
         let r = try HTTPResponseParserTests.parse(
             ["HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: keep-alive\r\n\r\nall of it"],
             close: true

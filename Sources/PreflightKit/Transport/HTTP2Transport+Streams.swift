@@ -74,11 +74,12 @@ final class H2ConnectionHandler: ChannelInboundHandler, NIOScheduledCallbackHand
         arm(exchange.deadline)
     }
 
-    /// The exchange ended: its stream is forgotten, and reset when it may still be open on the server's side.
-    func ended(_ streamID: HTTP2StreamID, reset: Bool) {
+    /// The exchange ended: its stream is forgotten, and reset with `reset` when it may still be open on the server's
+    /// side (CANCEL when the client gave up, PROTOCOL_ERROR for a malformed answer, RFC 9113 §8.1.1).
+    func ended(_ streamID: HTTP2StreamID, reset: HTTP2ErrorCode?) {
         guard streams.removeValue(forKey: streamID) != nil else { return }
-        if reset, let context, context.channel.isActive {
-            context.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .rstStream(.cancel))), promise: nil)
+        if let reset, let context, context.channel.isActive {
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: .rstStream(reset))), promise: nil)
             flushSoon()
         }
     }
@@ -249,22 +250,22 @@ final class H2Exchange {
     func cancel() {
         guard !ended else { return }
         ended = true
-        connection.handler?.ended(streamID, reset: true)
+        connection.handler?.ended(streamID, reset: .cancel)
         pool.streamEnded(pending, on: connection, unsent: false)
     }
 
-    func timedOut() { finish(error: .timeout, reset: true) }
+    func timedOut() { finish(error: .timeout, reset: .cancel) }
 
     /// The stream closed before its answer ended: reset by the server (`refused`: REFUSED_STREAM, RFC 9113 §8.7),
     /// above a GOAWAY's last stream id, or its connection closed.
-    func closed(refused: Bool) { finish(error: .reset, reset: false, refusedByServer: refused) }
+    func closed(refused: Bool) { finish(error: .reset, reset: nil, refusedByServer: refused) }
 
     func receive(_ payload: HTTP2Frame.FramePayload) {
         switch payload {
         case .headers(let h):
             if firstByteAt == nil { firstByteAt = NIODeadline.now() }
             // One pass: HTTP/2 field names are lowercase (swift-nio-http2 validates it), so they compare as they are.
-            var status: Int?
+            var status: String?
             var encoding: String?
             var location: String?
             var kept: [(name: String, value: String)] = []
@@ -272,15 +273,21 @@ final class H2Exchange {
             for (name, value, _) in h.headers {
                 outcome.bytesIn += name.utf8.count + value.utf8.count
                 switch name {
-                case ":status": status = Int(value)
+                case ":status": status = value
                 case "content-encoding": encoding = value
                 case "location": location = value
                 default: break
                 }
                 if keep && !name.hasPrefix(":") { kept.append((name, value)) }
             }
-            if let status {
-                if status < 200 { return }  // an informational answer; the real one follows
+            // No `:status`: trailers (swift-nio-http2 refuses a response block without one, and trailers with one).
+            if let value = status {
+                let status: Int
+                switch H2Status(value, endStream: h.endStream) {
+                case .interim: return  // the real answer follows
+                case .malformed: return finish(error: .reset, reset: .protocolError)
+                case .final(let code): status = code
+                }
                 outcome.status = status
                 if keep { outcome.headers = ResponseHeaders(kept) }
                 if let encoding {
@@ -288,7 +295,7 @@ final class H2Exchange {
                 }
                 if (300..<400).contains(status) { outcome.location = location }
             }
-            if h.endStream { finish(error: nil, reset: false) }
+            if h.endStream { finish(error: nil, reset: nil) }
         case .data(let d):
             if firstByteAt == nil { firstByteAt = NIODeadline.now() }
             if case .byteBuffer(var part) = d.data {
@@ -306,15 +313,15 @@ final class H2Exchange {
                     }
                 }
             }
-            if d.endStream { finish(error: nil, reset: false) }
+            if d.endStream { finish(error: nil, reset: nil) }
         case .rstStream(let code):
-            finish(error: .reset, reset: false, refusedByServer: code == .refusedStream)
+            finish(error: .reset, reset: nil, refusedByServer: code == .refusedStream)
         default:
             break
         }
     }
 
-    private func finish(error: ErrorClass?, reset: Bool, refusedByServer: Bool = false) {
+    private func finish(error: ErrorClass?, reset: HTTP2ErrorCode?, refusedByServer: Bool = false) {
         guard !ended else { return }
         ended = true
         connection.handler?.ended(streamID, reset: reset)
@@ -344,4 +351,32 @@ final class H2Exchange {
         pending.complete(result)
     }
 
+}
+
+/// What a response HEADERS block's `:status` says (RFC 9113 §8.3.2). swift-nio-http2 checks that a response block
+/// has exactly one `:status` and that its characters may stand in a field, but not its value; `Int(_:)` alone would
+/// take "+200", "0200" or "999". The rule is the HTTP/1.1 parser's: three digits, 100–599.
+enum H2Status: Equatable {
+    /// The answer: status 200–599.
+    case final(Int)
+    /// An informational answer (1xx); the answer follows on the stream.
+    case interim
+    /// Not an HTTP/2 answer: a stream error of type PROTOCOL_ERROR (RFC 9113 §8.1.1).
+    case malformed
+
+    init(_ value: String, endStream: Bool) {
+        let digits = Array(value.utf8)
+        guard digits.count == 3, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            self = .malformed
+            return
+        }
+        let code = digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+        switch code {
+        // RFC 9113 §8.6: HTTP/2 has no 101. §8.1: an informational status with END_STREAM is malformed.
+        case 101: self = .malformed
+        case 100..<200: self = endStream ? .malformed : .interim
+        case 200...599: self = .final(code)
+        default: self = .malformed
+        }
+    }
 }

@@ -259,7 +259,8 @@ package struct HTTPResponseParser {
                 }
             }
         }
-        // Both framings at once is how responses are smuggled (RFC 9112 §6.3: "ought to be handled as an error").
+        // Both framings at once is how responses are smuggled (RFC 9112 §6.3: "ought to be handled as an error"). A
+        // blank Transfer-Encoding line counts: llhttp then frames by Content-Length, RFC 9112 §6.3 by the empty list.
         if transferEncoding, contentLength != nil { throw Error(code: .badContentLength) }
         // 101 answers an Upgrade, which Preflight never asks for: after it the connection speaks something else.
         if status == 101 { throw Error(code: .badStatusLine) }
