@@ -51,7 +51,8 @@ import Testing
         ("a**", "follows another"), (#"\q"#, "not a supported escape"), ("[z-a]", "backwards"), ("[ab", "not closed"),
         (#"a\"#, "ends with"), ("(|a){13413,}", "above 1000"), ("a{2,1}", "out of order"),
         (#"[\V]"#, "not supported in a class"), (#"\x+a"#, "not a character"), (#"\u{+41}"#, "not a character"),
-        (#"\0000"#, "three octal digits"),
+        (#"\0000"#, "three octal digits"), ("[a&&b]", "set operations"), ("[\u{1B}--Z]", "set operations"),
+        ("[+--]", "set operations"), ("[!-&&b]", "set operations"), ("[!-~~b]", "set operations"),
     ])
     func whatCannotRunInLinearTimeIsRefusedWithAReason(_ pattern: String, _ reason: String) {
         #expect(throws: LinearRegex.SyntaxError.self) { try LinearRegex(pattern) }

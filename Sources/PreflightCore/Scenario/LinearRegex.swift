@@ -535,6 +535,12 @@ public struct LinearRegex: Sendable {
             }
         }
 
+        private static func setOperation(_ c: Unicode.Scalar) -> SyntaxError {
+            SyntaxError(
+                description: "\"\(c)\(c)\" inside a class: escape one of them (class set operations are not supported)"
+            )
+        }
+
         package mutating func parseClass() throws(SyntaxError) -> Node {
             var negated = false
             if input.first == "^" {
@@ -557,12 +563,7 @@ public struct LinearRegex: Sendable {
                         description: "a \"[\" inside a class: escape it as \\[ (nested classes are not supported)"
                     )
                 }
-                if "&-~".unicodeScalars.contains(c), input.first == c, !first {
-                    throw SyntaxError(
-                        description:
-                            "\"\(c)\(c)\" inside a class: escape one of them (class set operations are not supported)"
-                    )
-                }
+                if "&-~".unicodeScalars.contains(c), input.first == c { throw Self.setOperation(c) }
                 let low: UInt32
                 if c == "\\" {
                     let (_, escaped) = try parseEscape(inClass: true)
@@ -576,9 +577,13 @@ public struct LinearRegex: Sendable {
                 }
                 // A range `a-z`; a `-` first, last or after a range is a literal.
                 if input.first == "-", let after = input.dropFirst().first, after != "]" {
+                    // Swift reads `x--y`, `x-&&y` and `x-~~y` as `x-` and a set operation, not as a range (found by
+                    // the differential fuzzer: `[\x1B--Z]`).
+                    if after == "-" { throw Self.setOperation(after) }
                     input.removeFirst()
                     let high: UInt32
                     let h = input.removeFirst()
+                    if "&~".unicodeScalars.contains(h), input.first == h { throw Self.setOperation(h) }
                     if h == "\\" {
                         let (_, escaped) = try parseEscape(inClass: true)
                         guard escaped.count == 1, case .range(let v, _) = escaped[0] else {
