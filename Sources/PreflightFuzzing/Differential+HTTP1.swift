@@ -189,12 +189,9 @@ extension Differential {
             guard let lf = bytes[i...].firstIndex(of: 0x0A) else { return nil }
             return i..<(lf + 1)
         }
-        // The head: up to its blank line.
-        var i = 0
-        while let r = line(from: i) {
-            i = r.upperBound
-            if r.count == 1 || (r.count == 2 && bytes[r.lowerBound] == 0x0D) { break }
-        }
+        // The heads, interim answers' too (found by the fuzzer: only the first head was skipped, so after a
+        // `100 Continue` the final head was read as chunks and the body's extensions were left in).
+        var i = headsEnd(bytes)
         var out = Array(bytes[..<i])
         while let r = line(from: i) {
             let text = bytes[r]
