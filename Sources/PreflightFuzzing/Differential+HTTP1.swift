@@ -207,15 +207,14 @@ extension Differential {
         return out + bytes[i...]
     }
 
-    /// The heads a response starts with: for each, the CR and LF before its status line (skipped, as a parser may)
-    /// and the head to its blank line. Interim (1xx) heads come before the final one, which is the last here. (Found
-    /// by the fuzzer: a CR before a status line after an interim answer moved where its status was looked for, the
+    /// The heads a response starts with, each from its status line to its blank line, past the CR and LF before it
+    /// (skipped, as a parser may). Interim (1xx) heads come before the final one, which is the last here. (Found by
+    /// the fuzzer: a CR before a status line after an interim answer moved where its status was looked for, the
     /// heads seemed to end there, and a repeated Content-Length in the next one was left to disagree.)
-    static func heads(_ bytes: [UInt8]) -> [(breaks: Range<Int>, head: Range<Int>)] {
-        var all: [(breaks: Range<Int>, head: Range<Int>)] = []
+    static func heads(_ bytes: [UInt8]) -> [Range<Int>] {
+        var all: [Range<Int>] = []
         var i = 0
         while i < bytes.count {
-            let breaks = i
             while i < bytes.count, bytes[i] == 0x0D || bytes[i] == 0x0A { i += 1 }
             let head = i
             var interim: Bool?
@@ -231,7 +230,7 @@ extension Differential {
                     break
                 }
             }
-            all.append((breaks..<head, head..<i))
+            all.append(head..<i)
             if !ended || interim != true { break }
         }
         return all
@@ -239,12 +238,12 @@ extension Differential {
 
     /// Where the heads end: after the blank line of the final head (interim answers come before it), or the input's
     /// end.
-    static func headsEnd(_ bytes: [UInt8]) -> Int { heads(bytes).last?.head.upperBound ?? bytes.count }
+    static func headsEnd(_ bytes: [UInt8]) -> Int { heads(bytes).last?.upperBound ?? bytes.count }
 
     /// The bytes without the CR and LF before each status line: the first one's and each after an interim answer.
     static func withoutBreaksBeforeStatusLines(_ bytes: [UInt8]) -> [UInt8] {
         let all = heads(bytes)
-        return all.flatMap { bytes[$0.head] } + bytes[headsEnd(bytes)...]
+        return all.flatMap { bytes[$0] } + bytes[(all.last?.upperBound ?? bytes.count)...]
     }
 
     /// The heads' lines with `transform` applied to each (its line break kept); the body as it is.
@@ -278,9 +277,7 @@ extension Differential {
     /// of commas alone goes); a blank line stays as it is.
     static func withoutEmptyTransferCodings(_ bytes: [UInt8]) -> [UInt8] {
         rewritingHeadLines(bytes) { line in
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")),
-                String(decoding: line[..<colon], as: UTF8.self).lowercased() == "transfer-encoding"
-            else { return true }
+            guard let colon = colon(of: line, named: "transfer-encoding") else { return true }
             let blank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
             let codings = line[(colon + 1)...].split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
                 .map { Array($0.drop(while: blank).reversed().drop(while: blank).reversed()) }
@@ -291,12 +288,18 @@ extension Differential {
         }
     }
 
+    /// Where the `:` of a head line is, when the line is the field `name` (lowercase).
+    static func colon(of line: [UInt8], named name: String) -> Int? {
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")),
+            String(decoding: line[..<colon], as: UTF8.self).lowercased() == name
+        else { return nil }
+        return colon
+    }
+
     /// The bytes without their blank `Transfer-Encoding` lines (`Transfer-Encoding:` and nothing else).
     static func withoutBlankTransferEncoding(_ bytes: [UInt8]) -> [UInt8] {
         rewritingHeadLines(bytes) { line in
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")),
-                String(decoding: line[..<colon], as: UTF8.self).lowercased() == "transfer-encoding"
-            else { return true }
+            guard let colon = colon(of: line, named: "transfer-encoding") else { return true }
             return !line[(colon + 1)...].allSatisfy { $0 == 0x20 || $0 == 0x09 }
         }
     }
@@ -306,9 +309,7 @@ extension Differential {
         var seen: [[UInt8]] = []
         return rewritingHeadLines(bytes) { line in
             if line.isEmpty { seen = [] }  // the next head starts afresh
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")),
-                String(decoding: line[..<colon], as: UTF8.self).lowercased() == "content-length"
-            else { return true }
+            guard let colon = colon(of: line, named: "content-length") else { return true }
             let value = Array(
                 line[(colon + 1)...].drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }
                     .reversed()

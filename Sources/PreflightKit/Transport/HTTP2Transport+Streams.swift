@@ -365,12 +365,21 @@ enum H2Status: Equatable {
     case malformed
 
     init(_ value: String, endStream: Bool) {
-        let digits = Array(value.utf8)
-        guard digits.count == 3, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+        // Read in place: once per answer on the load path, so no array.
+        var code = 0
+        var digits = 0
+        for b in value.utf8 {
+            guard digits < 3, b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9") else {
+                self = .malformed
+                return
+            }
+            code = code * 10 + Int(b - UInt8(ascii: "0"))
+            digits += 1
+        }
+        guard digits == 3 else {
             self = .malformed
             return
         }
-        let code = digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
         switch code {
         // RFC 9113 §8.6: HTTP/2 has no 101. §8.1: an informational status with END_STREAM is malformed.
         case 101: self = .malformed
