@@ -571,6 +571,52 @@ struct CookieJarTests {
         #expect(jar.header(host: "h", path: "/", secure: true, now: now) == "s=2")
     }
 
+    @Test func anExpiresReadsAsFoundationReadsTheThreeHTTPDateForms() {
+        // Foundation's DateFormatter writes the dates; ours reads back the instant written.
+        var epochs: [Double] = [0, 951_782_400, 1_709_164_800, 4_102_444_799, 2_147_483_647]
+        epochs += stride(from: 0.0, through: 4_000_000_000, by: 7_777_777.7).map { $0.rounded(.down) }
+        for format in [
+            "EEE, dd MMM yyyy HH:mm:ss zzz", "EEE, dd-MMM-yyyy HH:mm:ss zzz", "EEEE, dd-MMM-yy HH:mm:ss zzz",
+        ] {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = .gmt
+            formatter.dateFormat = format
+            // Two digits of year are 1970–2069 to RFC 6265: the years both readings share.
+            for epoch in epochs where !format.contains("-yy ") || epoch < 3_155_760_000 {
+                let text = formatter.string(from: Date(timeIntervalSince1970: epoch))
+                #expect(CookieJar.cookieDate(text) == epoch, "\(text)")
+            }
+        }
+    }
+
+    @Test func anExpiresIsReadAsBrowsersReadItAndNothingElseIsADate() {
+        // RFC 6265 §5.1.1: tokens in any order, two-digit years, asctime, any case, a zone ignored.
+        let wednesday = 1_792_567_680.0  // Wed, 21 Oct 2026 07:28:00 GMT
+        for text in [
+            "Wed, 21 Oct 2026 07:28:00 GMT", "Wednesday, 21-Oct-26 07:28:00 GMT", "Wed Oct 21 07:28:00 2026",
+            "21 oct 2026 7:28:0", "Wed, 21 OCTOBER 2026 07:28:00 UTC", "2026 Oct 21 07:28:00GMT",
+        ] {
+            #expect(CookieJar.cookieDate(text) == wednesday, "\(text)")
+        }
+        // A byte a header cannot carry as a date (this one stopped Foundation's DateFormatter: found by the
+        // differential fuzzer), a missing part, a day past the month's end, an hour of 24, a year before 1601,
+        // three digits of day or time.
+        for text in [
+            "Wed, 21\u{07B0}ct 2026 07:28:00 GM=/", "Wed, 21 Oct 2026", "Wed, 21 Oct 07:28:00",
+            "Wed, 31 Feb 2026 07:28:00",
+            "Wed, 29 Feb 2026 07:28:00", "Wed, 21 Oct 2026 24:00:00", "Wed, 21 Oct 1600 07:28:00",
+            "Wed, 021 Oct 2026 07:28:00", "Wed, 21 Oct 2026 007:28:00", "", "\u{FFFD}\u{FFFD}",
+        ] {
+            #expect(CookieJar.cookieDate(text) == nil, "\(text.debugDescription)")
+        }
+        #expect(CookieJar.cookieDate("Thu, 29 Feb 2024 00:00:00 GMT") == 1_709_164_800)
+        // An Expires that is not a date leaves a session cookie, as a browser does.
+        var jar = CookieJar()
+        jar.store("s=1; Expires=Wed, 21\u{07B0}ct 2026 07:28:00 GM=/", host: "h", path: "/", now: now)
+        #expect(jar.header(host: "h", path: "/", secure: false, now: now + 1e9) == "s=1")
+    }
+
     @Test func longerPathsComeFirst() {
         var jar = CookieJar()
         jar.store("root=1; Path=/", host: "h", path: "/", now: now)

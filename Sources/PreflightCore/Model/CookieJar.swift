@@ -58,7 +58,7 @@ public struct CookieJar: Sendable {
             case "max-age":
                 if let seconds = Double(v), v.allSatisfy({ $0.isNumber || $0 == "-" }) { maxAge = seconds }
             case "expires":
-                expires = Self.httpDate(v)
+                expires = Self.cookieDate(v)
             case "secure":
                 secure = true
             default: break
@@ -128,18 +128,95 @@ public struct CookieJar: Sendable {
         return String(p[..<slash])
     }
 
-    /// An HTTP date (`Wed, 21 Oct 2026 07:28:00 GMT`, RFC 9110 §5.6.7, and the `-` separated form servers still
-    /// send), as seconds since 1970.
-    static func httpDate(_ text: String) -> Double? {
-        for format in [
-            "EEE, dd MMM yyyy HH:mm:ss zzz", "EEE, dd-MMM-yyyy HH:mm:ss zzz", "EEEE, dd-MMM-yy HH:mm:ss zzz",
-        ] {
-            let f = DateFormatter()
-            f.locale = Locale(identifier: "en_US_POSIX")
-            f.timeZone = TimeZone(identifier: "GMT")
-            f.dateFormat = format
-            if let d = f.date(from: text) { return d.timeIntervalSince1970 }
+    /// An `Expires` value as seconds since 1970, read by RFC 6265 §5.1.1's cookie-date algorithm, as browsers read
+    /// it: `Wed, 21 Oct 2026 07:28:00 GMT`, the `-` separated and two-digit-year forms, asctime's order; the zone is
+    /// always GMT. Nil for anything else (the cookie is then a session cookie).
+    ///
+    /// Not `DateFormatter`: Foundation's stops the process on some non-ASCII text (`Incorrect range CFRange`, found
+    /// by the differential fuzzer), and a server's header must not be able to do that.
+    static func cookieDate(_ text: String) -> Double? {
+        var time: (hour: Int, minute: Int, second: Int)?
+        var day: Int?
+        var month: Int?
+        var year: Int?
+        for token in text.utf8.split(whereSeparator: isCookieDateDelimiter) {
+            let token = Array(token)
+            if time == nil, let t = cookieTime(token) {
+                time = t
+            } else if day == nil, let d = digits(token, count: 1...2)?.value {
+                day = d
+            } else if month == nil, let m = cookieMonth(token) {
+                month = m
+            } else if year == nil, let y = digits(token, count: 2...4)?.value {
+                year = y
+            }
         }
-        return nil
+        guard let time, let day, let month, var year else { return nil }
+        if (70...99).contains(year) { year += 1900 } else if (0...69).contains(year) { year += 2000 }
+        guard year >= 1601, time.hour <= 23, time.minute <= 59, time.second <= 59,
+            (1...daysIn(month: month, year: year)).contains(day)
+        else { return nil }
+        let days = daysSince1970(year: year, month: month, day: day)
+        return Double(days * 86_400 + time.hour * 3_600 + time.minute * 60 + time.second)
+    }
+
+    /// RFC 6265 §5.1.1: `%x09 / %x20-2F / %x3B-40 / %x5B-60 / %x7B-7E`.
+    private static func isCookieDateDelimiter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x09, 0x20...0x2F, 0x3B...0x40, 0x5B...0x60, 0x7B...0x7E: true
+        default: false
+        }
+    }
+
+    /// `count` digits at `start`, then the token's end or a non-digit (RFC 6265's `1*2DIGIT ( non-digit *OCTET )`):
+    /// their value and where they end.
+    private static func digits(
+        _ token: [UInt8],
+        from start: Int = 0,
+        count: ClosedRange<Int>
+    ) -> (value: Int, end: Int)? {
+        var end = start
+        while end < token.count, (0x30...0x39).contains(token[end]) {
+            end += 1
+            if end - start > count.upperBound { return nil }
+        }
+        guard count.contains(end - start) else { return nil }
+        return (token[start..<end].reduce(0) { $0 * 10 + Int($1 - 0x30) }, end)
+    }
+
+    /// `hms-time ( non-digit *OCTET )`, hms-time being three fields of one or two digits joined by ":".
+    private static func cookieTime(_ token: [UInt8]) -> (hour: Int, minute: Int, second: Int)? {
+        guard let hour = digits(token, count: 1...2), hour.end < token.count, token[hour.end] == UInt8(ascii: ":"),
+            let minute = digits(token, from: hour.end + 1, count: 1...2), minute.end < token.count,
+            token[minute.end] == UInt8(ascii: ":"),
+            let second = digits(token, from: minute.end + 1, count: 1...2)
+        else { return nil }
+        return (hour.value, minute.value, second.value)
+    }
+
+    /// The month its first three letters name, in any case (`( "jan" / … / "dec" ) *OCTET`), 1–12.
+    private static func cookieMonth(_ token: [UInt8]) -> Int? {
+        guard token.count >= 3 else { return nil }
+        let name = String(decoding: token[0..<3].map { $0 | 0x20 }, as: UTF8.self)
+        return ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+            .firstIndex(of: name).map { $0 + 1 }
+    }
+
+    private static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    /// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's `days_from_civil`).
+    private static func daysSince1970(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
     }
 }
