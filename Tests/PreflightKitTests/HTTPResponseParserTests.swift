@@ -173,6 +173,24 @@ import Testing
         return nil
     }
 
+    @Test func aContentLengthWithLeadingZerosIsItsValueHoweverLong() {
+        let zeros = String(repeating: "0", count: 40)
+        for text in [
+            "HTTP/1.1 200 OK\r\nContent-Length: \(zeros)5\r\n\r\nhello",
+            "HTTP/1.1 100 Continue\r\nContent-Length: 0000000010010000015\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        ] {
+            #expect((try? HTTPResponseParserTests.parse([text]).get())?.body == "hello", "\(text.debugDescription)")
+        }
+        #expect(
+            (try? HTTPResponseParserTests.parse(["HTTP/1.1 204 No Content\r\nContent-Length: \(zeros)\r\n\r\n"]).get())?
+                .status == 204
+        )
+        // Nineteen significant digits are still refused, whatever the zeros before them.
+        #expect(
+            Self.refused("HTTP/1.1 200 OK\r\nContent-Length: \(zeros)1000000000000000000\r\n\r\n") == .badContentLength
+        )
+    }
+
     @Test(arguments: [
         ("HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok", "a blank in a header name"),
         ("HTTP/1.1 200 OK\r\nX-A\u{7F}: 1\r\nContent-Length: 2\r\n\r\nok", "DEL in a header name"),
