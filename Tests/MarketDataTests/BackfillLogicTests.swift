@@ -84,6 +84,12 @@ struct RateLimitHeaderTests {
         #expect(remaining.retryAfter == nil, "nothing to wait for while requests remain")
     }
 
+    @Test func aRetryAfterDateIsReadAndANonASCIIOneIsNotADate() {
+        #expect(parse([("Retry-After", "Fri, 15 Jan 2027 08:00:10 GMT")]).retryAfter == .seconds(10))
+        // This one stopped the process inside Foundation's DateFormatter before the ASCII check.
+        #expect(parse([("Retry-After", "Fri, 15 \u{7B0}an 2027 08:00:10 GMT")]).retryAfter == nil)
+    }
+
     @Test func ietfFieldsInEachForm() {
         let structured = parse([("RateLimit", #""default";r=0;t=7"#), ("RateLimit-Policy", #""default";q=100;w=60"#)])
         #expect(structured.remaining == 0)

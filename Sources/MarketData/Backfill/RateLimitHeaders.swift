@@ -91,6 +91,10 @@ public enum RateLimitHeaders {
     /// `Retry-After`: delta seconds or an HTTP date.
     static func retryAfter(_ text: String, now: Date) -> Duration? {
         if let d = delta(text) { return d }
+        // An HTTP date is ASCII (RFC 9110 §5.6.7); Foundation's DateFormatter stops the process on some non-ASCII
+        // text (`Incorrect range CFRange`, found by Preflight's fuzzer in its cookie dates), and a provider's header
+        // must not be able to do that.
+        guard text.utf8.allSatisfy({ $0 < 0x80 }) else { return nil }
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "GMT")
