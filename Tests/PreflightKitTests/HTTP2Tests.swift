@@ -201,9 +201,17 @@ extension Serial {
         }
 
         /// Hummingbird closes each connection gracefully 300 ms after it opened (GOAWAY, PING, GOAWAY with the last
-        /// stream, then close). Every arrival is accounted for: answered, or an error counted as `reset` — never
-        /// missing, and a request the server may have processed is never sent twice (only streams it refused,
-        /// above the GOAWAY's last id or never written, go again, counted).
+        /// stream, then close). Every arrival is accounted for: answered, an error counted as `reset`, or not sent
+        /// (dropped or abandoned, counted) — never missing; and a request the server may have processed is never sent
+        /// twice (only streams it refused, above the GOAWAY's last id or never written, go again, counted).
+        ///
+        /// How many are answered depends on the server, not only on us. Once swift-nio-http2's server has sent its
+        /// first GOAWAY (last id 2^31−1) and has no stream open, it is "fully quiesced" and refuses a stream the
+        /// client sent before that GOAWAY reached it (`createdStreamAfterGoaway`, a stream error); Hummingbird's
+        /// `HTTP2ServerConnectionManager.errorCaught` then closes the whole connection at once, without the second
+        /// GOAWAY. The streams still open on it may have been processed, so they are `reset` and not sent again (RFC
+        /// 9113 §6.8). Under TSan beside two busy loops this took 125–209 of 400 (most connections ended so; 132 to
+        /// 258 answered, counted by instrumenting both sides); on an idle machine about 10.
         @Test func aGracefulServerCloseMidRunLeavesNoRequestUncounted() async throws {
             let counter = StreamCounter()
             var configuration = HTTP2ChannelConfiguration()
@@ -221,11 +229,19 @@ extension Serial {
                 )
                 let result = try await runScenario(s)
                 let r = result.metrics.requests[0]
-                #expect(r.count == 400, "every arrival recorded")
+                let m = result.metrics
+                // Every arrival is accounted for: sent and recorded, or (on a machine too slow for 200/s, as under
+                // TSan beside other work) dropped for want of a free VU or abandoned at the stop. A request lost
+                // across a GOAWAY would be none of these.
+                #expect(
+                    r.count + m.droppedIterations + m.abandonedIterations == 400,
+                    "\(r.count) recorded, \(m.droppedIterations) dropped, \(m.abandonedIterations) abandoned"
+                )
                 let answered = Int(r.byStatus[200]?.corrected.totalCount ?? 0)
-                #expect(answered + r.errors[ErrorClass.reset.rawValue] == 400, "\(r.errors)")
-                #expect(answered >= 200, "most are answered: \(answered)")
-                #expect(counter.requests.values.reduce(0, +) <= 400, "none processed twice")
+                #expect(answered + r.errors[ErrorClass.reset.rawValue] == r.count, "\(answered) answered, \(r.errors)")
+                #expect(answered * 4 >= r.count, "a quarter at least are answered: \(answered) of \(r.count)")
+                let served = counter.requests.values.reduce(0, +)
+                #expect(served >= answered && served <= r.count, "none processed twice: \(served) served")
                 #expect(counter.requests.count > 2, "the client opened new connections: \(counter.requests)")
             }
         }
